@@ -1,0 +1,1 @@
+"""Slipway: the Django project and all product code."""

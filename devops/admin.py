@@ -1,0 +1,83 @@
+"""Every model in the Django admin; encrypted fields are never shown."""
+from __future__ import annotations
+
+from django.contrib import admin
+
+from devops import models as m
+
+
+class MemberInline(admin.TabularInline):
+    model = m.ProjectMember
+    extra = 0
+
+
+class SettingInline(admin.TabularInline):
+    model = m.PipelineSetting
+    extra = 0
+
+
+@admin.register(m.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "cluster_id", "created")
+    search_fields = ("id", "name")
+    inlines = [MemberInline, SettingInline]
+
+
+@admin.register(m.ProjectMember)
+class ProjectMemberAdmin(admin.ModelAdmin):
+    list_display = ("project", "user", "role")
+    list_filter = ("role",)
+
+
+@admin.register(m.PipelineSetting)
+class PipelineSettingAdmin(admin.ModelAdmin):
+    list_display = ("project", "name", "value", "default")
+    list_filter = ("name",)
+
+
+@admin.register(m.Secret)
+class SecretAdmin(admin.ModelAdmin):
+    list_display = ("project", "name", "updated")
+    # Values are write-only: the admin shows the secret exists, not its data.
+    exclude = ("data",)
+
+
+@admin.register(m.SourceCodeProviderConfig)
+class ProviderConfigAdmin(admin.ModelAdmin):
+    list_display = ("project", "type", "enabled", "hostname")
+    exclude = ("client_secret",)
+
+
+@admin.register(m.SourceCodeCredential)
+class CredentialAdmin(admin.ModelAdmin):
+    list_display = ("project", "name", "source_code_type", "login_name")
+    exclude = ("access_token", "refresh_token", "ssh_private_key")
+
+
+@admin.register(m.SourceCodeRepository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = ("project", "url", "default_branch", "language")
+
+
+@admin.register(m.Pipeline)
+class PipelineAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "repository_url", "last_run_state", "next_run")
+    search_fields = ("name", "repository_url", "display_name")
+
+
+class StageInline(admin.TabularInline):
+    model = m.StageStatus
+    extra = 0
+
+
+@admin.register(m.PipelineExecution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "execution_state", "branch", "event", "started", "ended")
+    list_filter = ("execution_state", "event")
+    search_fields = ("name", "commit", "branch")
+    inlines = [StageInline]
+
+
+@admin.register(m.StepStatus)
+class StepStatusAdmin(admin.ModelAdmin):
+    list_display = ("execution", "stage_index", "index", "state", "exit_code", "runtime")

@@ -1,0 +1,1 @@
+"""REST API (Django REST framework): objects rendered in CRD shape."""

@@ -1,0 +1,134 @@
+"""The execution-level engine contract (DESIGN §5).
+
+Engines see plain data only (`RunSpec`, `PipelineConfig`), never Django
+models: the controller converts models to a RunSpec and writes the returned
+`RunReport` back. That keeps engines testable without a database and lets
+the Jenkins engine live in another process or machine.
+
+Call order, per execution, by the controller:
+    deploy(project_id)           once per project per controller start; idempotent
+    pre_check(spec) -> bool      until True (False = "not ready yet, ask again")
+    run(spec) -> handle          exactly once; the handle is persisted on the execution
+    sync(spec, handle) -> report repeatedly while Building; must be cheap
+    stop(spec, handle)           on abort; idempotent; may be called after the run ended
+    cleanup(spec, handle)        once after the execution finished; idempotent
+    rerun(spec) -> handle        a fresh run of a finished execution (same as run for local)
+
+Exceptions: `TemporaryEngineError` = try again next pass; `PermanentEngineError`
+= the execution fails with the message. A failing step is a result in the
+report, never an exception.
+
+Thread-safety: one engine instance serves one controller process; methods may
+be called from one thread at a time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from devops.pipeline.config import PipelineConfig
+
+
+class EngineError(Exception):
+    pass
+
+
+class TemporaryEngineError(EngineError):
+    """Try again on a later pass (engine unreachable, resource not ready)."""
+
+
+class PermanentEngineError(EngineError):
+    """Give up: the execution is Failed with this message."""
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """How to clone. Values are secrets: never log or print them."""
+
+    token: str = ""
+    username: str = ""
+    ssh_private_key: str = ""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything an engine needs to run one execution, as plain data."""
+
+    execution: str            # PipelineExecution.name, e.g. "p-abcde-7"
+    project_id: str
+    pipeline_id: str          # Pipeline.name
+    run: int
+    repository_url: str
+    commit: str
+    branch: str
+    ref: str
+    event: str                # push | pull_request | tag | "" (manual)
+    trigger_type: str
+    config: PipelineConfig
+    # CICD_* and other values every step gets. Untrusted text (branch names,
+    # commit messages) travels here as environment values, never as shell text.
+    env: dict[str, str] = field(default_factory=dict)
+    # envFrom resolution: secret name -> key -> value (already dropped on
+    # pull_request events by the controller).
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    git_auth: GitAuth = GitAuth()
+    # Values to mask in logs (secrets, tokens, registry passwords).
+    mask: tuple[str, ...] = ()
+    # Project PipelineSettings (effective values), e.g. "executor-memory-limit".
+    settings: dict[str, str] = field(default_factory=dict)
+    # Registry credentials for pushes/pulls: host -> (username, password).
+    registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    stage: int
+    step: int
+    state: str                # ExecutionState values
+    started: float | None = None   # unix time
+    ended: float | None = None
+    exit_code: int | None = None
+    message: str = ""
+    runtime: str = ""
+    image_digest: str = ""
+    log_size: int = 0
+    handle: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What sync() saw. `state` is the execution state (Building until finished)."""
+
+    state: str
+    steps: tuple[StepReport, ...] = ()
+    started: float | None = None
+    ended: float | None = None
+    error: str = ""
+    node: str = ""
+
+
+class PipelineEngine:
+    """Base class; see the module docstring for the contract."""
+
+    name = "base"
+
+    def deploy(self, project_id: str) -> None:
+        return None
+
+    def pre_check(self, spec: RunSpec) -> bool:
+        return True
+
+    def run(self, spec: RunSpec) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def rerun(self, spec: RunSpec) -> dict[str, Any]:
+        return self.run(spec)
+
+    def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
+        raise NotImplementedError
+
+    def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+        return None

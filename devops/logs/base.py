@@ -1,0 +1,62 @@
+"""The LogStore contract (DESIGN §7).
+
+A log is addressed by (execution name, stage index, step index); stage
+indices count the implicit Clone stage. The raw log is byte-exact what the
+step wrote. Writers append; readers read from an offset while the writer is
+still appending (live tail). A writer is finalised once when its step ends.
+
+Backends: file (embedded default) and s3 (minio SDK), chosen by
+settings.SLIPWAY_LOG_STORE via `devops.logs.get_log_store()`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class LogKey:
+    execution: str
+    stage: int
+    step: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.execution}/{self.stage}-{self.step}.log"
+
+
+class LogWriter:
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finalise the log (flush, upload the last chunk, mark complete). Idempotent."""
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LogStore:
+    def writer(self, key: LogKey) -> LogWriter:
+        raise NotImplementedError
+
+    def read(self, key: LogKey, offset: int = 0, length: int | None = None) -> bytes:
+        """Bytes from `offset`; b"" when there is none (yet)."""
+        raise NotImplementedError
+
+    def size(self, key: LogKey) -> int:
+        raise NotImplementedError
+
+    def is_complete(self, key: LogKey) -> bool:
+        """True once the writer was closed."""
+        raise NotImplementedError
+
+    def keys(self, execution: str) -> list[LogKey]:
+        """Every step log of an execution, in (stage, step) order."""
+        raise NotImplementedError
+
+    def delete_execution(self, execution: str) -> None:
+        raise NotImplementedError

@@ -1,0 +1,82 @@
+"""`python manage.py up`: the embedded default in one command.
+
+Migrates, creates the first admin (printing its password once), then starts
+the web server (daphne, HTTP + WebSockets) and the controller as child
+processes, prints the URL, and stops both on Ctrl-C / SIGTERM.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run Slipway on this machine: migrate, make a first admin, start web + controller."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("SLIPWAY_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("SLIPWAY_PORT", "8000")))
+        parser.add_argument("--no-controller", action="store_true", help="web server only")
+
+    def handle(self, *args, host: str, port: int, no_controller: bool, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self._first_admin()
+        procs: list[subprocess.Popen] = []
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="devops.settings")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "devops.asgi:application"],
+                env=env,
+            )
+        )
+        if not no_controller:
+            procs.append(subprocess.Popen([sys.executable, "manage.py", "runcontroller"], env=env,
+                                          cwd=settings.BASE_DIR))
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"Slipway is running at {url}  (data: {settings.DATA_DIR})"))
+        self.stdout.write("Press Ctrl-C to stop.")
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            while not stopping:
+                for p in procs:
+                    if p.poll() is not None:
+                        self.stderr.write(f"{p.args[1:3]} exited with {p.returncode}; stopping")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+    def _first_admin(self) -> None:
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        username = os.environ.get("SLIPWAY_ADMIN_USER", "admin")
+        password = os.environ.get("SLIPWAY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser(username=username, email="", password=password)
+        self.stdout.write(self.style.WARNING(
+            f"Created the first admin: user {username!r}, password {password!r} (shown once; change it)."
+        ))

@@ -1,0 +1,38 @@
+"""The CRD-mirroring models (DESIGN §2). Import from here: `from devops.models import Pipeline`."""
+from __future__ import annotations
+
+from devops.models.execution import PipelineExecution, StageStatus, StepStatus
+from devops.models.ids import random_id
+from devops.models.pipeline import Pipeline
+from devops.models.project import (
+    DEFAULT_SETTINGS,
+    PipelineSetting,
+    Project,
+    ProjectMember,
+    Role,
+    Secret,
+)
+from devops.models.scm import (
+    SourceCodeCredential,
+    SourceCodeProviderConfig,
+    SourceCodeRepository,
+)
+from devops.models.states import ExecutionState
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "ExecutionState",
+    "Pipeline",
+    "PipelineExecution",
+    "PipelineSetting",
+    "Project",
+    "ProjectMember",
+    "Role",
+    "Secret",
+    "SourceCodeCredential",
+    "SourceCodeProviderConfig",
+    "SourceCodeRepository",
+    "StageStatus",
+    "StepStatus",
+    "random_id",
+]

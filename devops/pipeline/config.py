@@ -1,0 +1,239 @@
+"""The normalised pipeline config: frozen, typed objects (DESIGN §3).
+
+This is the only form of a pipeline that the controller and the engines see.
+Field aliases are Rancher's camelCase names, so `model_dump(by_alias=True)`
+gives back a pipeline file and `PipelineConfig.model_validate(json)` reads the
+copy stored on an execution.
+
+Stage and step indices here count the implicit Clone stage: `stages[0]` is
+always the Clone stage after normalisation (see normalise.py).
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EVENTS = ("push", "pull_request", "tag")
+STEP_TYPES = (
+    "sourceCodeConfig",
+    "runScriptConfig",
+    "publishImageConfig",
+    "applyYamlConfig",
+    "publishCatalogConfig",
+    "applyAppConfig",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+
+@lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    # Rancher/Drone globs: `*` matches within one path segment, never `/`.
+    # fnmatch's `*` crosses `/`, so translate by hand: `**` crosses, `*` does not.
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            if pattern[i : i + 2] == "**":
+                out.append(".*")
+                i += 2
+                continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : j]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("(?s:" + "".join(out) + r")\Z")
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    return _glob(pattern).match(value) is not None
+
+
+fnmatch  # kept importable for callers that want the permissive form
+
+
+class Constraint(_Frozen):
+    """`branch` / `event` constraint: include and exclude glob lists.
+
+    Exclude wins; an empty include matches everything.
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def matches(self, value: str) -> bool:
+        if any(glob_match(p, value) for p in self.exclude):
+            return False
+        if not self.include:
+            return True
+        return any(glob_match(p, value) for p in self.include)
+
+
+class Constraints(_Frozen):
+    """A `when` block. Events: push, pull_request, tag; a manual run has event ""."""
+
+    branch: Constraint | None = None
+    event: Constraint | None = None
+
+    def matches(self, *, branch: str, event: str) -> bool:
+        if self.branch is not None and not self.branch.matches(branch):
+            return False
+        if self.event is not None:
+            if event == "":
+                # A manual run has no event: it matches only when the
+                # constraint does not ask for particular events.
+                return not self.event.include
+            if not self.event.matches(event):
+                return False
+        return True
+
+
+class CacheConfig(_Frozen):
+    """`cache:` at pipeline, stage or step level. `enabled=None` means inherit."""
+
+    enabled: bool | None = None
+    paths: tuple[str, ...] = ()
+
+
+class EnvFrom(_Frozen):
+    source_name: str = Field(alias="sourceName")
+    source_key: str = Field(alias="sourceKey")
+    target_key: str = Field("", alias="targetKey")
+
+    @property
+    def name(self) -> str:
+        return self.target_key or self.source_key
+
+
+class SourceCodeConfig(_Frozen):
+    kind: Literal["sourceCodeConfig"] = "sourceCodeConfig"
+
+
+class RunScriptConfig(_Frozen):
+    kind: Literal["runScriptConfig"] = "runScriptConfig"
+    image: str
+    shell_script: str = Field("", alias="shellScript")
+
+
+class PublishImageConfig(_Frozen):
+    kind: Literal["publishImageConfig"] = "publishImageConfig"
+    dockerfile_path: str = Field("./Dockerfile", alias="dockerfilePath")
+    build_context: str = Field(".", alias="buildContext")
+    tag: str
+    push_remote: bool = Field(False, alias="pushRemote")
+    registry: str = ""
+
+
+class ApplyYamlConfig(_Frozen):
+    kind: Literal["applyYamlConfig"] = "applyYamlConfig"
+    path: str = ""
+    content: str = ""
+    namespace: str = ""
+
+
+class PublishCatalogConfig(_Frozen):
+    kind: Literal["publishCatalogConfig"] = "publishCatalogConfig"
+    path: str = ""
+    catalog_template: str = Field("", alias="catalogTemplate")
+    version: str = ""
+    git_url: str = Field("", alias="gitUrl")
+    git_branch: str = Field("", alias="gitBranch")
+    git_author: str = Field("", alias="gitAuthor")
+    git_email: str = Field("", alias="gitEmail")
+
+
+class ApplyAppConfig(_Frozen):
+    kind: Literal["applyAppConfig"] = "applyAppConfig"
+    catalog_template: str = Field("", alias="catalogTemplate")
+    version: str = ""
+    answers: tuple[tuple[str, str], ...] = ()  # ordered pairs; values are text, as Rancher's map[string]string
+    name: str = ""
+    target_namespace: str = Field("", alias="targetNamespace")
+
+
+StepType = (
+    SourceCodeConfig
+    | RunScriptConfig
+    | PublishImageConfig
+    | ApplyYamlConfig
+    | PublishCatalogConfig
+    | ApplyAppConfig
+)
+
+
+class Step(_Frozen):
+    type: StepType = Field(discriminator="kind")
+    env: tuple[tuple[str, str], ...] = ()  # ordered pairs; values are text
+    env_from: tuple[EnvFrom, ...] = Field((), alias="envFrom")
+    privileged: bool = False
+    cpu_request: str = Field("", alias="cpuRequest")
+    cpu_limit: str = Field("", alias="cpuLimit")
+    memory_request: str = Field("", alias="memoryRequest")
+    memory_limit: str = Field("", alias="memoryLimit")
+    when: Constraints | None = None
+    cache: CacheConfig | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.type.kind
+
+
+class Stage(_Frozen):
+    name: str
+    steps: tuple[Step, ...]
+    when: Constraints | None = None
+    cache: CacheConfig | None = None
+
+
+class Notification(_Frozen):
+    recipients: tuple[tuple[tuple[str, str], ...], ...] = ()  # each recipient: ordered pairs
+    message: str = ""
+    condition: tuple[str, ...] = ()
+
+
+class PipelineConfig(_Frozen):
+    """A normalised pipeline: stages[0] is the Clone stage; timeout in minutes."""
+
+    stages: tuple[Stage, ...]
+    timeout: int = 60
+    branch: Constraint | None = None
+    cache: CacheConfig | None = None
+    notification: Notification | None = None
+
+    def to_json(self) -> dict:
+        """Plain JSON for PipelineExecution.config."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_json(cls, data: dict) -> PipelineConfig:
+        return cls.model_validate(data)
+
+    def step(self, stage: int, step: int) -> Step:
+        return self.stages[stage].steps[step]
+
+    def effective_cache(self, stage: int, step: int) -> CacheConfig:
+        """The nearest cache level wins: step, else stage, else pipeline."""
+        st = self.stages[stage]
+        for level in (st.steps[step].cache, st.cache, self.cache):
+            if level is not None:
+                return level
+        return CacheConfig(enabled=False)

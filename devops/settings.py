@@ -1,0 +1,199 @@
+"""Slipway settings: one file, read from the environment (see README "Settings").
+
+Every variable is documented in README.md; bad values fail at start-up.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import dj_database_url
+
+from devops.env import envbool, envchoice, envint, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Where everything Slipway writes lives in the embedded default: the SQLite
+# database, workspaces, logs, caches, the built-in registry's storage.
+DATA_DIR = Path(envstr("SLIPWAY_DATA_DIR", str(Path.cwd() / ".slipway"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SLIPWAY_SECRET_KEY, else a random key kept in the data dir.
+
+    Keeping it in the data dir means a laptop install works without any
+    configuration and sessions / encrypted credentials survive restarts.
+    """
+    key = envstr("SLIPWAY_SECRET_KEY")
+    if key:
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+# Credentials and secret values are encrypted with this key (Fernet). It
+# defaults to one derived from SECRET_KEY; set it explicitly in production so
+# that rotating SECRET_KEY does not make stored credentials unreadable.
+ENCRYPTION_KEY = envstr("SLIPWAY_ENCRYPTION_KEY") or hashlib.sha256(
+    ("slipway-encryption:" + SECRET_KEY).encode()
+).hexdigest()
+
+DEBUG = envbool("SLIPWAY_DEBUG", False)
+ALLOWED_HOSTS = [h.strip() for h in envstr("SLIPWAY_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in envstr("SLIPWAY_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+# The URL Slipway is reached at; webhooks and commit-status links use it.
+PUBLIC_URL = envstr("SLIPWAY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "channels",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_htmx",
+    "template_partials",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitlab",
+    "allauth.socialaccount.providers.bitbucket_oauth2",
+    "devops.apps.DevopsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "devops.urls"
+WSGI_APPLICATION = "devops.wsgi.application"
+ASGI_APPLICATION = "devops.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+DATABASE_URL = envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'slipway.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let the web process, the controller and runners
+    # share one SQLite file; "IMMEDIATE" takes the write lock at BEGIN so two
+    # writers queue instead of failing with "database is locked" mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+SITE_ID = 1
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Slipway API",
+    "DESCRIPTION": "Projects, pipelines and executions of Slipway, rendered in CRD shape.",
+    "VERSION": "v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Slipway's own settings (README "Settings") --------------------------------
+# Engine that runs executions: "local" (embedded default) or "jenkins".
+SLIPWAY_ENGINE = envchoice("SLIPWAY_ENGINE", "local", ("local", "jenkins"))
+# How the local engine runs steps: auto | container | sandbox | host.
+SLIPWAY_STEP_RUNTIME = envchoice(
+    "SLIPWAY_STEP_RUNTIME", "auto", ("auto", "container", "sandbox", "host", "dummy")
+)
+# Where step logs go: file:///path (default under the data dir) or s3://...
+SLIPWAY_LOG_STORE = envstr("SLIPWAY_LOG_STORE", f"file://{DATA_DIR / 'logs'}")
+# Where workspaces live (one directory per execution).
+SLIPWAY_WORKSPACE_DIR = Path(envstr("SLIPWAY_WORKSPACE_DIR", str(DATA_DIR / "workspaces")))
+# Run the controller inside the web process (the embedded default's `up`
+# starts a separate runcontroller process instead; this is for one-process setups).
+SLIPWAY_EMBEDDED_CONTROLLER = envbool("SLIPWAY_EMBEDDED_CONTROLLER", False)
+# Tests: a missing service (PostgreSQL, Redis, S3, buildah, registry) fails
+# instead of skipping. CI sets it.
+SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("SLIPWAY_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
