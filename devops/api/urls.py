@@ -1,3 +1,11 @@
+"""/api/v1/ — each concern registers its own routes module here."""
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("devops.api.routes")),         # projects, members, settings, secrets, pipelines, executions, lint
+    path("", include("devops.api.action_urls")),    # run / rerun / stop (controller actions)
+    path("", include("devops.logs.urls")),          # log download and paged JSON
+    path("", include("devops.cache.urls")),         # cache list / clear
+]

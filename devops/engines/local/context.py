@@ -1,0 +1,58 @@
+"""Plain data shared by the local engine's runner, its step kinds, step runtimes and caches.
+
+A step kind (clone, run script, publish image, apply YAML, ...) is a function
+`run(ctx: StepContext) -> StepResult`. Runtimes execute commands for it; the
+cache package turns the step's effective `cache:` into mounts/links. None of
+this touches Django.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from devops.engines.base import RunSpec
+from devops.pipeline.config import Step
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host directory made visible to a step at `target`.
+
+    `target` is absolute (inside the container / sandbox), or relative to the
+    workspace (the host runtime links it into the workspace instead).
+    """
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+class StepLog(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+@dataclass
+class StepContext:
+    spec: RunSpec
+    stage: int                 # counts the Clone stage
+    step: int
+    config: Step               # after ${CICD_*} substitution
+    workspace: Path            # the execution's workspace (the repository checkout)
+    run_dir: Path              # the execution's private directory (state, pid files), outside the workspace
+    data_dir: Path             # SLIPWAY_DATA_DIR
+    env: dict[str, str]        # the complete environment of the step (CICD_*, env, envFrom)
+    log: StepLog               # the step's log (masked, capped by the logs package)
+    deadline: float            # time.monotonic() by which the whole execution must end
+    mounts: list[Mount] = field(default_factory=list)  # caches etc., filled before the step runs
+
+    def say(self, line: str) -> None:
+        """A line from Slipway itself into the step's log (e.g. which runtime and why)."""
+        self.log.write(b"[slipway] " + line.encode() + b"\n")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    exit_code: int
+    message: str = ""          # why it failed, shown on the step
+    image_digest: str = ""     # publishImage steps
