@@ -7,12 +7,8 @@ from django.core.checks import Error, register
 
 @register()
 def check_log_store(app_configs, **kwargs):
-    url = settings.SLIPWAY_LOG_STORE
-    if not (url.startswith("file://") or url.startswith("s3://")):
-        return [
-            Error(
-                f"SLIPWAY_LOG_STORE={url!r} must start with file:// or s3://",
-                id="slipway.E001",
-            )
-        ]
-    return []
+    """SLIPWAY_LOG_STORE: E001 unknown scheme, E010 file:// without an absolute path,
+    E011 malformed s3:// URL, E012 s3:// without credentials, E013 s3:// without one bucket."""
+    from devops.logs.s3config import log_store_url_problems
+
+    return [Error(msg, id=check_id) for check_id, msg in log_store_url_problems(settings.SLIPWAY_LOG_STORE)]

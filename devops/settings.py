@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "allauth",
@@ -79,6 +80,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (admin CSS, htmx, Swagger UI) from the process itself, so the
+    # embedded default needs no separate web server; finders mode avoids a
+    # collectstatic step.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,6 +158,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -169,6 +176,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, pipelines and executions of Slipway, rendered in CRD shape.",
     "VERSION": "v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the sidecar package: /api/docs/ works with no internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Slipway's own settings (README "Settings") --------------------------------
@@ -188,6 +199,11 @@ SLIPWAY_EMBEDDED_CONTROLLER = envbool("SLIPWAY_EMBEDDED_CONTROLLER", False)
 # Tests: a missing service (PostgreSQL, Redis, S3, buildah, registry) fails
 # instead of skipping. CI sets it.
 SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)
+# The built-in registry (docker-registry) listens here; empty = a free
+# loopback port chosen once and kept in DATA_DIR/registry/state.json.
+SLIPWAY_REGISTRY_ADDR = envstr("SLIPWAY_REGISTRY_ADDR", "")
+# Start the built-in registry with the controller when docker-registry is installed.
+SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 
 LOGGING = {
     "version": 1,

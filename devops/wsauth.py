@@ -1,9 +1,15 @@
-"""WebSocket auth: Django session cookie, or `Authorization: Token ...`."""
+"""WebSocket auth: Django session cookie, or `Authorization: Token ...` (DRF tokens).
+
+A token header wins over the session; an unknown or inactive user's token
+makes the connection anonymous (it never falls back to a cookie), so a
+consumer refusing anonymous users refuses a bad token too.
+"""
 from __future__ import annotations
 
 from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.contrib.auth.models import AnonymousUser
 
 
 @database_sync_to_async
@@ -18,13 +24,13 @@ def _user_for_token(key: str):
 
 class _TokenAuth(AuthMiddleware):
     async def resolve_scope(self, scope):
-        await super().resolve_scope(scope)
         headers = dict(scope.get("headers") or [])
         auth = headers.get(b"authorization", b"").decode("latin-1")
         if auth.lower().startswith("token "):
             user = await _user_for_token(auth[6:].strip())
-            if user is not None and user.is_active:
-                scope["user"]._wrapped = user
+            scope["user"]._wrapped = user if user is not None and user.is_active else AnonymousUser()
+            return
+        await super().resolve_scope(scope)
 
 
 def TokenOrSessionAuthMiddleware(inner):

@@ -74,3 +74,7 @@ def project(db, personas):
     ProjectMember.objects.create(project=p, user=personas["bob"], role=Role.MEMBER)
     ProjectMember.objects.create(project=p, user=personas["ronnie"], role=Role.READ_ONLY)
     return p
+
+
+# Shared image fixtures (tests/images.py): `busybox_image`, built locally into buildah storage.
+from tests.images import busybox_image  # noqa: E402,F401

@@ -1,3 +1,17 @@
+"""Routes of the cache package (included under /api/v1/)."""
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from devops.cache import notifications, views
+
+urlpatterns = [
+    path("projects/<str:project>/caches", views.caches, name="caches"),
+    path("projects/<str:project>/caches/<str:pipeline>", views.caches, name="pipeline-caches"),
+    path("projects/<str:project>/caches/<str:pipeline>/<str:key>", views.caches, name="cache"),
+    path("projects/<str:project>/registrycredentials", views.registry_credentials,
+         name="registry-credentials"),
+    path("projects/<str:project>/registrycredentials/<int:pk>", views.registry_credential,
+         name="registry-credential"),
+    path("registry/notifications", notifications.registry_notifications, name="registry-notifications"),
+]

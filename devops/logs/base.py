@@ -58,5 +58,9 @@ class LogStore:
         """Every step log of an execution, in (stage, step) order."""
         raise NotImplementedError
 
+    def index(self, key: LogKey) -> list:
+        """The per-line timestamp records kept beside the log (devops.logs.index.IndexRecord)."""
+        return []
+
     def delete_execution(self, execution: str) -> None:
         raise NotImplementedError

@@ -1,3 +1,15 @@
+"""Log routes under /api/v1/ (README "Logs")."""
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from devops.logs import views
+
+_STEP = "projects/<str:project>/executions/<str:name>/stages/<int:stage>/steps/<int:step>/log"
+
+urlpatterns: list = [
+    path("projects/<str:project>/executions/<str:name>/logs", views.ExecutionLogsView.as_view(),
+         name="execution-logs"),
+    path(_STEP, views.StepLogView.as_view(), name="step-log"),
+    path(_STEP + "/lines", views.StepLogLinesView.as_view(), name="step-log-lines"),
+]

@@ -12,6 +12,7 @@ from devops.models.project import (
     Role,
     Secret,
 )
+from devops.models.registry import RegistryCredential
 from devops.models.scm import (
     SourceCodeCredential,
     SourceCodeProviderConfig,
@@ -27,6 +28,7 @@ __all__ = [
     "PipelineSetting",
     "Project",
     "ProjectMember",
+    "RegistryCredential",
     "Role",
     "Secret",
     "SourceCodeCredential",

@@ -62,6 +62,9 @@ class PipelineExecution(models.Model):
                 condition=models.Q(execution_state__in=["Waiting", "Queueing", "Building"]),
             ),
             models.Index(fields=["project", "execution_state"]),
+            # Stopped executions whose runner the controller has yet to stop
+            # (tick_abort, quota): few rows, found without scanning history.
+            models.Index(fields=["project"], name="exec_abort_idx", condition=models.Q(abort_requested=True)),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,68 @@
+"""The pipeline file: parse, lint, normalise, substitute, match, dump, edit (DESIGN §3).
+
+Public API (other packages import only these names):
+
+- `load(text)` -> `LoadResult(config, problems)`: parse + lint + normalise;
+  `config` is None when any problem is an error.
+- `lint(text)` -> problems only. `dump(config)` -> YAML text, with
+  `load(dump(c)).config == c`.
+- `substitute(config, env)`: literal `${CICD_*}` in the fields Rancher
+  substituted, never in `shellScript`.
+- `should_run(config, branch=, event=)`: the top-level `branch` constraint.
+- `find_pipeline_file(root)`, `PIPELINE_FILENAMES` (search order).
+- `apply_edit(original_text, new_data)`: round-trip edit keeping comments.
+
+The package never imports Django (see docs/architecture.md).
+"""
+from __future__ import annotations
+
+from devops.pipeline.config import EVENTS, PipelineConfig
+from devops.pipeline.dump import dump
+from devops.pipeline.edit import EditError, apply_edit
+from devops.pipeline.files import PIPELINE_FILENAMES, find_pipeline_file
+from devops.pipeline.problems import ERROR, WARNING, LoadResult, Problem
+from devops.pipeline.substitute import substitute
+
+__all__ = [
+    "PIPELINE_FILENAMES", "EditError", "LoadResult", "PipelineConfig", "Problem",
+    "apply_edit", "dump", "find_pipeline_file", "lint", "load", "should_run", "substitute",
+]
+
+
+def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
+    """Parse, lint and normalise a pipeline file.
+
+    Every problem of the file is reported in one pass, in file order.
+    `filename` is accepted for callers' symmetry with `lint`; problems carry
+    positions only, the caller prefixes the file name (Problem.format).
+    """
+    from devops.pipeline import rules
+    from devops.pipeline.normalise import build
+    from devops.pipeline.yamltree import compose
+
+    root, problems = compose(text)
+    if problems:
+        return LoadResult(None, tuple(problems))
+    data, checker = rules.check(root)
+    found = checker.result()
+    if data is None or any(p.severity == ERROR for p in found):
+        return LoadResult(None, found)
+    config, more = build(data)
+    return LoadResult(config, found + more)
+
+
+def lint(text: str | bytes, *, filename: str = "<string>") -> tuple[Problem, ...]:
+    """Every problem of a pipeline file (errors and warnings), in file order."""
+    return load(text, filename=filename).problems
+
+
+def should_run(config: PipelineConfig, *, branch: str, event: str) -> bool:
+    """Whether a run on `branch` for `event` passes the top-level `branch` constraint.
+
+    Rancher applied the top-level constraint to every trigger; `event` is
+    "push", "pull_request", "tag" or "" (manual) and is checked for validity
+    only: per-event rules live in stage and step `when` blocks.
+    """
+    if event not in EVENTS and event != "":
+        raise ValueError(f"unknown event {event!r}")
+    return config.branch is None or config.branch.matches(branch)

@@ -32,40 +32,90 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
 
+class GlobError(ValueError):
+    """A pattern Go's `filepath.Match` rejects with ErrBadPattern."""
+
+
+def _glob_char(pattern: str, i: int) -> tuple[str, int]:
+    # One class character, `\`-escapes allowed; `-` and `]` must be escaped.
+    if i >= len(pattern):
+        raise GlobError("unclosed `[` character class")
+    c = pattern[i]
+    if c == "\\":
+        if i + 1 >= len(pattern):
+            raise GlobError("`\\` at the end of the pattern")
+        return pattern[i + 1], i + 2
+    if c in "-]":
+        raise GlobError(f"`{c}` must be escaped inside a `[...]` class")
+    return c, i + 1
+
+
 @lru_cache(maxsize=1024)
 def _glob(pattern: str) -> re.Pattern[str]:
-    # Rancher/Drone globs: `*` matches within one path segment, never `/`.
-    # fnmatch's `*` crosses `/`, so translate by hand: `**` crosses, `*` does not.
+    """Translate a glob with Go `filepath.Match` semantics (Rancher used it).
+
+    `*` matches any run of characters except `/` (so `**` is the same as `*`),
+    `?` one character except `/`, `[a-z]` / `[^a-z]` a class, `\\x` a literal
+    x. Raises GlobError for patterns Go reports as ErrBadPattern.
+    """
     out = []
     i = 0
     while i < len(pattern):
         c = pattern[i]
         if c == "*":
-            if pattern[i : i + 2] == "**":
-                out.append(".*")
-                i += 2
-                continue
             out.append("[^/]*")
+            i += 1
         elif c == "?":
             out.append("[^/]")
+            i += 1
+        elif c == "\\":
+            if i + 1 >= len(pattern):
+                raise GlobError("`\\` at the end of the pattern")
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
         elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
+            i += 1
+            negated = pattern[i : i + 1] == "^"
+            if negated:
+                i += 1
+            ranges = []
+            while True:
+                if i < len(pattern) and pattern[i] == "]" and ranges:
+                    i += 1
+                    break
+                lo, i = _glob_char(pattern, i)
+                hi = lo
+                if pattern[i : i + 1] == "-":
+                    hi, i = _glob_char(pattern, i + 1)
+                ranges.append((lo, hi))
+            body = "".join(re.escape(lo) + "-" + re.escape(hi) for lo, hi in ranges if lo <= hi)
+            if not body:  # only inverted ranges such as [z-a]: Go matches nothing
+                out.append("[\\s\\S]" if negated else "(?!)")
             else:
-                body = pattern[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = j
+                out.append("[" + ("^" if negated else "") + body + "]")
         else:
             out.append(re.escape(c))
-        i += 1
+            i += 1
     return re.compile("(?s:" + "".join(out) + r")\Z")
 
 
+def glob_problem(pattern: str) -> str | None:
+    """Why `pattern` is not a valid glob, or None when it is."""
+    try:
+        _glob(pattern)
+    except GlobError as exc:
+        return str(exc)
+    return None
+
+
 def glob_match(pattern: str, value: str) -> bool:
-    return _glob(pattern).match(value) is not None
+    """Rancher's rule: equal strings match; else Go `filepath.Match`; a bad pattern matches nothing else."""
+    if pattern == value:
+        return True
+    try:
+        return _glob(pattern).match(value) is not None
+    except GlobError:
+        return False
 
 
 fnmatch  # kept importable for callers that want the permissive form

@@ -7,9 +7,11 @@ this touches Django.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from devops.engines.base import RunSpec
 from devops.pipeline.config import Step
@@ -45,6 +47,25 @@ class StepContext:
     log: StepLog               # the step's log (masked, capped by the logs package)
     deadline: float            # time.monotonic() by which the whole execution must end
     mounts: list[Mount] = field(default_factory=list)  # caches etc., filled before the step runs
+    # The execution's StepRuntime (runtimes/base.py); step kinds run their commands through it.
+    runtime: Any = None
+    # Options of the local engine (options.LocalOptions), e.g. `containers_root` for buildah.
+    options: Any = None
+    # Set when the step must end now (timeout, stop, log limit); `kill()` sets it.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _kill_hooks: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+
+    def on_kill(self, hook: Callable[[str], None]) -> None:
+        """Register how to kill what this step started (called with the reason, from any thread)."""
+        self._kill_hooks.append(hook)
+        if self.cancelled.is_set():
+            hook("cancelled")
+
+    def kill(self, reason: str) -> None:
+        """End the step now: every registered hook runs (idempotent)."""
+        self.cancelled.set()
+        for hook in list(self._kill_hooks):
+            hook(reason)
 
     def say(self, line: str) -> None:
         """A line from Slipway itself into the step's log (e.g. which runtime and why)."""

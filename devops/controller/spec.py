@@ -1,0 +1,127 @@
+"""Models -> `RunSpec`: the plain data an engine gets (engines never see models).
+
+The CICD_* environment (DESIGN §3), `envFrom` secrets resolved from the
+project's Secret rows (none on pull_request events: forks never see
+secrets), git auth from the pipeline's credential, the values to mask, and
+the project's effective PipelineSettings.
+"""
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+
+from devops.engines.base import GitAuth, RunSpec
+from devops.models import PipelineExecution, Secret
+from devops.pipeline.config import PipelineConfig
+
+# Project settings that become well-known environment variables of every step.
+SETTING_ENV = {
+    "pip-index-url": "PIP_INDEX_URL",
+    "npm-registry": "npm_config_registry",
+    "goproxy": "GOPROXY",
+}
+
+
+def repo_name(url: str) -> str:
+    """`https://host/org/app.git` -> `app` (CICD_GIT_REPO_NAME)."""
+    tail = re.split(r"[/:]", url.rstrip("/"))[-1]
+    return tail.removesuffix(".git")
+
+
+def cicd_env(execution: PipelineExecution) -> dict[str, str]:
+    """The CICD_* variables of an execution. Values are data, never shell text."""
+    pipeline, project = execution.pipeline, execution.project
+    ref = execution.ref
+    tag = ref[len("refs/tags/"):] if ref.startswith("refs/tags/") else ""
+    return {
+        "CI": "true",
+        "CICD_GIT_URL": execution.repository_url,
+        "CICD_GIT_REPO_NAME": repo_name(execution.repository_url),
+        "CICD_GIT_COMMIT": execution.commit,
+        "CICD_GIT_BRANCH": execution.branch,
+        "CICD_GIT_REF": ref,
+        "CICD_GIT_TAG": tag,
+        "CICD_EVENT": execution.event,
+        "CICD_TRIGGER_TYPE": execution.trigger_type,
+        "CICD_EXECUTION_ID": execution.name,
+        "CICD_EXECUTION_SEQUENCE": str(execution.run),
+        "CICD_PIPELINE_ID": pipeline.name,
+        "CICD_PROJECT_ID": project.id,
+        "CICD_CLUSTER_ID": project.cluster_id,
+        # The built-in registry's address (DATA_DIR/registry/state.json), empty until it first ran.
+        "CICD_LOCAL_REGISTRY": _local_registry_address(),
+    }
+
+
+def _local_registry_address() -> str:
+    from devops.engines.local.registry import registry_info
+
+    info = registry_info(settings.DATA_DIR)
+    return info.address if info else ""
+
+
+def registry_auth(project) -> dict[str, tuple[str, str]]:
+    """host -> (username, password): the project's registry credentials and the built-in registry."""
+    from devops.engines.local.registry import registry_info
+    from devops.models import RegistryCredential
+
+    auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
+    info = registry_info(settings.DATA_DIR)
+    if info is not None:
+        auth[info.address] = (info.username, info.password)
+    return auth
+
+
+def build_spec(execution: PipelineExecution) -> RunSpec:
+    """The RunSpec of an execution (a handful of queries; callers cache it)."""
+    config = PipelineConfig.from_json(execution.config)
+    project = execution.project
+    pipeline = execution.pipeline
+    project_settings = {
+        row.name: row.effective for row in project.settings.all()
+    }
+    env = cicd_env(execution)
+    for name, var in SETTING_ENV.items():
+        if project_settings.get(name):
+            env[var] = project_settings[name]
+
+    mask: list[str] = []
+    secrets: dict[str, dict[str, str]] = {}
+    wanted = {ef.source_name for stage in config.stages for step in stage.steps for ef in step.env_from}
+    if wanted and execution.event != "pull_request":
+        for secret in Secret.objects.filter(project=project, name__in=wanted):
+            data = {str(k): str(v) for k, v in (secret.data or {}).items()}
+            secrets[secret.name] = data
+            mask.extend(v for v in data.values() if v)
+
+    auth = GitAuth()
+    cred = pipeline.credential
+    if cred is not None:
+        auth = GitAuth(token=cred.access_token or "", username=cred.login_name or "",
+                       ssh_private_key=cred.ssh_private_key or "")
+        mask.extend(v for v in (auth.token, auth.ssh_private_key) if v)
+
+    reg_auth = registry_auth(project)
+    mask.extend(p for _u, p in reg_auth.values() if p)
+
+    return RunSpec(
+        execution=execution.name,
+        project_id=project.id,
+        pipeline_id=pipeline.name,
+        run=execution.run,
+        repository_url=execution.repository_url,
+        commit=execution.commit,
+        branch=execution.branch,
+        ref=execution.ref,
+        event=execution.event,
+        trigger_type=execution.trigger_type,
+        config=config,
+        env=env,
+        secrets=secrets,
+        git_auth=auth,
+        # Longest first, so a secret containing another is masked whole.
+        mask=tuple(sorted(set(mask), key=len, reverse=True)),
+        settings=project_settings,
+        registry_auth=reg_auth,
+    )

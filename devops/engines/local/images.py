@@ -1,0 +1,172 @@
+"""Image names, registries.conf, auth files and buildah invocations for the local engine.
+
+Used by the publish step (steps/publish_image.py) and by the container
+runtime, which must pull step images such as `${CICD_LOCAL_REGISTRY}/app:7`
+from the built-in registry: `registry_access(ctx)` gives the environment its
+buildah calls need (a registries.conf marking the loopback registry insecure
+and naming the project's registry mirror, and an auth file with the
+credentials). Credentials only ever travel in that 0600 file, never on a
+command line or in a log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devops.engines.local.registry import registry_info
+
+if TYPE_CHECKING:
+    from devops.engines.local.context import StepContext
+    from devops.pipeline.config import PublishImageConfig
+
+DEFAULT_REGISTRY = "docker.io"   # Rancher's DefaultRegistry (index.docker.io)
+DEFAULT_TAG = "latest"
+
+
+def buildah_storage_args(data_dir: Path | str, containers_root: Path | None = None) -> list[str]:
+    """Global buildah flags: persistent vfs storage under the data dir, the SAME storage
+    the container runtime uses (runtimes/container.py), so base images and layers are
+    reused across runs, and a later step finds the image just built without a pull."""
+    from devops.engines.local.runtimes.container import storage_args
+
+    return storage_args(Path(containers_root) if containers_root else Path(data_dir) / "containers")
+
+
+def step_storage_args(ctx: StepContext) -> list[str]:
+    root = getattr(ctx.options, "containers_root", None) if ctx.options is not None else None
+    return buildah_storage_args(ctx.data_dir, root)
+
+
+def is_registry(segment: str) -> bool:
+    """Rancher/Docker rule: the first segment is a registry when it holds `.` or `:` or is localhost."""
+    return "." in segment or ":" in segment or segment == "localhost"
+
+
+def split_image_tag(image: str) -> tuple[str, str, tuple[str, ...]]:
+    """`reg:5000/org/app:1,latest` -> ("reg:5000", "org/app", ("1", "latest")).
+
+    Rancher's SplitImageTag, plus comma-separated tags after the colon as
+    Rancher's docker plugin read them (`org/app:1,1.${CICD_EXECUTION_SEQUENCE}`).
+    No registry -> "" ; no tag -> ("latest",).
+    """
+    image = image.strip()
+    registry = ""
+    first, sep, rest = image.partition("/")
+    if sep and is_registry(first):
+        registry, image = first, rest
+    repo, sep, tag_text = image.partition(":")
+    tags = tuple(t.strip() for t in tag_text.split(",") if t.strip()) if sep else ()
+    return registry, repo, tags or (DEFAULT_TAG,)
+
+
+@dataclass(frozen=True)
+class ImageTarget:
+    registry: str          # host[:port]
+    repository: str        # org/app
+    tags: tuple[str, ...]
+    builtin: bool          # the built-in registry (loopback, plain http)
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{self.registry}/{self.repository}:{t}" for t in self.tags]
+
+
+def resolve_target(config: PublishImageConfig, local_registry: str) -> ImageTarget:
+    """Where a publishImageConfig pushes (DESIGN §3).
+
+    pushRemote false: the built-in registry (any registry in the tag or the
+    `registry` field is ignored, as Rancher did). pushRemote true: the
+    `registry` field, else the registry in the tag, else Docker Hub.
+    """
+    tag_registry, repo, tags = split_image_tag(config.tag)
+    if not repo:
+        raise ValueError(f"publishImageConfig.tag {config.tag!r} names no repository")
+    if not config.push_remote:
+        return ImageTarget(local_registry, repo, tags, builtin=True)
+    registry = config.registry.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    registry = registry or tag_registry or DEFAULT_REGISTRY
+    if registry == "index.docker.io":
+        registry = DEFAULT_REGISTRY
+    return ImageTarget(registry, repo, tags, builtin=False)
+
+
+def parse_build_args(text: str) -> list[tuple[str, str]]:
+    """PLUGIN_BUILD_ARGS as Rancher's docker plugin read it: `A=1,B=two` (or one per line)."""
+    out = []
+    for item in text.replace("\n", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        out.append((name.strip(), value))
+    return out
+
+
+def registries_conf(insecure: list[str], mirror: str = "") -> str:
+    """A containers-registries.conf(5) for one step's buildah.
+
+    `insecure`: registries reached over plain http (the loopback built-in one).
+    `mirror`: the project's `registry-mirror` setting, tried first for Docker Hub.
+    """
+    lines = ['unqualified-search-registries = ["docker.io"]', 'short-name-mode = "permissive"', ""]
+    for host in dict.fromkeys(h for h in insecure if h):
+        lines += ["[[registry]]", f'location = "{host}"', "insecure = true", ""]
+    mirror = mirror.strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    if mirror:
+        lines += ["[[registry]]", 'prefix = "docker.io"', 'location = "docker.io"', "",
+                  "[[registry.mirror]]", f'location = "{mirror}"',
+                  f"insecure = {'true' if is_loopback(mirror) else 'false'}", ""]
+    return "\n".join(lines)
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in {"localhost", "127.0.0.1", "[::1]"} or name.startswith("127.")
+
+
+def auth_json(auths: dict[str, tuple[str, str]]) -> str:
+    """containers-auth.json(5) content for host -> (username, password)."""
+    return json.dumps({"auths": {
+        host: {"auth": base64.b64encode(f"{u}:{p}".encode()).decode()}
+        for host, (u, p) in auths.items() if u or p
+    }})
+
+
+def local_registry(ctx: StepContext) -> tuple[str, tuple[str, str] | None]:
+    """The built-in registry's address and credentials for this step ("" when none)."""
+    address = ctx.env.get("CICD_LOCAL_REGISTRY") or ctx.spec.env.get("CICD_LOCAL_REGISTRY", "")
+    info = registry_info(ctx.data_dir)
+    if not address and info is not None:
+        address = info.address
+    creds = ctx.spec.registry_auth.get(address) if address else None
+    if creds is None and info is not None and info.address == address:
+        creds = (info.username, info.password)
+    return address, creds
+
+
+def registry_access(ctx: StepContext, *, name: str | None = None) -> dict[str, str]:
+    """Write this step's registries.conf and auth file; return the env for its buildah calls.
+
+    Files live in the run dir (private to the execution, outside the
+    workspace), the auth file 0600. Covers the built-in registry (insecure,
+    its credentials), every project registry credential and the mirror.
+    """
+    address, creds = local_registry(ctx)
+    auths = dict(ctx.spec.registry_auth)
+    if address and creds:
+        auths[address] = creds
+    insecure = [address] + [h for h in auths if is_loopback(h)]
+    directory = Path(ctx.run_dir) / "containers"
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = name or f"{ctx.stage}-{ctx.step}"
+    conf = directory / f"registries-{stem}.conf"
+    conf.write_text(registries_conf(insecure, ctx.spec.settings.get("registry-mirror", "")))
+    auth = directory / f"auth-{stem}.json"
+    fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(auth_json(auths))
+    return {"CONTAINERS_REGISTRIES_CONF": str(conf), "REGISTRY_AUTH_FILE": str(auth)}

@@ -1,0 +1,293 @@
+"""CPU, memory and process-count limits of a step, enforced where the OS allows.
+
+Order of preference, per resource: a cgroup v2 child (memory.max, cpu.max,
+pids.max) when the unified hierarchy is writable with those controllers, else
+a cgroup v1 child of the controller's hierarchy (pids.max,
+memory.limit_in_bytes, cpu.cfs_quota_us), else an rlimit through prlimit(1)
+(memory -> RLIMIT_AS; pids -> RLIMIT_NPROC, which never binds root; CPU has
+no rlimit equivalent of a rate and is then not enforced). `Enforcement.describe()`
+is the line the step's log starts with, so a user sees which applied.
+
+A step joins its cgroups before it runs anything: the runtime wraps its argv
+with `wrap()` (a tiny `sh` that writes its own pid into cgroup.procs and
+execs), so no fork of the step can escape, and no preexec_fn runs in the
+threaded runner.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu: float | None = None      # cores
+    memory: int | None = None     # bytes
+    pids: int | None = None
+
+
+_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
+_MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k|)$")
+_MEM_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+              "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def parse_cpu(text: str) -> float | None:
+    """Kubernetes CPU quantity: "2", "0.5", "500m" -> cores. Empty -> None."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    m = _CPU.match(text)
+    if not m:
+        raise ValueError(f"bad CPU quantity {text!r} (e.g. 1, 0.5, 500m)")
+    value = float(m.group(1))
+    return value / 1000 if m.group(2) else value
+
+
+def parse_memory(text: str) -> int | None:
+    """Kubernetes memory quantity: "512Mi", "1G", "1048576" -> bytes. Empty -> None."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    m = _MEM.match(text)
+    if not m:
+        raise ValueError(f"bad memory quantity {text!r} (e.g. 512Mi, 1Gi, 100M)")
+    return int(float(m.group(1)) * _MEM_UNITS[m.group(2)])
+
+
+def resolve_limits(cpu_limit: str, memory_limit: str, settings: dict[str, str], pids: int | None) -> Limits:
+    """The step's own cpuLimit/memoryLimit, else the project's executor-*-limit settings."""
+    return Limits(
+        cpu=parse_cpu(cpu_limit or settings.get("executor-cpu-limit", "")),
+        memory=parse_memory(memory_limit or settings.get("executor-memory-limit", "")),
+        pids=pids,
+    )
+
+
+def _human(n: int) -> str:
+    for unit, size in (("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+# --- what this machine offers ----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Hierarchy:
+    version: int            # 1 or 2
+    base: Path              # our own cgroup in that hierarchy (children go below base/slipway)
+    controllers: frozenset[str]
+
+
+def _own_paths() -> dict[str, str]:
+    out = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _hid, ctls, path = line.rstrip("\n").split(":", 2)
+            out[ctls] = path
+    return out
+
+
+def _writable_dir(path: Path) -> bool:
+    try:
+        (path / "slipway").mkdir(exist_ok=True)
+        return True
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def hierarchies() -> tuple[_Hierarchy, ...]:
+    """The writable cgroup hierarchies with pids/memory/cpu, best first. Cached per process."""
+    found: list[_Hierarchy] = []
+    try:
+        own = _own_paths()
+    except OSError:
+        return ()
+    # cgroup v2: pure (/sys/fs/cgroup) or hybrid (/sys/fs/cgroup/unified).
+    v2_path = own.get("")
+    for mount in (CGROUP_ROOT, CGROUP_ROOT / "unified"):
+        if v2_path is None or not (mount / "cgroup.controllers").exists():
+            continue
+        base = mount / v2_path.lstrip("/")
+        want = {"pids", "memory", "cpu"}
+        try:
+            available = set((base / "cgroup.controllers").read_text().split()) & want
+            if not available or not _writable_dir(base):
+                break
+            sub = base / "slipway"
+            for ctl in available:
+                # Enabling controllers for our children may be refused (the
+                # "no internal processes" rule); then they simply are not used.
+                for where in (base, sub):
+                    try:
+                        (where / "cgroup.subtree_control").write_text(f"+{ctl}")
+                    except OSError:
+                        pass
+            enabled = set((sub / "cgroup.subtree_control").read_text().split()) & want
+            if enabled:
+                found.append(_Hierarchy(2, base, frozenset(enabled)))
+        except OSError:
+            pass
+        break
+    # cgroup v1: one hierarchy per controller (cpu may be co-mounted with cpuacct).
+    have = {c for h in found for c in h.controllers}
+    for ctls, path in own.items():
+        names = set(ctls.split(",")) & {"pids", "memory", "cpu"}
+        names -= have
+        if not names or ctls == "":
+            continue
+        mount = CGROUP_ROOT / ctls
+        if not mount.is_dir():
+            mount = CGROUP_ROOT / sorted(names)[0]
+        base = mount / path.lstrip("/")
+        if base.is_dir() and _writable_dir(base):
+            found.append(_Hierarchy(1, base, frozenset(names)))
+            have |= names
+    return tuple(found)
+
+
+# --- per step --------------------------------------------------------------------
+
+@dataclass
+class Enforcement:
+    """The limits of one running step. `wrap(argv)` before starting; `release()` after."""
+
+    limits: Limits
+    cgroups: list[tuple[_Hierarchy, Path]] = field(default_factory=list)
+    prlimit_args: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "limits: " + ("; ".join(self.notes) if self.notes else "none set")
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        out = list(argv)
+        if self.prlimit_args:
+            out = ["prlimit", *self.prlimit_args, "--", *out]
+        if self.cgroups:
+            procs = [str(d / "cgroup.procs") for _h, d in self.cgroups]
+            # $$ of this sh is the pid the step keeps after exec.
+            script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
+            out = ["/bin/sh", "-c", script, "slipway-limits", *procs, "--", *out]
+        return out
+
+    def pids(self) -> list[int]:
+        out: set[int] = set()
+        for _h, d in self.cgroups:
+            try:
+                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+            except OSError:
+                pass
+        return sorted(out)
+
+    def kill_all(self) -> None:
+        """SIGKILL every process in the step's cgroups (no-op without cgroups)."""
+        for h, d in self.cgroups:
+            if h.version == 2 and (d / "cgroup.kill").exists():
+                try:
+                    (d / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+        for _ in range(50):  # v1 has no cgroup.kill: kill until empty (a fork may race)
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.005)
+
+    def release(self) -> None:
+        self.kill_all()
+        for _h, d in self.cgroups:
+            for _ in range(20):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)  # the last process is still being reaped
+
+
+def enforce(limits: Limits, name: str) -> Enforcement:
+    """Make the cgroups for one step (named `name`, unique per execution step) or plan rlimits."""
+    e = Enforcement(limits)
+    wanted = {
+        "pids": limits.pids,
+        "memory": limits.memory,
+        "cpu": limits.cpu,
+    }
+    wanted = {k: v for k, v in wanted.items() if v}
+    done: set[str] = set()
+    for h in hierarchies():
+        ctls = h.controllers & set(wanted)
+        if not ctls:
+            continue
+        d = h.base / "slipway" / name
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            parts = []
+            for ctl in sorted(ctls):
+                parts.append(_write_limit(h.version, d, ctl, wanted[ctl]))
+            e.cgroups.append((h, d))
+            done |= ctls
+            e.notes.append(f"cgroup v{h.version} " + ", ".join(parts))
+        except OSError as exc:
+            e.notes.append(f"cgroup v{h.version} unusable ({exc.strerror})")
+    rest = set(wanted) - done
+    if rest:
+        have_prlimit = shutil.which("prlimit") is not None
+        parts = []
+        if "memory" in rest and have_prlimit:
+            e.prlimit_args.append(f"--as={wanted['memory']}")
+            parts.append(f"RLIMIT_AS={_human(wanted['memory'])}")
+        if "pids" in rest and have_prlimit:
+            e.prlimit_args.append(f"--nproc={wanted['pids']}")
+            parts.append(f"RLIMIT_NPROC={wanted['pids']}" + (" (root is exempt)" if os.geteuid() == 0 else ""))
+        if parts:
+            e.notes.append("rlimits " + ", ".join(parts))
+        if "cpu" in rest:
+            e.notes.append(f"cpu={limits.cpu:g} not enforced (no writable cpu cgroup)")
+        if not have_prlimit and rest - {"cpu"}:
+            e.notes.append("no cgroup and no prlimit: " + ", ".join(sorted(rest - {"cpu"})) + " not enforced")
+    return e
+
+
+def _write_limit(version: int, d: Path, ctl: str, value: float | int) -> str:
+    if ctl == "pids":
+        (d / "pids.max").write_text(str(int(value)))
+        return f"pids.max={int(value)}"
+    if ctl == "memory":
+        fname = "memory.max" if version == 2 else "memory.limit_in_bytes"
+        (d / fname).write_text(str(int(value)))
+        if version == 2 and (d / "memory.swap.max").exists():
+            (d / "memory.swap.max").write_text("0")
+        return f"{fname}={_human(int(value))}"
+    period = 100_000
+    quota = max(1000, int(float(value) * period))
+    if version == 2:
+        (d / "cpu.max").write_text(f"{quota} {period}")
+        return f"cpu.max={quota} {period}"
+    (d / "cpu.cfs_period_us").write_text(str(period))
+    (d / "cpu.cfs_quota_us").write_text(str(quota))
+    return f"cpu.cfs_quota_us={quota}/{period}"
+
+
+def release_execution(execution: str) -> None:
+    """Kill and remove every step cgroup an execution left (runner killed, or stop by force)."""
+    for h in hierarchies():
+        for d in (h.base / "slipway").glob(f"{execution}.*"):
+            Enforcement(Limits(), cgroups=[(h, d)]).release()

@@ -1,0 +1,77 @@
+"""`sandbox`: the step runs on the host inside bwrap (bubblewrap).
+
+What the step sees: system directories (/usr, /etc, /bin, /lib*, /sbin, /opt)
+read-only; its own workspace read-write at the same path; a private /tmp,
+/proc (own pid namespace: no other process is visible), /dev; cache mounts
+bound at their targets. It does NOT see Slipway's data dir, other workspaces,
+run directories (keys, specs) or the controller's environment. The network is
+shared (steps install packages). bwrap dies with the runner (--die-with-parent),
+and killing bwrap kills every process of the sandbox (pid-namespace init).
+The step's `image` is not used.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+from devops.engines.local.runtimes.base import HOST_PATH, StepProcess, StepRuntime, spawn
+
+if TYPE_CHECKING:
+    from devops.engines.local.context import StepContext
+    from devops.engines.local.limits import Enforcement
+
+SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+
+
+class SandboxRuntime(StepRuntime):
+    name = "sandbox"
+
+    def __init__(self, reason: str = "", bwrap: str | None = None) -> None:
+        super().__init__(reason)
+        self.bwrap = bwrap or shutil.which("bwrap") or ""
+        self._system = system_args()
+
+    def setup(self, run: object) -> None:
+        if not self.bwrap:
+            raise RuntimeUnavailable("the sandbox runtime needs bwrap (Debian package bubblewrap)")
+
+    def argv(self, ctx: StepContext, argv: list[str]) -> list[str]:
+        ws = str(ctx.workspace)
+        out = [
+            self.bwrap, "--die-with-parent", "--new-session",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            *self._system,
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
+        ]
+        data_dir = str(ctx.data_dir)
+        if any(data_dir == d or data_dir.startswith(d + "/") for d in SYSTEM_DIRS):
+            out += ["--tmpfs", data_dir]  # the data dir lives under a system dir: hide it
+        out += ["--bind", ws, ws]
+        for m in ctx.mounts:
+            target = m.target if m.target.startswith("/") else os.path.join(ws, m.target)
+            Path(m.source).mkdir(parents=True, exist_ok=True)
+            out += ["--ro-bind" if m.read_only else "--bind", str(m.source), target]
+        out += ["--chdir", ws, "--", *argv]
+        return out
+
+    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+        env = {"PATH": HOST_PATH, "HOME": "/tmp", **ctx.env}
+        try:
+            popen = spawn(self.argv(ctx, argv), env=env, cwd=str(ctx.workspace), limits=limits)
+        except OSError as exc:
+            raise StepStartError(f"cannot start bwrap: {exc.strerror}") from None
+        return StepProcess(popen, enforcement=limits)
+
+
+def system_args() -> list[str]:
+    """Read-only binds of the host's system dirs, keeping merged-/usr symlinks as symlinks."""
+    out: list[str] = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            out += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            out += ["--ro-bind", d, d]
+    return out

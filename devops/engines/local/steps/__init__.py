@@ -1,0 +1,129 @@
+"""Step kinds of the local engine: one module per kind, each `run(ctx) -> StepResult`.
+
+`KINDS` is the dispatch table (step type name -> module, imported lazily).
+`execute()` runs a command in the execution's StepRuntime with the step's
+limits and streams its output into the step's log; `run_on_host()` does the
+same for Slipway's own tools (git, buildah bud). Both obey `ctx.kill()`.
+
+Hooks (the cache package plugs in here without touching the runner):
+    BEFORE_STEP: "module:function" called as f(ctx) before a step runs; it
+                 may append to ctx.mounts or raise to fail the step.
+    AFTER_STEP:  f(ctx, result) after it ran (also when it failed).
+A hook whose module or function does not exist (yet) is skipped.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from devops.engines.local.context import StepResult
+from devops.engines.local.errors import StepStartError
+from devops.engines.local.limits import enforce, resolve_limits
+from devops.engines.local.runtimes.base import StepProcess, StepRuntime, spawn
+
+if TYPE_CHECKING:
+    from devops.engines.local.context import StepContext
+
+KINDS: dict[str, str] = {
+    "sourceCodeConfig": "devops.engines.local.steps.clone",
+    "runScriptConfig": "devops.engines.local.steps.run_script",
+    "publishImageConfig": "devops.engines.local.steps.publish_image",
+    "applyYamlConfig": "devops.engines.local.steps.deploy",
+    "applyAppConfig": "devops.engines.local.steps.deploy",
+    "publishCatalogConfig": "devops.engines.local.steps.deploy",
+}
+
+BEFORE_STEP: tuple[str, ...] = ("devops.cache:prepare_step_caches",)
+AFTER_STEP: tuple[str, ...] = ("devops.cache:finish_step_caches",)
+
+
+def step_kind(kind: str) -> Callable[[StepContext], StepResult]:
+    try:
+        module = KINDS[kind]
+    except KeyError:
+        raise StepStartError(f"the local engine cannot run {kind} steps") from None
+    return import_module(module).run  # type: ignore[no-any-return]
+
+
+def simulate(ctx: StepContext) -> StepResult:
+    """Every step kind under the dummy runtime: the step's SLIPWAY_DUMMY_* env decides."""
+    ctx.say(ctx.runtime.banner())
+    return execute(ctx, [])
+
+
+def load_hooks(names: tuple[str, ...]) -> list[Callable]:
+    hooks = []
+    for name in names:
+        module, _, attr = name.partition(":")
+        try:
+            mod = import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # not written (yet)
+            raise
+        fn = getattr(mod, attr, None)
+        if fn is not None:
+            hooks.append(fn)
+    return hooks
+
+
+def step_limits_name(ctx: StepContext) -> str:
+    return f"{ctx.spec.execution}.{ctx.stage}-{ctx.step}"
+
+
+def execute(ctx: StepContext, argv: list[str], runtime: StepRuntime | None = None) -> StepResult:
+    """Run `argv` as the step in `runtime` (default ctx.runtime) under the step's limits."""
+    rt = runtime or ctx.runtime
+    enforcement = None
+    if rt.name != "dummy":
+        try:
+            limits = resolve_limits(
+                ctx.config.cpu_limit, ctx.config.memory_limit, ctx.spec.settings,
+                ctx.options.pids_limit if ctx.options else None,
+            )
+        except ValueError as exc:
+            ctx.say(str(exc))
+            return StepResult(1, str(exc))
+        enforcement = enforce(limits, step_limits_name(ctx))
+        ctx.say(enforcement.describe())
+    try:
+        try:
+            proc = rt.start_step(ctx, argv, enforcement)
+        except StepStartError as exc:
+            ctx.say(str(exc))
+            return StepResult(1, str(exc))
+        return _follow(ctx, rt, proc)
+    finally:
+        if enforcement is not None:
+            enforcement.release()
+
+
+def _follow(ctx: StepContext, rt: StepRuntime, proc: StepProcess) -> StepResult:
+    ctx.on_kill(lambda reason: rt.destroy_step(proc, reason))
+    try:
+        rt.tail_step(proc, ctx.log.write)
+        code = rt.wait_step(proc)
+    finally:
+        rt.destroy_step(proc)
+    if proc.killed:
+        return StepResult(code or 137, proc.killed)
+    return StepResult(code, "" if code == 0 else f"exit code {code}")
+
+
+def run_on_host(ctx: StepContext, argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> int:
+    """Run one of Slipway's own tools on the host for the step (no isolation, no limits).
+
+    Output goes to the step's log; ctx.kill() ends it. Returns the exit code
+    (128+N when killed by signal N); raises StepStartError when it cannot start.
+    """
+    try:
+        popen = spawn(argv, env=env, cwd=cwd, limits=None)
+    except OSError as exc:
+        raise StepStartError(f"cannot start {argv[0]}: {exc.strerror}") from None
+    rt = StepRuntime()
+    proc = StepProcess(popen)
+    result = _follow(ctx, rt, proc)
+    if proc.killed:
+        raise StepStartError(proc.killed)
+    return result.exit_code

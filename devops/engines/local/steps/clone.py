@@ -1,0 +1,122 @@
+"""sourceCodeConfig (the implicit Clone stage): git checkout of the EXACT commit into the workspace.
+
+Credentials from `spec.git_auth` never reach argv or the log:
+  * token (https): an `Authorization: Basic` header passed to git through
+    GIT_CONFIG_COUNT/GIT_CONFIG_KEY_0/GIT_CONFIG_VALUE_0 (environment only);
+  * SSH key: written 0600 into the private run directory, used through
+    GIT_SSH_COMMAND, deleted when the clone ends.
+When the SCM package keeps a bare mirror of the repository
+(`devops.scm.git.mirror_path(data_dir, url)`), objects come from it
+(`--reference-if-able`): only what is new crosses the network.
+git runs on the host (it is Slipway's tool, not the pipeline's), in the
+runner's session, killed with the step on timeout or stop.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devops.engines.base import RunSpec
+from devops.engines.local.context import StepResult
+from devops.engines.local.errors import CloneError, StepStartError
+from devops.engines.local.runtimes.base import HOST_PATH
+from devops.engines.local.steps import execute, run_on_host
+
+if TYPE_CHECKING:
+    from devops.engines.local.context import StepContext
+
+
+def git_env(spec: RunSpec, run_dir: Path) -> dict[str, str]:
+    """The environment of every git command of the clone (credentials included, never argv)."""
+    env = {
+        "PATH": HOST_PATH,
+        "HOME": str(run_dir),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "LC_ALL": "C",
+    }
+    auth = spec.git_auth
+    if auth.token:
+        user = auth.username or "x-access-token"
+        basic = base64.b64encode(f"{user}:{auth.token}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
+    if auth.ssh_private_key:
+        ssh_dir = run_dir / "ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        key = ssh_dir / "id"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(auth.ssh_private_key.rstrip("\n") + "\n")
+        env["GIT_SSH_COMMAND"] = (
+            f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes "
+            f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={ssh_dir / 'known_hosts'}"
+        )
+    return env
+
+
+def mirror_for(data_dir: Path, url: str) -> Path | None:
+    try:
+        from devops.scm.git import mirror_path
+    except ImportError:
+        return None
+    try:
+        path = mirror_path(data_dir, url)
+    except Exception:  # a broken mirror must never stop a clone
+        return None
+    return Path(path) if path and Path(path).is_dir() else None
+
+
+def run(ctx: StepContext) -> StepResult:
+    if ctx.runtime.name == "dummy":
+        ctx.say(ctx.runtime.banner() + "; the clone is simulated")
+        return execute(ctx, [])
+    ctx.say("runtime: host (git clones on the host, outside any sandbox)")
+    spec = ctx.spec
+    ws = ctx.workspace
+    env = git_env(spec, ctx.run_dir)
+    try:
+        return _clone(ctx, spec, ws, env)
+    except StepStartError as exc:
+        ctx.say(str(exc))
+        return StepResult(1, str(exc))
+    finally:
+        shutil.rmtree(ctx.run_dir / "ssh", ignore_errors=True)
+
+
+def _clone(ctx: StepContext, spec: RunSpec, ws: Path, env: dict[str, str]) -> StepResult:
+    git = shutil.which("git", path=HOST_PATH) or "git"
+    if ws.exists() and any(ws.iterdir()):
+        # A rerun of the Clone step in the same workspace (runner restarted): start clean.
+        shutil.rmtree(ws)
+    ws.parent.mkdir(parents=True, exist_ok=True)
+    argv = [git, "clone", "--quiet", "--no-checkout"]
+    mirror = mirror_for(ctx.data_dir, spec.repository_url)
+    if mirror is not None:
+        argv += ["--reference-if-able", str(mirror)]
+        ctx.say(f"objects from the local mirror {mirror.name}")
+    argv += ["--", spec.repository_url, str(ws)]
+    ctx.say(f"cloning {spec.repository_url}")
+    if run_on_host(ctx, argv, env=env) != 0:
+        raise CloneError(f"git clone of {spec.repository_url} failed (see the log)")
+    target = spec.commit or spec.ref or (f"origin/{spec.branch}" if spec.branch else "HEAD")
+    checkout = [git, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", target, "--"]
+    if run_on_host(ctx, checkout, env=env, cwd=str(ws)) != 0:
+        # Not reachable from the cloned branches (a pull request head, a deleted
+        # branch): fetch exactly what was asked for, then check it out.
+        wanted = [w for w in (spec.ref, spec.commit) if w]
+        if not wanted or run_on_host(ctx, [git, "fetch", "--quiet", "origin", *wanted], env=env, cwd=str(ws)) != 0:
+            raise CloneError(f"commit {target} is not in {spec.repository_url}")
+        if run_on_host(ctx, [*checkout[:-2], spec.commit or "FETCH_HEAD", "--"], env=env, cwd=str(ws)) != 0:
+            raise CloneError(f"cannot check out {target}")
+    head = (ws / ".git" / "HEAD").read_text().strip()
+    if spec.commit and len(spec.commit) == 40 and head != spec.commit:
+        raise CloneError(f"checked out {head}, expected {spec.commit}")
+    ctx.say(f"checked out {head}")
+    return StepResult(0)

@@ -1,0 +1,153 @@
+"""Step kind `publishImageConfig`: `buildah bud --layers`, then push (DESIGN §3, §5).
+
+- Build: the persistent vfs storage the container runtime uses too
+  (`options.containers_root`, default DATA_DIR/containers) and `--layers`, so
+  a rebuild with unchanged inputs reuses every layer (the log says how many);
+  `--isolation chroot` needs no daemon and no user namespaces.
+- Build args: `PLUGIN_BUILD_ARGS` in the step's env (`A=1,B=2`, as Rancher's
+  docker plugin read it) and every `BUILD_ARG_<NAME>` variable.
+- Push: every tag, to the built-in registry (pushRemote false; plain http on
+  loopback with its credentials) or to the remote registry (credentials from
+  the project's registry credentials, RunSpec.registry_auth). Credentials go
+  through a 0600 auth file, never argv or the log. The digest of the pushed
+  manifest is printed and returned as `StepResult.image_digest`.
+- For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
+  to `<run_dir>/published-image.env`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devops.engines.local.context import StepResult
+from devops.engines.local.errors import StepStartError
+from devops.engines.local.images import (
+    local_registry,
+    parse_build_args,
+    registry_access,
+    resolve_target,
+    step_storage_args,
+)
+from devops.engines.local.registry import INSTALL_HINT, answers
+from devops.engines.local.steps import run_on_host
+
+if TYPE_CHECKING:
+    from devops.engines.local.context import StepContext
+
+
+def _inside(workspace: Path, rel: str) -> Path | None:
+    path = (workspace / rel).resolve()
+    ws = workspace.resolve()
+    return path if path == ws or ws in path.parents else None
+
+
+class _Tee:
+    """The step log, also keeping the lines (to count reused layers)."""
+
+    def __init__(self, log) -> None:
+        self.log = log
+        self.lines: list[str] = []
+
+    def write(self, data: bytes) -> None:
+        self.log.write(data)
+        self.lines.extend(data.decode(errors="replace").splitlines())
+
+
+def _run(ctx: StepContext, argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
+    """Run buildah for the step (output into its log, killed by ctx.kill()); (exit code, lines)."""
+    log = ctx.log
+    tee = _Tee(log)
+    ctx.log = tee
+    try:
+        return run_on_host(ctx, argv, env=env, cwd=str(ctx.workspace)), tee.lines
+    except StepStartError as e:
+        log.write(f"[slipway] {e}\n".encode())
+        return 137, [str(e)]
+    finally:
+        ctx.log = log
+
+
+def build_args(env: dict[str, str]) -> list[tuple[str, str]]:
+    args = parse_build_args(env.get("PLUGIN_BUILD_ARGS", ""))
+    args += [(k[len("BUILD_ARG_"):], v) for k, v in sorted(env.items()) if k.startswith("BUILD_ARG_")]
+    return [(k, v) for k, v in args if k]
+
+
+def _fail(ctx: StepContext, code: int, message: str) -> StepResult:
+    ctx.say(message)
+    return StepResult(code, message)
+
+
+def run(ctx: StepContext) -> StepResult:
+    cfg = ctx.config.type
+    buildah = shutil.which("buildah")
+    if buildah is None:
+        return _fail(ctx, 1, "publishImageConfig needs buildah: run `apt-get install buildah`")
+    local_address = ""
+    if not cfg.push_remote:
+        if shutil.which("docker-registry") is None:
+            return _fail(ctx, 1, INSTALL_HINT)
+        local_address, _ = local_registry(ctx)
+        if not local_address or not answers(local_address):
+            where = f" at {local_address}" if local_address else ""
+            return _fail(ctx, 1, f"the built-in registry is not running{where}; "
+                                 "it starts with the controller (or: python manage.py registry start)")
+    try:
+        target = resolve_target(cfg, local_address)
+    except ValueError as e:
+        return _fail(ctx, 1, str(e))
+    if cfg.push_remote is False and cfg.registry:
+        ctx.say(f"pushRemote is false: pushing to the built-in registry, not {cfg.registry}")
+
+    dockerfile = _inside(ctx.workspace, cfg.dockerfile_path)
+    context_dir = _inside(ctx.workspace, cfg.build_context)
+    if dockerfile is None or context_dir is None:
+        return _fail(ctx, 1, "dockerfilePath and buildContext must stay inside the workspace")
+    if not dockerfile.is_file():
+        return _fail(ctx, 1, f"no Dockerfile at {cfg.dockerfile_path}")
+
+    # Not the controller's environment (database URL, keys): buildah needs PATH and its files.
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+           "HOME": os.environ.get("HOME", "/root")}
+    env.update(registry_access(ctx))
+    storage = step_storage_args(ctx)
+    argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "-f", str(dockerfile)]
+    for name, value in build_args(ctx.env):
+        argv += ["--build-arg", f"{name}={value}"]
+    for ref in target.refs:
+        argv += ["-t", ref]
+    argv.append(str(context_dir))
+    ctx.say(f"building {', '.join(target.refs)} (buildah bud --layers, layers kept under the data dir)")
+    t0 = time.monotonic()
+    rc, lines = _run(ctx, argv, env)
+    if rc != 0:
+        return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
+    steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
+    cached = sum(1 for ln in lines if "Using cache" in ln)
+    ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
+
+    digest = ""
+    digest_file = Path(ctx.run_dir) / "containers" / f"digest-{ctx.stage}-{ctx.step}"
+    for ref in target.refs:
+        push = [buildah, *storage, "push", "--digestfile", str(digest_file)]
+        if target.builtin:
+            push.append("--tls-verify=false")  # loopback plain http; registries.conf says so too
+        push += [ref, f"docker://{ref}"]
+        ctx.say(f"pushing {ref}")
+        rc, _ = _run(ctx, push, env)
+        if rc != 0:
+            return _fail(ctx, rc, f"push of {ref} failed (buildah exit {rc})")
+        digest = digest_file.read_text().strip()
+        ctx.say(f"pushed {ref}@{digest}")
+    _export(ctx, target.registry, target.repository, target.refs[0])
+    return StepResult(0, "", image_digest=digest)
+
+
+def _export(ctx: StepContext, registry: str, repository: str, image: str) -> None:
+    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE for later applyYaml steps (DESIGN §3)."""
+    path = Path(ctx.run_dir) / "published-image.env"
+    path.write_text(f"CICD_REGISTRY={registry}\nCICD_IMAGE_REPO={registry}/{repository}\n"
+                    f"CICD_IMAGE={image}\n")

@@ -1,0 +1,120 @@
+"""HTTP access to step logs (under /api/v1/, see urls.py).
+
+Every view checks project membership (read level: read-only members may
+read logs) through devops.api.permissions.project_for: anonymous -> 401/403,
+not a member or no such project -> 404, as elsewhere in the API.
+"""
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devops.api.permissions import project_for
+from devops.logs import get_log_store
+from devops.logs.base import LogKey
+from devops.logs.lines import UNSATISFIABLE, parse_range, read_lines
+
+STREAM_PIECE = 1 << 20
+MAX_LIMIT = 1000
+
+
+class PlainTextRenderer(BaseRenderer):
+    """Lets `Accept: text/plain` clients in (and renders errors for them as text)."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict) and "detail" in data:
+            return str(data["detail"]).encode()
+        return str(data).encode() if not isinstance(data, bytes) else data
+
+
+def _execution_key(request: Request, project: str, name: str, stage: int, step: int) -> LogKey:
+    from devops.models import PipelineExecution
+
+    p = project_for(request, project, "read")
+    if not PipelineExecution.objects.filter(project=p, name=name).exists():
+        raise NotFound("No such execution.")
+    return LogKey(name, stage, step)
+
+
+class StepLogView(APIView):
+    """GET the raw log of one step: `text/plain; charset=utf-8`, byte-exact.
+
+    Supports a single `Range: bytes=...` (206 + Content-Range; 416 when it
+    starts past the end). A log still being written is served up to its size
+    at the time of the request. 404 when the step has no log (yet).
+    """
+
+    renderer_classes = [JSONRenderer, PlainTextRenderer]
+
+    def get(self, request, project: str, name: str, stage: int, step: int):
+        key = _execution_key(request, project, name, stage, step)
+        store = get_log_store()
+        complete = store.is_complete(key)
+        size = store.size(key)
+        if size == 0 and not complete:
+            raise NotFound("This step has no log (yet).")
+        rng = parse_range(request.headers.get("Range", ""), size)
+        if rng == UNSATISFIABLE:
+            resp = HttpResponse(status=416, content_type="text/plain; charset=utf-8")
+            resp["Content-Range"] = f"bytes */{size}"
+        elif rng is None:
+            resp = StreamingHttpResponse(_pieces(store, key, 0, size), content_type="text/plain; charset=utf-8")
+            resp["Content-Length"] = str(size)
+        else:
+            first, last = rng
+            resp = HttpResponse(store.read(key, first, last - first + 1),
+                                status=206, content_type="text/plain; charset=utf-8")
+            resp["Content-Range"] = f"bytes {first}-{last}/{size}"
+        resp["Accept-Ranges"] = "bytes"
+        resp["X-Log-Complete"] = "true" if complete else "false"
+        resp["Content-Disposition"] = f'inline; filename="{name}-{stage}-{step}.log"'
+        resp["Cache-Control"] = "no-store"
+        return resp
+
+
+def _pieces(store, key: LogKey, start: int, end: int):
+    pos = start
+    while pos < end:
+        data = store.read(key, pos, min(STREAM_PIECE, end - pos))
+        if not data:
+            return
+        pos += len(data)
+        yield data
+
+
+class StepLogLinesView(APIView):
+    """GET `?from=LINE&limit=N`: a page of lines (1-based numbers, byte offsets,
+    ISO-8601 UTC timestamps) for the UI. `limit` defaults to 100, at most 1000."""
+
+    def get(self, request, project: str, name: str, stage: int, step: int):
+        key = _execution_key(request, project, name, stage, step)
+        try:
+            start = int(request.query_params.get("from", 1))
+            limit = int(request.query_params.get("limit", 100))
+        except ValueError:
+            raise ValidationError({"from": "from and limit must be integers"}) from None
+        if start < 1 or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError({"limit": f"from >= 1 and 1 <= limit <= {MAX_LIMIT}"})
+        page = read_lines(get_log_store(), key, start, limit)
+        return Response({"execution": name, "stage": stage, "step": step, **page})
+
+
+class ExecutionLogsView(APIView):
+    """GET the step logs an execution has: [{stage, step, size, complete}]."""
+
+    def get(self, request, project: str, name: str):
+        key = _execution_key(request, project, name, 0, 0)
+        store = get_log_store()
+        out = []
+        for k in store.keys(key.execution):
+            complete = store.is_complete(k)
+            out.append({"stage": k.stage, "step": k.step, "size": store.size(k), "complete": complete})
+        return Response({"execution": name, "logs": out})

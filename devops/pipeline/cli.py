@@ -1,0 +1,81 @@
+"""`python manage.py pipeline lint FILE...` and `pipeline show FILE` (a contract).
+
+lint: one line per problem, `FILE:LINE:COL: PATH: message`, warnings as
+`FILE:LINE:COL: warning: PATH: message` (PATH is `(document)` for problems of
+the whole file, such as YAML syntax errors), on stdout. Exit status 0 when no
+file has an error (warnings alone pass), 1 otherwise, including unreadable
+files.
+
+show: the normalised pipeline (implicit Clone stage, {include, exclude}
+constraints, defaults) as YAML on stdout, exit 0; on errors the lint lines go
+to stderr and the exit status is 1. Warnings also go to stderr.
+
+FILE may be `-` for standard input, or a directory: its pipeline file is
+found in the usual order (.devops.yml, .rancher-pipeline.yml, .yaml).
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from devops.pipeline import dump, find_pipeline_file, load
+
+
+def add_arguments(name: str, parser) -> None:
+    if name == "lint":
+        parser.add_argument("files", nargs="+", metavar="FILE", help="pipeline files ('-' for stdin)")
+    elif name == "show":
+        parser.add_argument("file", metavar="FILE", help="a pipeline file ('-' for stdin)")
+
+
+def _read(arg: str) -> tuple[str, bytes | None, str]:
+    """(display name, content or None, why not)."""
+    if arg == "-":
+        return "<stdin>", sys.stdin.buffer.read(), ""
+    path = pathlib.Path(arg)
+    if path.is_dir():
+        found = find_pipeline_file(path)
+        if found is None:
+            return arg, None, "no .devops.yml or .rancher-pipeline.y[a]ml in this directory"
+        path, arg = found, str(found)
+    try:
+        return arg, path.read_bytes(), ""
+    except OSError as exc:
+        return arg, None, f"cannot read the file: {exc.strerror or exc}"
+
+
+def handle(name: str, options: dict, stdout, stderr) -> int:
+    if name == "lint":
+        return _lint(options["files"], stdout)
+    if name == "show":
+        return _show(options["file"], stdout, stderr)
+    raise ValueError(f"unknown sub-command {name!r}")
+
+
+def _lint(files: list[str], out) -> int:
+    failed = False
+    for arg in files:
+        shown, content, why = _read(arg)
+        if content is None:
+            out.write(f"{shown}:1:1: (document): {why}\n")
+            failed = True
+            continue
+        result = load(content, filename=shown)
+        for problem in result.problems:
+            out.write(problem.format(shown) + "\n")
+        failed = failed or not result.ok
+    return 1 if failed else 0
+
+
+def _show(arg: str, out, err) -> int:
+    shown, content, why = _read(arg)
+    if content is None:
+        err.write(f"{shown}:1:1: (document): {why}\n")
+        return 1
+    result = load(content, filename=shown)
+    for problem in result.problems:
+        err.write(problem.format(shown) + "\n")
+    if not result.ok:
+        return 1
+    out.write(dump(result.config))
+    return 0

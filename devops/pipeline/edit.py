@@ -1,0 +1,259 @@
+"""Round-trip edits of a pipeline file (the visual editor and the API edit path).
+
+`apply_edit(original_text, new_data)` changes the YAML document so that it
+reads as `new_data`, touching only what differs: unchanged keys keep their
+comments, order, quoting and anchors; changed scalars are replaced in place;
+new keys are inserted after the key that precedes them in `new_data`; list
+items are aligned with a diff, so inserting a stage leaves the comments of
+the others where they were. The file's indentation, line endings (CRLF) and
+BOM are kept. The original text is first read through yamltree's limits, so
+a hostile file is refused before ruamel.yaml sees it.
+"""
+from __future__ import annotations
+
+import difflib
+import io
+import json
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from devops.pipeline.yamltree import compose, decode
+
+
+class EditError(ValueError):
+    """The original text cannot be edited (syntax error, limits, not a mapping)."""
+
+
+def apply_edit(original_text: str, new_data: dict) -> str:
+    """Return `original_text` changed to equal `new_data`, keeping what did not change."""
+    if not isinstance(new_data, dict):
+        raise EditError("new_data must be a mapping")
+    _, problems = compose(original_text)
+    if problems:
+        p = problems[0]
+        raise EditError(f"line {p.line}: {p.message}")
+    text = decode(original_text)
+    bom = original_text.startswith("\ufeff") if isinstance(original_text, str) else False
+    crlf = "\r\n" in text
+    text = text.replace("\r\n", "\n")
+    final_newline = text.endswith("\n") or not text
+    if not final_newline:
+        text += "\n"
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-fold long lines the user wrote
+    if text.strip():
+        _, seq_indent, offset = load_yaml_guess_indent(text)
+        offset = offset or 0
+        yaml.indent(mapping=_mapping_indent(text), sequence=max(seq_indent or 2, offset + 2), offset=offset)
+    before, doc = _render(yaml, text), _load(yaml, text)
+    _update_map(doc, new_data)
+    after = _render(yaml, doc)
+    # ruamel re-renders some things the user wrote (flow spacing, folded
+    # scalars, trailing blanks, mixed indentation). Apply only the lines that
+    # changed between its two renderings to the original text; if that does
+    # not read back as new_data, use ruamel's whole rendering.
+    result = _patch(text, before, after)
+    if result is None or not _same_data(result, after):
+        result = after
+        if text.lstrip().startswith("---") and not result.startswith("---"):
+            result = "---\n" + result
+    if not final_newline and result.endswith("\n"):
+        result = result[:-1]  # keep a missing final newline missing
+    if crlf:
+        result = result.replace("\n", "\r\n")
+    return ("\ufeff" if bom else "") + result
+
+
+def _load(yaml: YAML, text: str) -> CommentedMap:
+    doc = yaml.load(text) if text.strip() else None
+    if doc is None:
+        return CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise EditError("the original document is not a mapping")
+    return doc
+
+
+def _render(yaml: YAML, doc_or_text) -> str:
+    doc = _load(yaml, doc_or_text) if isinstance(doc_or_text, str) else doc_or_text
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+def _same_data(patched: str, rendered: str) -> bool:
+    try:
+        return YAML(typ="safe", pure=True).load(patched) == YAML(typ="safe", pure=True).load(rendered)
+    except Exception:  # noqa: BLE001 - any failure to read the patch means: do not use it
+        return False
+
+
+def _patch(original: str, before: str, after: str) -> str | None:
+    """Apply the line changes before -> after onto `original`, where it matches `before`.
+
+    None when a changed line of `before` has no counterpart in `original`.
+    """
+    o, b, a = (t.splitlines(keepends=True) for t in (original, before, after))
+    b_to_o: dict[int, int] = {}
+    for tag, i1, i2, j1, _ in difflib.SequenceMatcher(None, b, o, autojunk=False).get_opcodes():
+        if tag == "equal":
+            b_to_o.update({i1 + k: j1 + k for k in range(i2 - i1)})
+    out: list[str] = []
+    pos = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, b, a, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            idx = [b_to_o.get(k) for k in range(i1, i2)]
+            if None in idx or idx != list(range(idx[0], idx[0] + len(idx))):
+                return None
+            start, end = idx[0], idx[-1] + 1
+        elif i1 > 0 and (i1 - 1) in b_to_o:
+            start = end = b_to_o[i1 - 1] + 1
+        elif i1 < len(b) and i1 in b_to_o:
+            start = end = b_to_o[i1]
+        elif i1 == 0 and not b:
+            start = end = len(o)
+        else:
+            return None
+        if start < pos:
+            return None
+        out.extend(o[pos:start])
+        out.extend(a[j1:j2])
+        pos = end
+    out.extend(o[pos:])
+    return "".join(out)
+
+
+def _mapping_indent(text: str) -> int:
+    """Indentation of a mapping nested under a key (`a:` then `  b: 1`); 2 if none."""
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for line, nxt in zip(lines, lines[1:]):
+        body = line.lstrip(" -")
+        if body.rstrip().endswith(":") and not nxt.lstrip().startswith("-"):
+            step = (len(nxt) - len(nxt.lstrip())) - (len(line) - len(body))
+            if step > 0:
+                return step
+    return 2
+
+
+def _last_entry(container, key):
+    """The innermost last entry under `container[key]`: where ruamel keeps comments that follow it."""
+    while True:
+        value = container[key]
+        if isinstance(value, CommentedMap) and len(value):
+            container, key = value, list(value)[-1]
+        elif isinstance(value, CommentedSeq) and len(value):
+            container, key = value, len(value) - 1
+        else:
+            return container, key
+
+
+def _keep_following_comments(container, key, previous) -> None:
+    """Before deleting `container[key]`: move the comment lines that follow it to `previous`.
+
+    ruamel.yaml attaches the full-line comments after an entry (often the
+    comment that introduces the *next* stage) to that entry; deleting it would
+    delete them. The end-of-line comment of the deleted line goes with it.
+    """
+    slot = 2 if isinstance(container, CommentedMap) else 0
+    entry = container.ca.items.get(key)
+    token = entry[slot] if entry and len(entry) > slot else None
+    if token is None or previous is None:
+        return
+    _, _, following = token.value.partition("\n")
+    if not following.strip():
+        return
+    target, tkey = _last_entry(container, previous)
+    tslot = 2 if isinstance(target, CommentedMap) else 0
+    tentry = target.ca.items.setdefault(tkey, [None, None, None, None])
+    if tentry[tslot] is None:
+        tentry[tslot] = CommentToken("\n" + following, CommentMark(0), None)
+    else:
+        tentry[tslot].value = tentry[tslot].value + following
+
+
+def _plain(value):
+    """ruamel objects -> plain JSON-able data, for comparing."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def _same_scalar(old, new) -> bool:
+    if isinstance(old, (dict, list)) or isinstance(new, (dict, list)):
+        return False
+    if isinstance(old, bool) != isinstance(new, bool):
+        return False
+    return type(_plain(old)) is type(_plain(new)) and _plain(old) == new
+
+
+def _merge_value(old, new):
+    """The value to store: `old` updated in place when shapes match, else `new`."""
+    if isinstance(old, CommentedMap) and isinstance(new, dict) and _unshared(old, new):
+        _update_map(old, new)
+        return old
+    if isinstance(old, CommentedSeq) and isinstance(new, list) and _unshared(old, new):
+        _update_seq(old, new)
+        return old
+    if _same_scalar(old, new):
+        return old
+    return new
+
+
+def _unshared(old, new) -> bool:
+    # A node with an anchor may be reached through aliases too: changing it in
+    # place would change every alias. Replace it instead when it differs.
+    anchor = getattr(old, "anchor", None)
+    return anchor is None or anchor.value is None or _plain(old) == new
+
+
+def _update_map(old: CommentedMap, new: dict) -> None:
+    keys = list(old)
+    for i, key in enumerate(keys):
+        if key not in new:
+            kept = [k for k in keys[:i] if k in new or k in old]
+            _keep_following_comments(old, key, kept[-1] if kept else None)
+            del old[key]
+    previous = None
+    for key, value in new.items():
+        if key in old:
+            merged = _merge_value(old[key], value)
+            if merged is not old[key]:
+                old[key] = merged
+        else:
+            position = 0 if previous is None else list(old).index(previous) + 1
+            old.insert(position, key, value)
+        previous = key
+
+
+def _update_seq(old: CommentedSeq, new: list) -> None:
+    a = [json.dumps(_plain(v), sort_keys=True) for v in old]
+    b = [json.dumps(v, sort_keys=True, default=str) for v in new]
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    # Apply from the end so earlier indices stay valid.
+    for tag, i1, i2, j1, j2 in reversed(ops):
+        if tag == "equal":
+            continue
+        pairs = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+        for k in range(pairs):  # changed items: update in place, keeping their comments
+            merged = _merge_value(old[i1 + k], new[j1 + k])
+            if merged is not old[i1 + k]:
+                old[i1 + k] = merged
+        for k in range(i2 - 1, i1 + pairs - 1, -1):  # removed items
+            _keep_following_comments(old, k, k - 1 if k > 0 else None)
+            del old[k]
+        for k in range(j1 + pairs, j2):  # added items
+            old.insert(i1 + (k - j1), new[k])

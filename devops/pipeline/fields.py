@@ -1,0 +1,263 @@
+"""Typed reading of one YAML node at a time, collecting problems as it goes.
+
+`Checker` turns nodes of a `yamltree` into plain Python values the way
+yaml.v2 decoded them into Rancher's Go structs: text fields take the literal
+text of any scalar (`10.20` stays "10.20"), numbers and booleans accept their
+quoted forms too (Slipway is kinder than yaml.v2: `timeout: "45"` is 45).
+Every method returns a best-effort value even after reporting an error, so one
+pass collects every problem of the file.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from devops.pipeline.config import EVENTS, glob_problem
+from devops.pipeline.problems import ERROR, WARNING, Problem
+from devops.pipeline.yamltree import TAG_PREFIX, Node
+
+# yaml.v2 (YAML 1.1) booleans
+TRUE = frozenset("y Y yes Yes YES true True TRUE on On ON".split())
+FALSE = frozenset("n N no No NO false False FALSE off Off OFF".split())
+_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
+_HEX = re.compile(r"0x[0-9a-fA-F_]+\Z")
+# Kubernetes resource.Quantity
+QUANTITY = re.compile(r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?\Z")
+_WINDOWS_ABS = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def workspace_path_problem(value: str, *, allow_absolute: bool = False) -> str | None:
+    """Why a path from the file may not be used, or None.
+
+    Paths are relative to the workspace and may not climb out of it with
+    `..`. Absolute paths are refused unless `allow_absolute` (cache paths,
+    which live inside the step's container or sandbox).
+    """
+    if value.startswith(("/", "\\")) or _WINDOWS_ABS.match(value):
+        if allow_absolute:
+            return None
+        return f"{value!r} is an absolute path; use a path relative to the workspace"
+    depth = 0
+    for part in value.replace("\\", "/").split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return f"{value!r} leaves the workspace (`..`); use a path inside the repository"
+        elif part not in ("", "."):
+            depth += 1
+    return None
+
+
+class Checker:
+    """Collects problems; helpers convert nodes and report what is wrong."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    # -- reporting -------------------------------------------------------
+    def error(self, node: Node, path: str, message: str) -> None:
+        self.problems.append(Problem(path, node.line, node.column, ERROR, message))
+
+    def warn(self, node: Node, path: str, message: str) -> None:
+        self.problems.append(Problem(path, node.line, node.column, WARNING, message))
+
+    def result(self) -> tuple[Problem, ...]:
+        """Problems in file order, each reported once (aliases can visit a node twice)."""
+        seen: dict[tuple, Problem] = {}
+        for p in self.problems:
+            seen.setdefault((p.path, p.line, p.column, p.severity, p.message), p)
+        return tuple(sorted(seen.values(), key=lambda p: (p.line, p.column, p.severity != ERROR)))
+
+    # -- structure -------------------------------------------------------
+    def mapping(self, node: Node, path: str, what: str) -> dict[str, tuple[Node, Node]] | None:
+        """The (key, value) pairs of a mapping by key text; {} for null; None (and an error) otherwise."""
+        if node.is_null:
+            return {}
+        if node.kind != "map":
+            self.error(node, path, f"{what} must be a mapping (`key: value` lines), not {node.describe()}")
+            return None
+        for dup in node.duplicates:
+            first = next(k for k, _ in node.items if k.value == dup.value and k is not dup)
+            self.error(dup, join(path, dup.value), f"duplicate key `{dup.value}` (first at line {first.line})")
+        return {k.value: (k, v) for k, v in node.items}
+
+    def sequence(self, node: Node, path: str, what: str) -> list[Node] | None:
+        if node.is_null:
+            return []
+        if node.kind != "seq":
+            self.error(node, path, f"{what} must be a list (`- item` lines), not {node.describe()}")
+            return None
+        return list(node.items)
+
+    def unknown_keys(
+        self,
+        items: dict[str, tuple[Node, Node]],
+        path: str,
+        known: Iterable[str],
+        where: str,
+        hints: dict[str, str] | None = None,
+    ) -> None:
+        """Warn about keys Rancher ignored; `hints` says where a misplaced key belongs."""
+        known = set(known)
+        for name, (key, _) in items.items():
+            if name in known:
+                continue
+            hint = (hints or {}).get(name)
+            why = f"; {hint}" if hint else ""
+            self.warn(key, join(path, name), f"unknown key `{name}` in {where} is ignored{why}")
+
+    # -- scalars ---------------------------------------------------------
+    def text(self, node: Node, path: str, what: str) -> str:
+        """Any scalar as its literal text (yaml.v2 into a Go string); null is ""."""
+        if node.kind != "scalar":
+            self.error(node, path, f"{what} must be text, not {node.describe()}")
+            return ""
+        if node.is_null:
+            return ""
+        return node.value
+
+    def boolean(self, node: Node, path: str, what: str, default: bool | None = False) -> bool | None:
+        if node.is_null:
+            return default
+        if node.kind == "scalar" and node.tag in (None, TAG_PREFIX + "bool", TAG_PREFIX + "str"):
+            if node.value in TRUE:
+                return True
+            if node.value in FALSE:
+                return False
+        self.error(node, path, f"{what} must be true or false, not {node.describe()}")
+        return default
+
+    def integer(self, node: Node, path: str, what: str) -> int | None:
+        if node.is_null:
+            return None
+        if node.kind == "scalar":
+            value = node.value.strip()
+            if _INT.match(value):
+                return int(value.replace("_", ""))
+            if _HEX.match(value):
+                return int(value[2:].replace("_", ""), 16)
+        self.error(node, path, f"{what} must be a whole number, not {node.describe()}")
+        return None
+
+    def text_list(self, node: Node, path: str, what: str) -> list[tuple[Node, str]]:
+        """A scalar (one item) or a list of scalars."""
+        if node.is_null:
+            return []
+        if node.kind == "scalar":
+            return [(node, node.value)]
+        items = self.sequence(node, path, what)
+        out = []
+        for i, item in enumerate(items or ()):
+            value = self.text(item, join(path, i), f"each item of {what}")
+            if item.kind == "scalar" and not item.is_null:
+                out.append((item, value))
+        return out
+
+    def text_map(self, node: Node, path: str, what: str) -> list[tuple[str, str]]:
+        """`env` / `answers`: map[string]string; values keep their literal text."""
+        items = self.mapping(node, path, what)
+        out = []
+        for name, (_key, value) in (items or {}).items():
+            out.append((name, self.text(value, join(path, name), f"the value of `{name}`")))
+        return out
+
+    def path_text(self, node: Node, path: str, what: str, *, allow_absolute: bool = False) -> str:
+        value = self.text(node, path, what)
+        problem = workspace_path_problem(value, allow_absolute=allow_absolute) if value else None
+        if problem:
+            self.error(node, path, f"{what}: {problem}")
+        return value
+
+    def quantity(self, node: Node, path: str, what: str) -> str:
+        value = self.text(node, path, what).strip()
+        if value and not QUANTITY.match(value):
+            self.error(
+                node, path,
+                f"{what} {value!r} is not a Kubernetes quantity (e.g. `500m` or `1` for CPU, `256Mi` or `1Gi` for memory)",
+            )
+        return value
+
+    # -- constraints -----------------------------------------------------
+    def constraint(self, node: Node, path: str, *, events: bool) -> dict | None:
+        """A scalar, a list (= include) or {include, exclude}; None when it constrains nothing."""
+        what = "`event`" if events else "`branch`"
+        include: list[tuple[Node, str, str]] = []
+        exclude: list[tuple[Node, str, str]] = []
+        if node.kind == "map":
+            items = self.mapping(node, path, what) or {}
+            self.unknown_keys(items, path, ("include", "exclude"), what)
+            for name, bucket in (("include", include), ("exclude", exclude)):
+                if name in items:
+                    sub = join(path, name)
+                    for i, (item, v) in enumerate(self.text_list(items[name][1], sub, f"{what} {name}")):
+                        bucket.append((item, v, join(sub, i) if items[name][1].kind == "seq" else sub))
+        elif node.kind == "seq":
+            for i, (item, v) in enumerate(self.text_list(node, path, what)):
+                include.append((item, v, join(path, i)))
+        elif not node.is_null:
+            include.append((node, self.text(node, path, what), path))
+        for item, value, ipath in include + exclude:
+            if events:
+                if value not in EVENTS:
+                    self.error(item, ipath, f"unknown event {value!r}: events are push, pull_request and tag")
+            elif value == "":
+                self.error(item, ipath, "empty branch pattern")
+            else:
+                bad = glob_problem(value)
+                if bad:
+                    self.error(item, ipath, f"bad branch pattern {value!r}: {bad}")
+        if not include and not exclude:
+            return None
+        return {"include": [v for _, v, _ in include], "exclude": [v for _, v, _ in exclude]}
+
+    def when(self, node: Node, path: str) -> dict | None:
+        items = self.mapping(node, path, "`when`")
+        if not items:
+            return None
+        self.unknown_keys(items, path, ("branch", "event"), "`when`")
+        out = {}
+        for name in ("branch", "event"):
+            if name in items:
+                c = self.constraint(items[name][1], join(path, name), events=name == "event")
+                if c is not None:
+                    out[name] = c
+        return out or None
+
+    def cache(self, node: Node, path: str) -> dict | None:
+        """Slipway's `cache:`: `true`/`false`, a list of paths, or {enabled, paths}; null/{} = not set."""
+        if node.kind == "scalar" and not node.is_null:
+            enabled = self.boolean(node, path, "`cache` (true, false, a list of paths or {enabled, paths})")
+            return {"enabled": enabled}
+        if node.kind == "seq":
+            return {"paths": self._cache_paths(node, path)}
+        items = self.mapping(node, path, "`cache`")
+        if not items:
+            return None
+        self.unknown_keys(items, path, ("enabled", "paths"), "`cache`")
+        out: dict = {}
+        if "enabled" in items:
+            enabled = self.boolean(items["enabled"][1], join(path, "enabled"), "`cache.enabled`", default=None)
+            if enabled is not None:
+                out["enabled"] = enabled
+        if "paths" in items:
+            out["paths"] = self._cache_paths(items["paths"][1], join(path, "paths"))
+        return out or None
+
+    def _cache_paths(self, node: Node, path: str) -> list[str]:
+        out = []
+        for i, (item, value) in enumerate(self.text_list(node, path, "cache `paths`")):
+            ipath = join(path, i) if node.kind == "seq" else path
+            if not value.strip():
+                self.error(item, ipath, "empty cache path")
+                continue
+            problem = workspace_path_problem(value, allow_absolute=True)
+            if problem:
+                self.error(item, ipath, f"cache path: {problem}")
+            out.append(value)
+        return out

@@ -1,0 +1,293 @@
+"""Lint a pipeline file: the structure of stages and steps (DESIGN §3).
+
+`check(root)` walks a `yamltree` node tree and returns plain data in the
+shape of `PipelineConfig` (Rancher's camelCase aliases, no Clone stage yet)
+plus every problem found. Paths in problems are as written in the file
+(`stages[1].steps[0].publishImageConfig.tag`). Rules:
+
+- errors: wrong types, no stages, a stage without name or steps, a step with
+  zero or two step types, a missing `image` / `tag` / `catalogTemplate`,
+  bad events and globs, paths escaping the workspace, envFrom entries without
+  sourceName/sourceKey, resource values that are not Kubernetes quantities,
+  duplicate keys;
+- warnings: unknown keys (Rancher ignored them), with a hint when the key
+  belongs one level up or down;
+- silently ignored: top-level keys starting with `.` or `x-` (anchor holders).
+"""
+from __future__ import annotations
+
+from devops.pipeline.config import STEP_TYPES
+from devops.pipeline.fields import Checker, join
+from devops.pipeline.yamltree import Node
+
+TOP_KEYS = ("stages", "timeout", "branch", "notification", "cache")
+STAGE_KEYS = ("name", "steps", "when", "cache")
+STEP_KEYS = (
+    *STEP_TYPES, "env", "envFrom", "privileged", "cpuRequest", "cpuLimit",
+    "memoryRequest", "memoryLimit", "when", "cache",
+)
+TEXT, PATH, BOOL, MAP = "text", "path", "bool", "map"
+TYPE_FIELDS: dict[str, dict[str, str]] = {
+    "sourceCodeConfig": {},
+    "runScriptConfig": {"image": TEXT, "shellScript": TEXT},
+    "publishImageConfig": {
+        "dockerfilePath": PATH, "buildContext": PATH, "tag": TEXT, "pushRemote": BOOL, "registry": TEXT,
+    },
+    "applyYamlConfig": {"path": PATH, "content": TEXT, "namespace": TEXT},
+    "publishCatalogConfig": {
+        "path": PATH, "catalogTemplate": TEXT, "version": TEXT, "gitUrl": TEXT,
+        "gitBranch": TEXT, "gitAuthor": TEXT, "gitEmail": TEXT,
+    },
+    "applyAppConfig": {
+        "catalogTemplate": TEXT, "version": TEXT, "answers": MAP, "name": TEXT, "targetNamespace": TEXT,
+    },
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "runScriptConfig": ("image",),
+    "publishImageConfig": ("tag",),
+    "publishCatalogConfig": ("path", "catalogTemplate"),
+    "applyAppConfig": ("catalogTemplate",),
+}
+# Keys users write by mistake, and what they meant.
+RENAMED = {"catalog": "catalogTemplate", "dockerFile": "dockerfilePath", "dockerfile": "dockerfilePath",
+           "context": "buildContext", "script": "shellScript", "commands": "shellScript"}
+CONDITIONS = ("Success", "Failed", "Changed", "Aborted")
+RESOURCES = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+
+
+def _hints(here: str, up: tuple[str, ...], up_name: str, down: tuple[str, ...] = (), down_name: str = "") -> dict:
+    hints = {k: f"it belongs to the {up_name}; check its indentation" for k in up}
+    hints.update({k: f"it belongs inside {down_name}; check its indentation" for k in down})
+    hints.update({k: f"did you mean `{v}`?" for k, v in RENAMED.items()})
+    return hints
+
+
+def check(root: Node | None) -> tuple[dict | None, Checker]:
+    """Structure-check a document; returns (data for PipelineConfig, checker with problems)."""
+    chk = Checker()
+    if root is None or root.is_null:
+        chk.problems.append(_empty())
+        return None, chk
+    if root.kind != "map":
+        chk.error(root, "", f"a pipeline file is a mapping with `stages:`; this file is {root.describe()}")
+        return None, chk
+    items = chk.mapping(root, "", "the pipeline") or {}
+    visible = {k: v for k, v in items.items() if not k.startswith((".", "x-"))}
+    hint = {k: "it belongs to a stage or step; check its indentation" for k in STAGE_KEYS + STEP_KEYS
+            if k not in TOP_KEYS}
+    hint["name"] = "Rancher 2.0 exports carried it; a pipeline is named after its repository"
+    if {"apiVersion", "kind"} <= set(visible):
+        hint.update({k: "this file looks like a Kubernetes manifest, not a pipeline" for k in ("apiVersion", "kind")})
+    chk.unknown_keys(visible, "", TOP_KEYS, "the pipeline", hint)
+    data: dict = {}
+    if "stages" not in items:
+        chk.error(root, "stages", "no `stages:`: a pipeline needs at least one stage")
+        stages = []
+    else:
+        key, node = items["stages"]
+        stages = chk.sequence(node, "stages", "`stages`")
+        if stages == []:
+            chk.error(node if not node.is_null else key, "stages", "`stages` is empty: a pipeline needs at least one stage")
+    data["stages"] = [_stage(chk, s, join("stages", i)) for i, s in enumerate(stages or ())]
+    if "timeout" in items:
+        node = items["timeout"][1]
+        minutes = chk.integer(node, "timeout", "`timeout` (minutes)")
+        if minutes is not None and minutes < 1:
+            chk.error(node, "timeout", f"`timeout` is {minutes}; it is in minutes and must be at least 1")
+        elif minutes is not None:
+            data["timeout"] = minutes
+    if "branch" in items:
+        branch = chk.constraint(items["branch"][1], "branch", events=False)
+        if branch is not None:
+            data["branch"] = branch
+    if "cache" in items:
+        cache = chk.cache(items["cache"][1], "cache")
+        if cache is not None:
+            data["cache"] = cache
+    if "notification" in items:
+        note = _notification(chk, items["notification"][1], "notification")
+        if note:
+            data["notification"] = note
+    return data, chk
+
+
+def _empty():
+    from devops.pipeline.problems import ERROR, Problem
+
+    return Problem("stages", 1, 1, ERROR, "the file is empty: a pipeline needs `stages:` with at least one stage")
+
+
+def _stage(chk: Checker, node: Node, path: str) -> dict:
+    items = chk.mapping(node, path, "a stage")
+    if items is None:
+        return {}
+    hints = _hints("stage", TOP_KEYS[1:2], "pipeline", STEP_KEYS[:-2], "a step (under `steps:`)")
+    hints["timeout"] = "`timeout` is set for the whole pipeline, at the top level"
+    chk.unknown_keys(items, path, STAGE_KEYS, "a stage", hints)
+    out: dict = {}
+    if "name" in items:
+        out["name"] = chk.text(items["name"][1], join(path, "name"), "the stage `name`")
+    if not out.get("name", "").strip():
+        at = items["name"][1] if "name" in items else node
+        chk.error(at, join(path, "name"), "a stage needs a `name`")
+    if "steps" not in items:
+        chk.error(node, join(path, "steps"), "a stage needs `steps:` with at least one step")
+        steps = []
+    else:
+        key, snode = items["steps"]
+        steps = chk.sequence(snode, join(path, "steps"), "`steps`")
+        if steps == []:
+            chk.error(key, join(path, "steps"), "`steps` is empty: a stage needs at least one step")
+    out["steps"] = [_step(chk, s, join(join(path, "steps"), i)) for i, s in enumerate(steps or ())]
+    if "when" in items:
+        when = chk.when(items["when"][1], join(path, "when"))
+        if when:
+            out["when"] = when
+    if "cache" in items:
+        cache = chk.cache(items["cache"][1], join(path, "cache"))
+        if cache is not None:
+            out["cache"] = cache
+    return out
+
+
+def _step(chk: Checker, node: Node, path: str) -> dict:
+    items = chk.mapping(node, path, "a step")
+    if items is None:
+        return {}
+    hints = _hints("step", ("name",) if "steps" in items else (), "stage")
+    hints.update({k: "it belongs inside a step type such as `runScriptConfig`; check its indentation"
+                  for k in ("image", "shellScript", "tag", "dockerfilePath", "buildContext", "path", "content")})
+    hints["timeout"] = "`timeout` is set for the whole pipeline, at the top level"
+    if "name" not in hints:
+        hints["name"] = "steps have no name in Rancher files"
+    chk.unknown_keys(items, path, STEP_KEYS, "a step", hints)
+    types = [t for t in STEP_TYPES if t in items]
+    out: dict = {}
+    if not types:
+        extra = ""
+        if "steps" in items:
+            extra = " This entry has `steps:`, so it looks like a stage indented too far, under the previous stage's `steps`."
+        elif set(items) & {"env", "envFrom", "when"} and len(items) <= 3:
+            extra = " Its keys probably belong to the step above it (check the `-` and the indentation)."
+        chk.error(node, path, "a step needs exactly one step type (" + ", ".join(STEP_TYPES) + "); found none." + extra)
+    elif len(types) > 1:
+        key = items[types[1]][0]
+        chk.error(key, join(path, types[1]),
+                  f"a step has exactly one step type; this one has {' and '.join(types)} (split it into two steps)")
+    for kind in types[:1]:
+        out["type"] = _step_type(chk, kind, items[kind][0], items[kind][1], join(path, kind))
+    if "env" in items:
+        out["env"] = chk.text_map(items["env"][1], join(path, "env"), "`env`")
+    if "envFrom" in items:
+        out["envFrom"] = _env_from(chk, items["envFrom"][1], join(path, "envFrom"))
+    if "privileged" in items:
+        out["privileged"] = chk.boolean(items["privileged"][1], join(path, "privileged"), "`privileged`")
+    for name in RESOURCES:
+        if name in items:
+            out[name] = chk.quantity(items[name][1], join(path, name), f"`{name}`")
+    if "when" in items:
+        when = chk.when(items["when"][1], join(path, "when"))
+        if when:
+            out["when"] = when
+    if "cache" in items:
+        cache = chk.cache(items["cache"][1], join(path, "cache"))
+        if cache is not None:
+            out["cache"] = cache
+    return out
+
+
+def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dict:
+    fields = TYPE_FIELDS[kind]
+    out: dict = {"kind": kind}
+    items = chk.mapping(node, path, f"`{kind}`")
+    if items is None:
+        return out
+    hints = {k: "it belongs to the step (one level up); check its indentation" for k in STEP_KEYS if k not in fields}
+    hints.update({k: f"did you mean `{v}`?" for k, v in RENAMED.items() if v in fields})
+    if kind == "runScriptConfig":
+        hints["isShell"] = "Rancher 2.0 wrote it; scripts always run in a shell"
+    chk.unknown_keys(items, path, fields, f"`{kind}`", hints)
+    for name, how in fields.items():
+        if name not in items:
+            continue
+        value = items[name][1]
+        fpath = join(path, name)
+        if how == TEXT:
+            out[name] = chk.text(value, fpath, f"`{name}`")
+        elif how == PATH:
+            out[name] = chk.path_text(value, fpath, f"`{name}`")
+        elif how == BOOL:
+            out[name] = chk.boolean(value, fpath, f"`{name}`")
+        else:
+            out[name] = chk.text_map(value, fpath, f"`{name}`")
+    for name in REQUIRED.get(kind, ()):
+        if not str(out.get(name, "")).strip():
+            at = items[name][1] if name in items else key
+            empty = " (it is empty)" if node.is_null else ""
+            renamed = [k for k, v in RENAMED.items() if v == name and k in items]
+            why = f"; found `{renamed[0]}`, which Rancher files used before it was renamed" if renamed else ""
+            chk.error(at, join(path, name), f"`{kind}` needs `{name}`{empty}{why}")
+    if kind == "applyYamlConfig":
+        has_path, has_content = bool(out.get("path")), bool(out.get("content"))
+        if not has_path and not has_content:
+            empty = (" It is empty: is `path:` indented under it?" if node.is_null else "")
+            chk.error(key, path, "`applyYamlConfig` needs `path` (a file in the repository) or `content`." + empty)
+        elif has_path and has_content:
+            chk.error(items["content"][0], join(path, "content"), "`applyYamlConfig` takes `path` or `content`, not both")
+    if kind == "publishImageConfig":
+        for name, default in (("dockerfilePath", "./Dockerfile"), ("buildContext", ".")):
+            if name in out and not out[name]:
+                out[name] = default  # an empty value means the default, as in Rancher
+    return out
+
+
+def _env_from(chk: Checker, node: Node, path: str) -> list[dict]:
+    out = []
+    for i, entry in enumerate(chk.sequence(node, path, "`envFrom`") or ()):
+        epath = join(path, i)
+        items = chk.mapping(entry, epath, "an `envFrom` entry")
+        if items is None:
+            continue
+        chk.unknown_keys(items, epath, ("sourceName", "sourceKey", "targetKey"), "an `envFrom` entry")
+        got = {}
+        for name, what in (("sourceName", "the project secret's name"), ("sourceKey", "the key in that secret")):
+            value = chk.text(items[name][1], join(epath, name), f"`{name}`") if name in items else ""
+            if not value.strip():
+                chk.error(items[name][1] if name in items else entry, join(epath, name),
+                          f"an `envFrom` entry needs `{name}` ({what})")
+            got[name] = value
+        if "targetKey" in items:
+            got["targetKey"] = chk.text(items["targetKey"][1], join(epath, "targetKey"), "`targetKey`")
+        out.append(got)
+    return out
+
+
+def _notification(chk: Checker, node: Node, path: str) -> dict:
+    items = chk.mapping(node, path, "`notification`")
+    if not items:
+        return {}
+    chk.unknown_keys(items, path, ("recipients", "message", "condition"), "`notification`")
+    out: dict = {}
+    if "recipients" in items:
+        rpath = join(path, "recipients")
+        recipients = []
+        for i, entry in enumerate(chk.sequence(items["recipients"][1], rpath, "`recipients`") or ()):
+            pairs = chk.text_map(entry, join(rpath, i), "a recipient")
+            if pairs:
+                recipients.append(pairs)
+        if recipients:
+            out["recipients"] = recipients
+    if "message" in items:
+        message = chk.text(items["message"][1], join(path, "message"), "`message`")
+        if message:
+            out["message"] = message
+    if "condition" in items:
+        cpath = join(path, "condition")
+        conditions = []
+        for item, value in chk.text_list(items["condition"][1], cpath, "`condition`"):
+            if value not in CONDITIONS:
+                chk.warn(item, cpath, f"unknown condition {value!r}: Slipway notifies on {', '.join(CONDITIONS)}")
+            conditions.append(value)
+        if conditions:
+            out["condition"] = conditions
+    return out

@@ -1,0 +1,64 @@
+"""devops.scm.git: mirrors, resolving, reading files; credentials never in argv or messages."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from devops.scm import git as g
+
+from .conftest import git, make_repo
+
+
+def test_mirror_resolve_and_read(tmp_path):
+    repo = tmp_path / "r"
+    head = make_repo(repo, {".rancher-pipeline.yml": "stages: []\n", "sub/x": "y"}, branch="trunk")
+    mirror = g.update_mirror(tmp_path / "data", str(repo))
+    assert mirror == g.mirror_path(tmp_path / "data", str(repo)) and (mirror / "HEAD").exists()
+    assert g.default_branch(mirror) == "trunk"
+    assert g.resolve_commit(mirror, "trunk") == head
+    assert g.resolve_commit(mirror, head[:10]) == head
+    assert g.find_file(mirror, head, (".devops.yml", ".rancher-pipeline.yml")) == ".rancher-pipeline.yml"
+    assert g.read_file(mirror, head, ".rancher-pipeline.yml") == b"stages: []\n"
+    assert g.read_file(mirror, head, "missing") is None
+    assert g.commit_info(mirror, head).message == "first commit"
+    # New commits and branches arrive with the next fetch.
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "f").write_text("f")
+    git(repo, "add", "f")
+    git(repo, "commit", "-qm", "feature work")
+    g.update_mirror(tmp_path / "data", f"file://{repo}")  # another URL: another mirror
+    g.update_mirror(tmp_path / "data", str(repo))
+    assert g.resolve_commit(mirror, "feature") == git(repo, "rev-parse", "HEAD")
+    with pytest.raises(g.GitError, match="no branch"):
+        g.resolve_commit(mirror, "--upload-pack=evil")
+
+
+def test_token_travels_in_env_not_argv_and_errors_are_scrubbed(tmp_path):
+    auth = g.Auth(token="s3cr3t-token", username="bot")
+    with g.git_env(auth) as env:
+        assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+        assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+        assert env["GIT_TERMINAL_PROMPT"] == "0"
+    with pytest.raises(g.GitError) as err:
+        # A URL containing the token (a user's mistake) must not leak through the error.
+        g.run_git(["ls-remote", f"file://{tmp_path}/s3cr3t-token/nothing"], auth=auth)
+    assert "s3cr3t-token" not in str(err.value) and "***" in str(err.value)
+    mirror = g.mirror_path(tmp_path, "https://example.invalid/org/app.git")
+    assert mirror.name.startswith("app-") and mirror.parent.name == "mirrors"
+
+
+def test_ssh_key_is_a_private_file_that_disappears(tmp_path):
+    with g.git_env(g.Auth(ssh_private_key="-----BEGIN KEY-----\nabc\n-----END KEY-----")) as env:
+        cmd = env["GIT_SSH_COMMAND"]
+        key = cmd.split("-i ")[1].split()[0]
+        assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+        assert "BEGIN KEY" not in cmd
+    assert not os.path.exists(key)
+
+
+def test_url_kinds():
+    assert g.is_remote("https://github.com/a/b.git") and g.is_remote("git@github.com:a/b.git")
+    assert g.is_remote("ssh://git@host/a") and not g.is_remote("file:///tmp/x") and not g.is_remote("/tmp/x")
+    assert g.normalise_url("relative/dir").startswith("/")

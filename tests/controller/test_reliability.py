@@ -1,0 +1,126 @@
+"""Reliability with the real local engine (dummy step runtime), in this process.
+
+Bursts against the quota with two controllers interleaved, and a runner
+killed with SIGKILL. The multi-process versions (two `runcontroller`
+processes, kill -9 of a controller) are in test_live.py.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from devops.controller.loop import Controller, count_slot_holders
+from devops.engines.local.engine import LocalEngine
+from devops.models import ExecutionState as S
+from devops.models import PipelineExecution, StepStatus
+
+from .conftest import make_config, new_execution
+
+
+class CountingEngine(LocalEngine):
+    """The local engine, counting run() calls per execution across instances."""
+
+    calls: Counter[str] = Counter()
+
+    def run(self, spec):
+        CountingEngine.calls[spec.execution] += 1
+        return super().run(spec)
+
+
+@pytest.fixture
+def local_engine(data_dir):
+    CountingEngine.calls = Counter()
+    engines = []
+
+    def make():
+        e = CountingEngine(step_runtime="dummy")
+        engines.append(e)
+        return e
+
+    yield make
+
+
+def wait_until(predicate, timeout: float, step=None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if step is not None:
+            step()
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_burst_of_20_with_quota_2_and_two_controllers(project, pipeline, local_engine):
+    project.settings.filter(name="executor-quota").update(value="2")
+    config = make_config([{"SLIPWAY_DUMMY_SLEEP": "0.05", "SLIPWAY_DUMMY_OUTPUT": "once"}])
+    executions = [new_execution(pipeline, config) for _ in range(20)]
+    a, b = Controller(local_engine()), Controller(local_engine())
+    peak = 0
+
+    def both():
+        nonlocal peak
+        for c in (a, b):
+            c.tick()
+            holders = count_slot_holders(project.id)
+            peak = max(peak, holders)
+            assert holders <= 2
+            assert PipelineExecution.objects.filter(
+                project=project, execution_state=S.BUILDING).count() <= 2
+
+    done = lambda: not PipelineExecution.objects.filter(execution_state__in=list(S.active())).exists()  # noqa: E731
+    assert wait_until(done, 60, both)
+    assert peak == 2
+    assert set(PipelineExecution.objects.values_list("execution_state", flat=True)) == {S.SUCCESS}
+    # Each execution was handed to the engine exactly once, by one of the two controllers.
+    assert CountingEngine.calls == Counter({e.name: 1 for e in executions})
+    from devops.logs import LogKey, get_log_store
+
+    store = get_log_store()
+    assert all(store.read(LogKey(e.name, 1, 0)).count(b"once") == 1 for e in executions)
+    # Admission is FIFO: runs started in creation order.
+    started = list(PipelineExecution.objects.order_by("started", "id").values_list("run", flat=True))
+    assert started == sorted(started)
+    a.close_wakeups()
+    b.close_wakeups()
+
+
+def test_runner_killed_with_sigkill_fails_with_the_reason(project, pipeline, local_engine):
+    c = Controller(local_engine())
+    ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "60"}]))
+    c.tick()
+    ex.refresh_from_db()
+    assert ex.execution_state == S.BUILDING
+    assert wait_until(lambda: StepStatus.objects.filter(execution=ex, stage_index=1, state=S.BUILDING).exists(),
+                      10, c.tick)
+    os.kill(int(ex.engine_handle["pid"]), signal.SIGKILL)
+    assert wait_until(lambda: PipelineExecution.objects.get(pk=ex.pk).is_finished, 10, c.tick)
+    ex.refresh_from_db()
+    assert ex.execution_state == S.FAILED and "died" in ex.error
+    step = StepStatus.objects.get(execution=ex, stage_index=1)
+    assert step.state == S.FAILED and "died" in step.message
+    c.close_wakeups()
+
+
+def test_stop_kills_running_steps(project, pipeline, local_engine):
+    from devops.controller.actions import do_stop
+
+    c = Controller(local_engine())
+    ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "60"}, {"SLIPWAY_DUMMY_SLEEP": "60"}]))
+    assert wait_until(lambda: StepStatus.objects.filter(execution=ex, stage_index=1, state=S.BUILDING).count() == 2,
+                      10, c.tick)
+    t0 = time.monotonic()
+    assert do_stop(ex)
+    c.tick()
+    ex.refresh_from_db()
+    assert ex.execution_state == S.ABORTED and not ex.abort_requested
+    assert time.monotonic() - t0 < 5
+    pid = int(ex.engine_handle["pid"])
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z", 5)
+    assert list(StepStatus.objects.filter(execution=ex, stage_index=1).values_list("state", flat=True)) == [
+        S.ABORTED, S.ABORTED]
+    c.close_wakeups()

@@ -1,0 +1,202 @@
+"""Each step runtime for real: host, sandbox (bwrap), container (buildah), dummy; and limits."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from devops.engines.local.context import Mount, StepContext
+from devops.engines.local.limits import hierarchies
+from devops.engines.local.options import LocalOptions
+from devops.engines.local.runtimes import select_runtime
+from devops.engines.local.runtimes.container import ContainerRuntime
+from devops.engines.local.runtimes.dummy import DummyRuntime
+from devops.engines.local.runtimes.host import HostRuntime
+from devops.engines.local.runtimes.sandbox import SandboxRuntime
+from devops.engines.local.steps import execute
+from devops.engines.local.steps.run_script import run as run_script
+from tests.conftest import require_service, require_tool
+from tests.engines.conftest import Repo, config, make_spec, script
+
+
+class MemLog:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    @property
+    def text(self) -> str:
+        return self.data.decode(errors="replace")
+
+
+def make_ctx(tmp_path: Path, runtime, sh: str = "true", env: dict | None = None, image: str = "localhost/busybox:latest",
+             mounts: list[Mount] | None = None, **step) -> StepContext:
+    data = tmp_path / "data"
+    ws = data / "workspaces" / "p-rt-1"
+    ws.mkdir(parents=True, exist_ok=True)
+    cfg = config([{"name": "Build", "steps": [script(sh, image=image, **step)]}])
+    spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name="p-rt-1")
+    opts = LocalOptions(data_dir=data, workspace_dir=data / "workspaces", log_store_url="file:///nonexistent",
+                        pids_limit=256, container_root=getattr(runtime, "root", None))
+    return StepContext(spec=spec, stage=1, step=0, config=cfg.step(1, 0), workspace=ws, run_dir=data / "runs" / "p-rt-1",
+                       data_dir=data, env=dict(env or {}), log=MemLog(), deadline=time.monotonic() + 60,
+                       mounts=list(mounts or []), runtime=runtime, options=opts)
+
+
+def test_host_runs_plain_process_in_workspace(tmp_path):
+    ctx = make_ctx(tmp_path, HostRuntime("test"), 'pwd; printenv GREETING; echo out >&2; exit 7', env={"GREETING": "hi there"})
+    result = run_script(ctx)
+    assert result.exit_code == 7 and result.message == "exit code 7"
+    text = ctx.log.text
+    assert text.startswith("[slipway] runtime: host (test)\n")
+    assert "image localhost/busybox:latest is not used" in text
+    assert f"{ctx.workspace}\nhi there\nout\n" in text
+
+
+def test_host_kills_background_children_when_the_step_ends(tmp_path):
+    """A step's main process exits: what it left running dies, and the step does not hang on the pipe."""
+    ctx = make_ctx(tmp_path, HostRuntime(), "sleep 60 & echo $! > bg.pid; echo started")
+    t0 = time.monotonic()
+    assert run_script(ctx).exit_code == 0
+    assert time.monotonic() - t0 < 5
+    pid = int((ctx.workspace / "bg.pid").read_text())
+    _assert_gone(pid)
+
+
+def _assert_gone(pid: int, within: float = 3.0) -> None:
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} still alive")
+
+
+def test_sandbox_isolates_the_step(tmp_path):
+    require_tool("bwrap")
+    rt = SandboxRuntime("test")
+    rt.setup(None)
+    secret = tmp_path / "data" / "runs" / "other" / "spec.json"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("token")
+    other_ws = tmp_path / "data" / "workspaces" / "p-other-1"
+    other_ws.mkdir(parents=True)
+    host_tmp = Path("/tmp") / f"slipway-host-{os.getpid()}"
+    host_tmp.write_text("x")
+    cache = tmp_path / "cache"
+    try:
+        ctx = make_ctx(
+            tmp_path, rt,
+            'echo ws > written; ls {secret} 2>&1 || echo no-data; ls {other} 2>&1 || echo no-other; '
+            'ls {host_tmp} 2>&1 || echo no-host-tmp; touch /usr/x 2>&1 || echo usr-ro; echo c > /cache/f; '
+            'echo pids=$(ls /proc | grep -c "^[0-9]")'.format(secret=secret, other=other_ws, host_tmp=host_tmp),
+            mounts=[Mount(cache, "/cache")],
+        )
+        assert run_script(ctx).exit_code == 0, ctx.log.text
+    finally:
+        host_tmp.unlink()
+    text = ctx.log.text
+    assert text.startswith("[slipway] runtime: sandbox (test)\n")
+    assert (ctx.workspace / "written").read_text() == "ws\n"
+    for marker in ("no-data", "no-other", "no-host-tmp", "usr-ro"):
+        assert marker in text, text
+    assert (cache / "f").read_text() == "c\n"
+    pids = int(text.split("pids=")[1].split()[0])
+    assert pids < 10  # own pid namespace: the host's processes are invisible
+
+
+def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_image):
+    rt = ContainerRuntime("test", root=busybox_image.root)
+    rt.setup(None)
+    cache = tmp_path / "cache"
+    ctx = make_ctx(tmp_path, rt, 'cat /etc/passwd; pwd; echo "v=$VALUE"; echo made > made.txt; echo c > /cache/f; ls /usr 2>&1 | head -1',
+                   env={"VALUE": "a b $(touch /tmp/pwned-ctr)"}, mounts=[Mount(cache, "/cache")])
+    result = run_script(ctx)
+    text = ctx.log.text
+    assert result.exit_code == 0, text
+    assert text.startswith("[slipway] runtime: container (test)\n")
+    assert "root:x:0:0:root:/root:/bin/sh" in text        # the image's /etc/passwd, not the host's
+    assert str(ctx.workspace) in text
+    assert "v=a b $(touch /tmp/pwned-ctr)" in text
+    assert (ctx.workspace / "made.txt").read_text() == "made\n"
+    assert (cache / "f").read_text() == "c\n"
+    # the working container is gone after the step
+    assert "slipway-p-rt-1-1-0" not in busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
+
+
+def test_container_image_that_cannot_be_pulled_fails_the_step(tmp_path, busybox_image):
+    rt = ContainerRuntime("test", root=busybox_image.root)
+    rt.setup(None)
+    ctx = make_ctx(tmp_path, rt, "echo must-not-run", image="registry.invalid/nope/nothing:1")
+    result = run_script(ctx)
+    assert result.exit_code != 0
+    assert "image registry.invalid/nope/nothing:1 could not be pulled" in result.message
+    assert "registry.invalid" in result.message.split("pulled:", 1)[1]   # the registry's own error
+    assert "must-not-run" not in ctx.log.text
+
+
+def test_dummy_is_scriptable(tmp_path):
+    rt = DummyRuntime("test")
+    ctx = make_ctx(tmp_path, rt, env={"SLIPWAY_DUMMY_EXIT": "3", "SLIPWAY_DUMMY_OUTPUT": "hello", "SLIPWAY_DUMMY_SLEEP": "0.2"})
+    t0 = time.monotonic()
+    result = execute(ctx, [])
+    assert result.exit_code == 3 and time.monotonic() - t0 >= 0.2
+    assert ctx.log.text == "hello\n"
+    ctx = make_ctx(tmp_path, rt, env={"SLIPWAY_DUMMY_START_ERROR": "no such node"})
+    result = execute(ctx, [])
+    assert (result.exit_code, result.message) == (1, "no such node")
+    ctx = make_ctx(tmp_path, rt, env={"SLIPWAY_DUMMY_SLEEP": "30"})
+    import threading
+
+    threading.Timer(0.1, ctx.kill, args=("timed out after 1 minute",)).start()
+    t0 = time.monotonic()
+    result = execute(ctx, [])
+    assert time.monotonic() - t0 < 5
+    assert (result.exit_code, result.message) == (137, "timed out after 1 minute")
+
+
+def test_auto_prefers_container_then_sandbox_then_host(tmp_path, monkeypatch):
+    have = {"buildah": "/usr/bin/buildah", "bwrap": "/usr/bin/bwrap"}
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: have.get(name))
+    assert select_runtime("auto", tmp_path).name == "container"
+    del have["buildah"]
+    rt = select_runtime("auto", tmp_path)
+    assert (rt.name, rt.reason) == ("sandbox", "auto: bwrap is installed, buildah is not")
+    del have["bwrap"]
+    assert select_runtime("auto", tmp_path).name == "host"
+    assert select_runtime("sandbox", tmp_path).name == "sandbox"   # explicit: no fallback
+
+
+def _cgroup(ctl: str) -> None:
+    require_service(any(ctl in h.controllers for h in hierarchies()), f"a writable {ctl} cgroup")
+
+
+def test_memory_limit_is_enforced_and_named_in_the_log(tmp_path):
+    _cgroup("memory")
+    python = shutil.which("python3")
+    ctx = make_ctx(tmp_path, HostRuntime(), f'{python} -c "b = bytearray(400 * 1024 * 1024); print(len(b))"', memoryLimit="64Mi")
+    result = run_script(ctx)
+    assert result.exit_code != 0, ctx.log.text
+    assert "memory.limit_in_bytes=64Mi" in ctx.log.text or "memory.max=64Mi" in ctx.log.text
+
+
+def test_limits_fall_back_to_rlimits(tmp_path, monkeypatch):
+    from devops.engines.local import limits
+
+    monkeypatch.setattr(limits, "hierarchies", lambda: ())
+    require_tool("prlimit")
+    python = shutil.which("python3")
+    ctx = make_ctx(tmp_path, HostRuntime(), f'{python} -c "b = bytearray(400 * 1024 * 1024)"', memoryLimit="200Mi", cpuLimit="500m")
+    result = run_script(ctx)
+    assert result.exit_code != 0
+    assert "rlimits RLIMIT_AS=200Mi" in ctx.log.text
+    assert "cpu=0.5 not enforced" in ctx.log.text

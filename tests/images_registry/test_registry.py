@@ -1,0 +1,104 @@
+"""The built-in registry against the real docker-registry: start, auth, restart, `registry ls`."""
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import require_tool
+
+pytestmark = pytest.mark.services
+
+
+def _status(url: str, auth: tuple[str, str] | None = None) -> int:
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_start_auth_restart_persistence(tmp_path):
+    require_tool("docker-registry")
+    from devops.engines.local.registry import (
+        ensure_registry, registry_info, stop_registry, _pid_of, registry_dir,
+    )
+
+    info = ensure_registry(tmp_path, notify_url="")
+    try:
+        assert info.address.startswith("127.0.0.1:")
+        assert len(info.password) >= 24
+        # htpasswd auth: anonymous and wrong passwords are refused, the generated one works.
+        assert _status(info.url + "/v2/") == 401
+        assert _status(info.url + "/v2/", (info.username, "wrong")) == 401
+        assert _status(info.url + "/v2/", (info.username, info.password)) == 200
+        htpasswd = (registry_dir(tmp_path) / "htpasswd").read_text()
+        assert htpasswd.startswith("slipway:$2b$") and info.password not in htpasswd
+        state = registry_dir(tmp_path) / "state.json"
+        assert state.stat().st_mode & 0o777 == 0o600
+        # Idempotent: a second call reuses the running process.
+        pid = _pid_of(registry_dir(tmp_path))
+        assert ensure_registry(tmp_path, notify_url="") == info
+        assert _pid_of(registry_dir(tmp_path)) == pid
+        # Push a blob through the API, restart, and it is still there.
+        upload = _upload_blob(info, "keep/me", b"survives restarts")
+        assert stop_registry(tmp_path)
+        from devops.engines.local.registry import answers
+
+        assert not answers(info.address)
+        again = ensure_registry(tmp_path, notify_url="")
+        assert again == info == registry_info(tmp_path)  # same address and password after restart
+        assert _status(f"{info.url}/v2/keep/me/blobs/{upload}", (info.username, info.password)) == 200
+    finally:
+        stop_registry(tmp_path)
+
+
+def _upload_blob(info, repo: str, data: bytes) -> str:
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    auth = "Basic " + base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
+    req = urllib.request.Request(f"{info.url}/v2/{repo}/blobs/uploads/", method="POST",
+                                 headers={"Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        location = r.headers["Location"]
+    sep = "&" if "?" in location else "?"
+    url = location if location.startswith("http") else info.url + location
+    req = urllib.request.Request(f"{url}{sep}digest={digest}", data=data, method="PUT",
+                                 headers={"Authorization": auth, "Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 201
+    return digest
+
+
+def test_notifications_configured_with_token(tmp_path):
+    require_tool("docker-registry")
+    import yaml
+
+    from devops.engines.local.registry import ensure_registry, notification_token, registry_dir, stop_registry
+
+    try:
+        ensure_registry(tmp_path, notify_url="http://127.0.0.1:9/api/v1/registry/notifications")
+        config = yaml.safe_load((registry_dir(tmp_path) / "config.yml").read_text())
+        endpoint = config["notifications"]["endpoints"][0]
+        assert endpoint["url"].endswith("/api/v1/registry/notifications")
+        assert endpoint["headers"]["Authorization"] == [f"Bearer {notification_token(tmp_path)}"]
+        assert config["storage"]["filesystem"]["rootdirectory"] == str(registry_dir(tmp_path) / "storage")
+        assert config["http"]["addr"].startswith("127.0.0.1:")
+    finally:
+        stop_registry(tmp_path)
+
+
+def test_not_installed_message(tmp_path, monkeypatch):
+    from devops.engines.local import registry as reg
+
+    # Only the PATH lookup is replaced: this machine has docker-registry.
+    monkeypatch.setattr(reg.shutil, "which", lambda name: None)
+    with pytest.raises(reg.RegistryNotInstalled, match="apt-get install docker-registry"):
+        reg.ensure_registry(tmp_path, notify_url="")

@@ -1,0 +1,73 @@
+"""The README's first command: `manage.py up` (what `./slipway up` runs after installing)."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_up_migrates_makes_admin_starts_web_and_controller(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, SLIPWAY_DATA_DIR=str(tmp_path / "data"), SLIPWAY_PORT=str(port))
+    env.pop("DATABASE_URL", None)  # the embedded default: SQLite in the data dir
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "up"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while time.monotonic() < deadline and url is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"running at (http://\S+)", line)
+            if m:
+                url = m.group(1)
+        out = "".join(lines)
+        assert url == f"http://127.0.0.1:{port}/", out
+        password = re.search(r"password '([^']+)'", out).group(1)
+        assert len(password) >= 12
+        assert (tmp_path / "data" / "slipway.sqlite3").exists()
+        # The web server answers (daphne may need a moment after printing).
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(url + "api/docs/", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("web server did not answer:\n" + out)
+        # The controller is running: its process is a child of `up`.
+        children = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "runcontroller"],
+                                  capture_output=True, text=True).stdout.split()
+        assert children, out
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    assert proc.returncode == 0
