@@ -10,6 +10,7 @@ by the whole test session. Use it as
 `busybox_image.buildah(*args)` runs buildah against that storage.
 Imported by tests/conftest.py (`from tests.images import busybox_image`).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,7 @@ IMAGE = "localhost/busybox:latest"
 @dataclass(frozen=True)
 class BuiltImage:
     name: str
-    root: Path          # LocalOptions.container_root: storage in root/storage, runroot in root/run
+    root: Path  # LocalOptions.container_root: storage in root/storage, runroot in root/run
 
     def storage_args(self) -> list[str]:
         from devops.engines.local.runtimes.container import storage_args
@@ -35,7 +36,9 @@ class BuiltImage:
         return storage_args(self.root)
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["buildah", *self.storage_args(), *args], capture_output=True, text=True, check=check)
+        return subprocess.run(
+            ["buildah", *self.storage_args(), *args], capture_output=True, text=True, check=check
+        )
 
 
 def build_busybox(root: Path, name: str = IMAGE) -> BuiltImage:
@@ -50,7 +53,9 @@ def build_busybox(root: Path, name: str = IMAGE) -> BuiltImage:
             (mnt / d).mkdir(exist_ok=True)
         (mnt / "tmp").chmod(0o1777)
         shutil.copy2(BUSYBOX, mnt / "bin" / "busybox")
-        applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+        applets = subprocess.run(
+            [BUSYBOX, "--list"], capture_output=True, text=True, check=True
+        ).stdout.split()
         for applet in applets:
             if applet != "busybox" and not (mnt / "bin" / applet).exists():
                 os.symlink("busybox", mnt / "bin" / applet)

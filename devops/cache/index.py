@@ -6,6 +6,7 @@ reads it for the API and the CLI.
 """
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 from django.conf import settings
@@ -30,10 +31,10 @@ def clear_caches(project: Project, pipeline: str | None = None, key: str | None 
 
 
 def cache_json(info: store.CacheInfo) -> dict:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     def iso(ts: float) -> str | None:
-        return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+        return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts else None
 
     return {
         "pipeline": info.pipeline,

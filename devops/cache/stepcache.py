@@ -49,11 +49,22 @@ def cache_paths(ctx: StepContext) -> tuple[str, ...]:
     """The step's effective cache paths (empty when off or not a cached kind)."""
     if ctx.config.kind not in CACHED_KINDS:
         return ()
-    eff = ctx.spec.config.effective_cache(ctx.stage, ctx.step)
-    if eff.enabled is False:
-        return ()
+    # The nearest level that says anything wins: `cache: false` / `enabled:
+    # false` turns caching off there; `cache: true` or a list of paths turns
+    # it on, with its own paths or else the nearest outer level's paths (so a
+    # step's `cache: true` re-enables what its disabled stage inherited).
+    cfg = ctx.spec.config
+    stage = cfg.stages[ctx.stage]
+    levels = [c for c in (stage.steps[ctx.step].cache, stage.cache, cfg.cache) if c is not None]
+    paths: tuple[str, ...] = ()
+    for i, level in enumerate(levels):
+        if level.enabled is False:
+            return ()
+        if level.enabled is True or level.paths:
+            paths = next((c.paths for c in levels[i:] if c.paths), ())
+            break
     seen: list[str] = []
-    for p in eff.paths:
+    for p in paths:
         p = p.strip()
         if p and p not in seen:
             seen.append(p)

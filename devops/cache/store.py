@@ -34,10 +34,10 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 GEN_PREFIX = "gen-"
 META = "meta.json"

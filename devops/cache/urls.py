@@ -7,8 +7,8 @@ from devops.cache import notifications, views
 
 urlpatterns = [
     path("projects/<str:project>/caches", views.caches, name="caches"),
-    path("projects/<str:project>/caches/<str:pipeline>", views.caches, name="pipeline-caches"),
-    path("projects/<str:project>/caches/<str:pipeline>/<str:key>", views.caches, name="cache"),
+    path("projects/<str:project>/caches/<str:pipeline>", views.pipeline_caches, name="pipeline-caches"),
+    path("projects/<str:project>/caches/<str:pipeline>/<str:key>", views.cache, name="cache"),
     path("projects/<str:project>/registrycredentials", views.registry_credentials,
          name="registry-credentials"),
     path("projects/<str:project>/registrycredentials/<int:pk>", views.registry_credential,

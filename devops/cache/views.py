@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
@@ -24,8 +25,29 @@ def _check_pipeline(project, pipeline: str | None) -> None:
         raise NotFound("No such pipeline in this project.")
 
 
-@api_view(["GET", "DELETE"])
-def caches(request: Request, project: str, pipeline: str | None = None, key: str | None = None) -> Response:
+class CacheSerializer(serializers.Serializer):
+    pipeline = serializers.CharField()
+    path = serializers.CharField()
+    key = serializers.CharField(help_text="directory name of the cache; DELETE .../caches/{pipeline}/{key}")
+    size = serializers.IntegerField(help_text="bytes")
+    sizeHuman = serializers.CharField()
+    lastUsed = serializers.DateTimeField(allow_null=True)
+    saved = serializers.DateTimeField(allow_null=True)
+    hits = serializers.IntegerField()
+    misses = serializers.IntegerField()
+    generation = serializers.IntegerField()
+
+
+class CacheListSerializer(serializers.Serializer):
+    items = CacheSerializer(many=True)
+    totalSize = serializers.IntegerField()
+
+
+class RemovedSerializer(serializers.Serializer):
+    removed = serializers.IntegerField()
+
+
+def _caches(request: Request, project: str, pipeline: str | None, key: str | None) -> Response:
     level = "read" if request.method == "GET" else "write"
     proj = project_for(request, project, level)
     _check_pipeline(proj, pipeline)
@@ -34,10 +56,31 @@ def caches(request: Request, project: str, pipeline: str | None = None, key: str
         if key is not None and removed == 0:
             raise NotFound("No such cache.")
         return Response({"removed": removed})
-    if key is not None:
-        raise NotFound()
     items = [index.cache_json(i) for i in index.list_caches(proj, pipeline)]
     return Response({"items": items, "totalSize": sum(i["size"] for i in items)})
+
+
+@extend_schema(methods=["GET"], operation_id="project_caches_list", responses=CacheListSerializer)
+@extend_schema(methods=["DELETE"], operation_id="project_caches_clear", responses=RemovedSerializer)
+@api_view(["GET", "DELETE"])
+def caches(request: Request, project: str) -> Response:
+    """The project's caches (read level); DELETE clears them all (write level)."""
+    return _caches(request, project, None, None)
+
+
+@extend_schema(methods=["GET"], operation_id="pipeline_caches_list", responses=CacheListSerializer)
+@extend_schema(methods=["DELETE"], operation_id="pipeline_caches_clear", responses=RemovedSerializer)
+@api_view(["GET", "DELETE"])
+def pipeline_caches(request: Request, project: str, pipeline: str) -> Response:
+    """One pipeline's caches; DELETE clears them."""
+    return _caches(request, project, pipeline, None)
+
+
+@extend_schema(operation_id="cache_clear", responses=RemovedSerializer)
+@api_view(["DELETE"])
+def cache(request: Request, project: str, pipeline: str, key: str) -> Response:
+    """Clear one cache (write level)."""
+    return _caches(request, project, pipeline, key)
 
 
 class RegistryCredentialSerializer(serializers.ModelSerializer):
@@ -55,6 +98,14 @@ class RegistryCredentialSerializer(serializers.ModelSerializer):
         return "docker.io" if host == "index.docker.io" else host
 
 
+class RegistryCredentialListSerializer(serializers.Serializer):
+    items = RegistryCredentialSerializer(many=True)
+
+
+@extend_schema(methods=["GET"], operation_id="registry_credentials_list",
+               responses=RegistryCredentialListSerializer)
+@extend_schema(methods=["POST"], operation_id="registry_credentials_set", request=RegistryCredentialSerializer,
+               responses=RegistryCredentialSerializer)
 @api_view(["GET", "POST"])
 def registry_credentials(request: Request, project: str) -> Response:
     proj = project_for(request, project, "read" if request.method == "GET" else "write")
@@ -71,6 +122,7 @@ def registry_credentials(request: Request, project: str) -> Response:
                     status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+@extend_schema(operation_id="registry_credential_delete", responses={204: None})
 @api_view(["DELETE"])
 def registry_credential(request: Request, project: str, pk: int) -> Response:
     proj = project_for(request, project, "write")

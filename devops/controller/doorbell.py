@@ -23,6 +23,7 @@ import os
 import select
 import socket
 from pathlib import Path
+from typing import Self
 
 _counter = itertools.count()
 
@@ -110,7 +111,7 @@ class Bell:
         with _ignore():
             self.path.unlink()
 
-    def __enter__(self) -> Bell:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

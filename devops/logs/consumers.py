@@ -52,6 +52,7 @@ REDIS_POLL = 1.0       # safety-net store read when Redis delivers live pieces
 DISCOVER_EVERY = 0.25  # whole-execution mode: look for new step logs
 DB_EVERY = 1.0         # how often to ask whether the execution finished
 FRAME_MAX = 256 << 10  # raw bytes per frame
+GAP_EVERY = 0.2        # at most this often a store read to fill a live gap
 LIVE_MAX = 4 << 20     # live bytes held per step before relying on the store instead
 
 
@@ -63,6 +64,7 @@ class _Cursor:
     live_bytes: int = 0
     end_size: int | None = None   # from a Redis log.end
     ended: bool = False
+    gap_read: float = 0.0         # monotonic time of the last gap-filling store read
 
 
 def _int_arg(query: dict, name: str) -> int | None:
@@ -195,7 +197,12 @@ class LogStreamConsumer(AsyncWebsocketConsumer):
         if c.ended:
             return
         contiguous = await self._drain_live(c)
-        if read_store or not contiguous:
+        now = time.monotonic()
+        # A gap before a live piece (a late join, a dropped message) is filled
+        # from the store, but at most every GAP_EVERY: the store may be S3.
+        gap_read = not contiguous and now - c.gap_read >= GAP_EVERY
+        if read_store or gap_read:
+            c.gap_read = now
             # Completion first: if it is complete, the size read after it is final.
             complete = await asyncio.to_thread(self.store.is_complete, c.key)
             size = await asyncio.to_thread(self.store.size, c.key)
@@ -251,7 +258,7 @@ class LogStreamConsumer(AsyncWebsocketConsumer):
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await self.send(text_data=json.dumps({"type": "done"}))
         await self.close(code=1000)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from devops.logs.base import LogKey, LogStore
 
@@ -13,7 +13,7 @@ BLOCK = 256 << 10
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def read_lines(store: LogStore, key: LogKey, start: int = 1, limit: int = 100) -> dict:

@@ -74,7 +74,17 @@ class Masker:
         nl = buf.rfind(b"\n")
         if nl == -1:
             return self._scan(buf)
-        return self._pattern.sub(MASK, buf[: nl + 1]) + self._scan(buf[nl + 1:])
+        return self._mask_lines(buf[: nl + 1]) + self._scan(buf[nl + 1:])
+
+    def _mask_lines(self, region: bytes) -> bytes:
+        """Mask whole lines. `in`/`replace` run at memory speed; the regex (whose
+        alternation `re` scans far slower) only when several values occur."""
+        present = [s for s in self.secrets if s in region]
+        if not present:
+            return region
+        if len(present) == 1:
+            return region.replace(present[0], MASK)   # == sub() for a single literal
+        return self._pattern.sub(MASK, region)
 
     def _scan(self, buf: bytes) -> bytes:
         """Mask `buf`, the start of an unfinished line; keep the undecided tail pending."""

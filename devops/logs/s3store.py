@@ -44,13 +44,14 @@ RETRY_MAX = 5.0            # longest wait between failed uploads
 
 
 def default_spool_root() -> Path:
-    """SLIPWAY_DATA_DIR/log-spool, from Django settings when configured, else the environment."""
-    try:
-        from django.conf import settings
+    """SLIPWAY_DATA_DIR/log-spool, as devops.settings computes it (a runner process has
+    DJANGO_SETTINGS_MODULE from its controller; reading settings loads no models)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
-        if settings.configured:
-            return Path(settings.DATA_DIR) / "log-spool"
-    except ImportError:  # pragma: no cover - Django is always installed here
+    try:
+        return Path(settings.DATA_DIR) / "log-spool"
+    except (ImproperlyConfigured, AttributeError):
         pass
     return Path(os.environ.get("SLIPWAY_DATA_DIR", ".slipway")).resolve() / "log-spool"
 
@@ -278,7 +279,7 @@ class S3LogStore(LogStore):
                 stage, _, step = o.object_name[len(execution) + 1:].strip("/").partition("-")
                 if stage.isdigit() and step.isdigit():
                     found.add(LogKey(execution, int(stage), int(step)))
-        except Exception as exc:  # S3 down: the spool still answers
+        except Exception as exc:  # noqa: BLE001 - S3 down: the spool still answers
             log.warning("log store: cannot list %s in S3: %s", execution, exc)
         return sorted(found)
 
@@ -312,7 +313,7 @@ class S3LogStore(LogStore):
                 try:
                     self.upload(sp, final=True)
                     done += 1
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
                     log.warning("log store: %s still spooled, S3 upload failed: %s", sp.key, exc)
         return done
 
@@ -325,7 +326,7 @@ class S3LogWriter(LogWriter):
         self.key = key
         self.sp = sp = store.spool(key)
         sp.log.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_f = open(sp.lock, "a+")
+        self._lock_f = open(sp.lock, "a+")  # noqa: SIM115 - held (flocked) until close()
         # Blocks only while upload_spooled() finishes an older spool of this key.
         fcntl.flock(self._lock_f, fcntl.LOCK_EX)
         sp.done.unlink(missing_ok=True)
@@ -368,7 +369,7 @@ class S3LogWriter(LogWriter):
                 # Whole chunks only while the step runs, unless the interval passed.
                 self.store.upload(self.sp, final=False)
                 delay = self.store.flush_interval
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
                 self.upload_errors += 1
                 log.warning("log %s: S3 upload failed (spooled, will retry): %s", self.key.path, exc)
                 delay = min(RETRY_MAX, max(delay * 2, 0.5))
@@ -385,7 +386,7 @@ class S3LogWriter(LogWriter):
         self.sp.done.touch()
         try:
             self.store.upload(self.sp, final=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
             self.upload_errors += 1
             log.warning("log %s: final S3 upload failed; spooled for upload_spooled(): %s", self.key.path, exc)
         finally:

@@ -52,7 +52,7 @@ class StepLogView(APIView):
     at the time of the request. 404 when the step has no log (yet).
     """
 
-    renderer_classes = [JSONRenderer, PlainTextRenderer]
+    renderer_classes = (JSONRenderer, PlainTextRenderer)
 
     def get(self, request, project: str, name: str, stage: int, step: int):
         key = _execution_key(request, project, name, stage, step)

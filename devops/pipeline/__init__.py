@@ -16,15 +16,14 @@ The package never imports Django (see docs/architecture.md).
 """
 from __future__ import annotations
 
-from devops.pipeline.config import EVENTS, PipelineConfig
+from devops.pipeline.config import PipelineConfig
 from devops.pipeline.dump import dump
-from devops.pipeline.edit import EditError, apply_edit
 from devops.pipeline.files import PIPELINE_FILENAMES, find_pipeline_file
-from devops.pipeline.problems import ERROR, WARNING, LoadResult, Problem
+from devops.pipeline.problems import ERROR, WARNING, EditError, LoadResult, Problem
 from devops.pipeline.substitute import substitute
 
 __all__ = [
-    "PIPELINE_FILENAMES", "EditError", "LoadResult", "PipelineConfig", "Problem",
+    "ERROR", "PIPELINE_FILENAMES", "WARNING", "EditError", "LoadResult", "PipelineConfig", "Problem",
     "apply_edit", "dump", "find_pipeline_file", "lint", "load", "should_run", "substitute",
 ]
 
@@ -59,10 +58,20 @@ def lint(text: str | bytes, *, filename: str = "<string>") -> tuple[Problem, ...
 def should_run(config: PipelineConfig, *, branch: str, event: str) -> bool:
     """Whether a run on `branch` for `event` passes the top-level `branch` constraint.
 
-    Rancher applied the top-level constraint to every trigger; `event` is
-    "push", "pull_request", "tag" or "" (manual) and is checked for validity
-    only: per-event rules live in stage and step `when` blocks.
+    Rancher applied the top-level constraint to every trigger, whatever the
+    event ("push", "pull_request", "tag", or "" for a manual run); per-event
+    rules live in stage and step `when` blocks, so `event` does not change
+    the answer here.
     """
-    if event not in EVENTS and event != "":
-        raise ValueError(f"unknown event {event!r}")
     return config.branch is None or config.branch.matches(branch)
+
+
+def apply_edit(original_text: str, new_data: dict) -> str:
+    """Change `original_text` to equal `new_data`, keeping comments, key order, quoting, anchors.
+
+    Raises EditError when the original cannot be read. (Imported lazily: the
+    engines import this package and need not load ruamel.yaml.)
+    """
+    from devops.pipeline.edit import apply_edit as _apply_edit
+
+    return _apply_edit(original_text, new_data)

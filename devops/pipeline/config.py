@@ -10,7 +10,6 @@ always the Clone stage after normalisation (see normalise.py).
 """
 from __future__ import annotations
 
-import fnmatch
 import re
 from functools import lru_cache
 from typing import Literal
@@ -116,9 +115,6 @@ def glob_match(pattern: str, value: str) -> bool:
         return _glob(pattern).match(value) is not None
     except GlobError:
         return False
-
-
-fnmatch  # kept importable for callers that want the permissive form
 
 
 class Constraint(_Frozen):

@@ -11,21 +11,21 @@ a hostile file is refused before ruamel.yaml sees it.
 """
 from __future__ import annotations
 
+import copy
 import difflib
 import io
+import itertools
 import json
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
-from ruamel.yaml.util import load_yaml_guess_indent
 
+from devops.pipeline.problems import EditError
 from devops.pipeline.yamltree import compose, decode
-
-
-class EditError(ValueError):
-    """The original text cannot be edited (syntax error, limits, not a mapping)."""
 
 
 def apply_edit(original_text: str, new_data: dict) -> str:
@@ -43,16 +43,15 @@ def apply_edit(original_text: str, new_data: dict) -> str:
     final_newline = text.endswith("\n") or not text
     if not final_newline:
         text += "\n"
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-fold long lines the user wrote
-    if text.strip():
-        _, seq_indent, offset = load_yaml_guess_indent(text)
-        offset = offset or 0
-        yaml.indent(mapping=_mapping_indent(text), sequence=max(seq_indent or 2, offset + 2), offset=offset)
-    before, doc = _render(yaml, text), _load(yaml, text)
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-fold long lines the user wrote
+    mapping, offset = _indents(text)
+    rt.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    doc = _load(rt, text)
+    before = _render(rt, copy.deepcopy(doc))
     _update_map(doc, new_data)
-    after = _render(yaml, doc)
+    after = _render(rt, doc)
     # ruamel re-renders some things the user wrote (flow spacing, folded
     # scalars, trailing blanks, mixed indentation). Apply only the lines that
     # changed between its two renderings to the original text; if that does
@@ -69,8 +68,8 @@ def apply_edit(original_text: str, new_data: dict) -> str:
     return ("\ufeff" if bom else "") + result
 
 
-def _load(yaml: YAML, text: str) -> CommentedMap:
-    doc = yaml.load(text) if text.strip() else None
+def _load(rt: YAML, text: str) -> CommentedMap:
+    doc = rt.load(text) if text.strip() else None
     if doc is None:
         return CommentedMap()
     if not isinstance(doc, CommentedMap):
@@ -78,16 +77,15 @@ def _load(yaml: YAML, text: str) -> CommentedMap:
     return doc
 
 
-def _render(yaml: YAML, doc_or_text) -> str:
-    doc = _load(yaml, doc_or_text) if isinstance(doc_or_text, str) else doc_or_text
+def _render(rt: YAML, doc: CommentedMap) -> str:
     out = io.StringIO()
-    yaml.dump(doc, out)
+    rt.dump(doc, out)
     return out.getvalue()
 
 
 def _same_data(patched: str, rendered: str) -> bool:
     try:
-        return YAML(typ="safe", pure=True).load(patched) == YAML(typ="safe", pure=True).load(rendered)
+        return yaml.load(patched, Loader=yaml.CSafeLoader) == yaml.load(rendered, Loader=yaml.CSafeLoader)
     except Exception:  # noqa: BLE001 - any failure to read the patch means: do not use it
         return False
 
@@ -129,16 +127,22 @@ def _patch(original: str, before: str, after: str) -> str | None:
     return "".join(out)
 
 
-def _mapping_indent(text: str) -> int:
-    """Indentation of a mapping nested under a key (`a:` then `  b: 1`); 2 if none."""
+def _indents(text: str) -> tuple[int, int]:
+    """(mapping indent, offset of `-` under its key) of the first block nesting in the file."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    for line, nxt in zip(lines, lines[1:]):
+    mapping = offset = None
+    for line, nxt in itertools.pairwise(lines):
         body = line.lstrip(" -")
-        if body.rstrip().endswith(":") and not nxt.lstrip().startswith("-"):
-            step = (len(nxt) - len(nxt.lstrip())) - (len(line) - len(body))
-            if step > 0:
-                return step
-    return 2
+        if not body.rstrip().endswith(":"):
+            continue
+        step = (len(nxt) - len(nxt.lstrip())) - (len(line) - len(body))
+        if nxt.lstrip().startswith("- "):
+            offset = step if offset is None and step >= 0 else offset
+        elif mapping is None and step > 0:
+            mapping = step
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, offset or 0
 
 
 def _last_entry(container, key):
@@ -200,6 +204,20 @@ def _same_scalar(old, new) -> bool:
     return type(_plain(old)) is type(_plain(new)) and _plain(old) == new
 
 
+_BREAKS = ("\x85", "\u2028", "\u2029", "\r")
+
+
+def _fresh(value):
+    """A new value for ruamel: text with NEL/LS/PS/CR double-quoted (other styles fold them)."""
+    if isinstance(value, str) and any(c in value for c in _BREAKS):
+        return DoubleQuotedScalarString(value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
 def _merge_value(old, new):
     """The value to store: `old` updated in place when shapes match, else `new`."""
     if isinstance(old, CommentedMap) and isinstance(new, dict) and _unshared(old, new):
@@ -210,7 +228,7 @@ def _merge_value(old, new):
         return old
     if _same_scalar(old, new):
         return old
-    return new
+    return _fresh(new)
 
 
 def _unshared(old, new) -> bool:
@@ -235,7 +253,7 @@ def _update_map(old: CommentedMap, new: dict) -> None:
                 old[key] = merged
         else:
             position = 0 if previous is None else list(old).index(previous) + 1
-            old.insert(position, key, value)
+            old.insert(position, key, _fresh(value))
         previous = key
 
 
@@ -256,4 +274,4 @@ def _update_seq(old: CommentedSeq, new: list) -> None:
             _keep_following_comments(old, k, k - 1 if k > 0 else None)
             del old[k]
         for k in range(j1 + pairs, j2):  # added items
-            old.insert(i1 + (k - j1), new[k])
+            old.insert(i1 + (k - j1), _fresh(new[k]))

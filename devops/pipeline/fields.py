@@ -17,8 +17,8 @@ from devops.pipeline.problems import ERROR, WARNING, Problem
 from devops.pipeline.yamltree import TAG_PREFIX, Node
 
 # yaml.v2 (YAML 1.1) booleans
-TRUE = frozenset("y Y yes Yes YES true True TRUE on On ON".split())
-FALSE = frozenset("n N no No NO false False FALSE off Off OFF".split())
+TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"])
+FALSE = frozenset(["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"])
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F_]+\Z")
 # Kubernetes resource.Quantity

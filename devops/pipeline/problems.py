@@ -62,3 +62,7 @@ class LoadResult:
     @property
     def warnings(self) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.severity == WARNING)
+
+
+class EditError(ValueError):
+    """apply_edit cannot edit the original text (syntax error, limits, not a mapping)."""

@@ -55,7 +55,8 @@ CONDITIONS = ("Success", "Failed", "Changed", "Aborted")
 RESOURCES = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
 
 
-def _hints(here: str, up: tuple[str, ...], up_name: str, down: tuple[str, ...] = (), down_name: str = "") -> dict:
+def _hints(up: tuple[str, ...], up_name: str, down: tuple[str, ...] = (), down_name: str = "") -> dict:
+    """Hints for keys that belong one level up (`up`) or down (`down`), and for renamed keys."""
     hints = {k: f"it belongs to the {up_name}; check its indentation" for k in up}
     hints.update({k: f"it belongs inside {down_name}; check its indentation" for k in down})
     hints.update({k: f"did you mean `{v}`?" for k, v in RENAMED.items()})
@@ -121,7 +122,7 @@ def _stage(chk: Checker, node: Node, path: str) -> dict:
     items = chk.mapping(node, path, "a stage")
     if items is None:
         return {}
-    hints = _hints("stage", TOP_KEYS[1:2], "pipeline", STEP_KEYS[:-2], "a step (under `steps:`)")
+    hints = _hints((), "pipeline", STEP_KEYS[:-2], "a step (under `steps:`)")
     hints["timeout"] = "`timeout` is set for the whole pipeline, at the top level"
     chk.unknown_keys(items, path, STAGE_KEYS, "a stage", hints)
     out: dict = {}
@@ -154,7 +155,7 @@ def _step(chk: Checker, node: Node, path: str) -> dict:
     items = chk.mapping(node, path, "a step")
     if items is None:
         return {}
-    hints = _hints("step", ("name",) if "steps" in items else (), "stage")
+    hints = _hints(("name",) if "steps" in items else (), "stage")
     hints.update({k: "it belongs inside a step type such as `runScriptConfig`; check its indentation"
                   for k in ("image", "shellScript", "tag", "dockerfilePath", "buildContext", "path", "content")})
     hints["timeout"] = "`timeout` is set for the whole pipeline, at the top level"

@@ -101,7 +101,7 @@ def decode(text: str | bytes) -> str:
                 line = text[: exc.start].count(b"\n") + 1
                 col = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
                 raise TreeError(line, col, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    return text[1:] if text.startswith("\ufeff") else text
+    return text.removeprefix("\ufeff")
 
 
 def compose(text: str | bytes) -> tuple[Node | None, list[Problem]]:
@@ -156,7 +156,7 @@ def _build(text: str) -> Node | None:
             return
         parent = stack[-1]
         parent.weight += node.weight
-        if parent.weight > MAX_NODES or (root is None and _total(stack) > MAX_NODES):
+        if parent.weight > MAX_NODES:
             raise TreeError(
                 node.line,
                 node.column,
@@ -212,10 +212,6 @@ def _build(text: str) -> Node | None:
                 raise TreeError(line, col, f"alias *{event.anchor} refers to its own anchor (a recursive alias)")
             attach(target)
     return root
-
-
-def _total(stack: list[Node]) -> int:
-    return stack[0].weight if stack else 0
 
 
 def _anchor(anchors: dict[str, Node], event, node: Node) -> None:

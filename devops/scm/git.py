@@ -142,7 +142,7 @@ def run_git(
         try:
             proc = subprocess.run(
                 ["git", *args], cwd=cwd, env=env, capture_output=True, timeout=timeout,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, check=False,
             )
         except subprocess.TimeoutExpired:
             raise GitError(f"git {args[0]} timed out after {timeout:.0f}s") from None
@@ -197,7 +197,7 @@ def _fetch(mirror: Path, auth: Auth) -> None:
     run_git(["fetch", "--prune", "--quiet", "--no-tags", "origin"], cwd=mirror, auth=auth)
     # The remote's default branch, for `default_branch()`.
     proc = run_git(["ls-remote", "--symref", "origin", "HEAD"], cwd=mirror, auth=auth, check=False)
-    m = re.search(rb"^ref: (refs/heads/\S+)\s+HEAD", proc.stdout, re.M)
+    m = re.search(rb"^ref: (refs/heads/\S+)\s+HEAD", proc.stdout, re.MULTILINE)
     if m:
         run_git(["symbolic-ref", "HEAD", m.group(1).decode()], cwd=mirror)
 

@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 BUILDBOT_VERSION = "4.3.0"
 # buildbot-www is needed only because the REST API (how we trigger, like the UI does) is served by it.
@@ -49,7 +50,7 @@ def ensure_buildbot(venv: Path) -> tuple[Path | None, str]:
     """
     buildbot = venv / "bin" / "buildbot"
     if buildbot.exists() and (venv / "bin" / "buildbot-worker").exists():
-        ok = subprocess.run([str(buildbot), "--version"], capture_output=True, text=True)
+        ok = subprocess.run([str(buildbot), "--version"], capture_output=True, text=True, check=False)
         if ok.returncode == 0 and f"Buildbot version: {BUILDBOT_VERSION}" in ok.stdout:
             return venv, ""
     print(f"  installing Buildbot {BUILDBOT_VERSION} into {venv} (once) ...", flush=True)
@@ -111,7 +112,7 @@ class BuildbotHarness:
     builders: list[BuilderSpec]
     _procs: list[subprocess.Popen] = field(default_factory=list)
 
-    def __enter__(self) -> "BuildbotHarness":
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
@@ -136,7 +137,8 @@ class BuildbotHarness:
         ]
         (master / "master.cfg").write_text(MASTER_CFG.format(
             builders=builders, workers=list(WORKERS), pb_port=self.pb_port, www_port=self.www_port))
-        checked = subprocess.run([str(bin_ / "buildbot"), "checkconfig", str(master)], capture_output=True, text=True)
+        checked = subprocess.run([str(bin_ / "buildbot"), "checkconfig", str(master)], capture_output=True,
+                                 text=True, check=False)
         if checked.returncode != 0:
             raise RuntimeError(f"buildbot checkconfig failed:\n{checked.stdout}{checked.stderr}")
         self._spawn([str(bin_ / "buildbot"), "start", "--nodaemon", str(master)], master / "bench-stdout.log")
@@ -161,11 +163,10 @@ class BuildbotHarness:
             time.sleep(0.2)
 
     def _spawn(self, argv: list[str], log: Path) -> None:
-        out = open(log, "wb")
-        # Own process group: stop() can end exactly what we started, nothing else.
-        self._procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}))
-        out.close()
+        with open(log, "wb") as out:
+            # Own process group: stop() can end exactly what we started, nothing else.
+            self._procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}))
 
     def stop(self) -> None:
         """Stop workers first, then the master; SIGKILL the process group of any that linger."""

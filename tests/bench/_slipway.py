@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -67,7 +68,7 @@ class SlipwayHarness:
         self.env = slipway_env(self.data_dir)
         self.controller: subprocess.Popen | None = None
 
-    def __enter__(self) -> "SlipwayHarness":
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
@@ -84,7 +85,7 @@ class SlipwayHarness:
             raise SlipwayUnavailable(f"missing {why}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         done = subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SlipwayUnavailable(f"migrate failed: {_tail(done.stderr or done.stdout)}")
         self.log_path = self.root / "runcontroller.log"
@@ -116,19 +117,37 @@ class SlipwayHarness:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 pass
-        # Runners the controller started live in its process group unless they made their own
-        # session; end whatever of that group is left.
         try:
-            os.killpg(p.pid, signal.SIGKILL)
+            os.killpg(p.pid, signal.SIGKILL)  # anything left of the controller's own group
         except ProcessLookupError:
             pass
         p.wait()
+        self._end_runners()
+
+    def _end_runners(self) -> None:
+        """Runners detach into their own session (they outlive a controller crash by design);
+        after an aborted bench one may still run. End those of OUR data dir only: each
+        run dir's runner.json names pid, session and start time, checked against /proc."""
+        for f in self.data_dir.rglob("runner.json"):
+            try:
+                info = json.loads(f.read_text())
+                with open(f"/proc/{int(info['pid'])}/stat", "rb") as st:
+                    raw = st.read()
+            except (OSError, ValueError, KeyError):
+                continue
+            fields = raw[raw.rindex(b")") + 2:].split()
+            if int(fields[19]) == int(info.get("start_time", -1)) and int(fields[3]) == int(info.get("sid", -1)):
+                try:
+                    os.killpg(int(info["sid"]), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def scenario(self, name: str, *, reps: int, repos: dict[str, str], timeout: float = 600.0) -> dict:
         if self.controller is None or self.controller.poll() is not None:
             raise SlipwayUnavailable("runcontroller is not running")
         argv = [PY, "-m", "tests.bench._slipway", name, "--reps", str(reps), "--repos", json.dumps(repos)]
-        done = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
         last = (done.stdout.strip().splitlines() or [""])[-1]
         if done.returncode != 0 or not last.startswith("{"):
             raise SlipwayUnavailable(f"scenario {name} failed (exit {done.returncode}): "
@@ -210,30 +229,45 @@ def _driver(argv: list[str]) -> int:
     if args.scenario == "a":
         p1, p21 = pipeline(repos["a1"]), pipeline(repos["a21"])
         run_one(p1), run_one(p21)  # warm-up: mirrors fetched, first-run costs paid
-        t1s, t21s = [], []
+        t1s, t21s, durations, gaps = [], [], [], []
         for _ in range(args.reps):
             t0, t1, name = run_one(p1)
             t1s.append(t1 - t0)
             t0, t21, name = run_one(p21)
             t21s.append(t21 - t0)
             seen_runtimes |= runtimes(name)
-        out.update(t1=t1s, t21=t21s)
+            # Inside the runner, from the rows Slipway wrote: a step's own duration (bwrap + sh + true)
+            # and the gap from one step's end to the next one's start (Slipway's bookkeeping).
+            rows = list(StepStatus.objects.filter(execution__name=name, stage_index__gte=1)
+                        .order_by("stage_index").values_list("started", "ended"))
+            durations += [(e - b).total_seconds() for b, e in rows if b and e]
+            gaps += [(nb - pe).total_seconds() for (_pb, pe), (nb, _ne) in zip(rows, rows[1:]) if pe and nb]
+        out.update(t1=t1s, t21=t21s, step_duration=durations, step_gap=gaps)
     elif args.scenario == "b":
         pb = pipeline(repos["b"])
         run_one(pb)
         calls.clear()
         store = get_log_store()
         starts, totals = [], []
+        phases: dict[str, list[float]] = {}
         for _ in range(args.reps):
             t0, t_end, name = run_one(pb)
             text = store.read(LogKey(name, 1, 0)).decode(errors="replace")
-            stamps = re.findall(r"^(\d{9,}\.\d+)\s*$", text, flags=re.M)
+            stamps = re.findall(r"^(\d{9,}\.\d+)\s*$", text, flags=re.MULTILINE)
             if not stamps:
                 raise RuntimeError(f"no stamp in the log of {name} stage 1 step 0: {text[-300:]!r}")
             starts.append(float(stamps[-1]) - t0)
             totals.append(t_end - t0)
             seen_runtimes |= runtimes(name)
-        out.update(start=starts, total=totals, do_run=calls)
+            # Where the time went, from the rows Slipway wrote (its own clock readings).
+            ex = PipelineExecution.objects.get(name=name)
+            rows = {(r.stage_index, r.index): r for r in StepStatus.objects.filter(execution=ex)}
+            marks = {"execution started": ex.started, "clone started": rows[(0, 0)].started,
+                     "clone ended": rows[(0, 0)].ended, "step started": rows[(1, 0)].started}
+            for label, when in marks.items():
+                if when is not None:
+                    phases.setdefault(label, []).append(when.timestamp() - t0)
+        out.update(start=starts, total=totals, do_run=calls, phases=phases)
     else:
         pc = pipeline(repos["c"])
         run_one(pc)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.bench import _engine_common as common
-from tests.bench._buildbot import BuilderSpec, BuildbotHarness, ensure_buildbot
+from tests.bench._buildbot import BuildbotHarness, BuilderSpec, ensure_buildbot
 from tests.bench._slipway import SlipwayHarness, SlipwayUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def measure_slipway(root: Path, repos: common.Repos, reps: int, reps_c: int) -> 
             c = sw.scenario("c", reps=reps_c, repos=urls)
     except (SlipwayUnavailable, subprocess.TimeoutExpired) as e:
         return {"error": f"Slipway engine not available: {e}"}
-    return {"t1": a["t1"], "t21": a["t21"], "start": b["start"], "do_run": b["do_run"],
+    return {"t1": a["t1"], "t21": a["t21"], "step_duration": a["step_duration"], "step_gap": a["step_gap"], "start": b["start"], "do_run": b["do_run"], "phases": b["phases"],
             "total": c["total"], "trigger": c["trigger"],
             "runtimes": sorted(set(a["runtimes"]) | set(b["runtimes"]) | set(c["runtimes"]))}
 
@@ -148,8 +148,12 @@ def main() -> None:
         if "error" not in sw:
             print(f"  (a) t1 {common.spread(sw['t1'])}; t21 {common.spread(sw['t21'])}; "
                   f"per step {common.spread(per_step(sw))}")
+            print(f"      inside the runner: a step lasts {common.spread(sw['step_duration'])}; "
+                  f"step end -> next step start {common.spread(sw['step_gap'])}")
             print(f"  (b) {common.spread(sw['start'])}; of which do_run (reads .devops.yml from the repository) "
                   f"{common.spread(sw['do_run'])}")
+            print("      timeline (medians, ms after the trigger): " + ", ".join(
+                f"{label} {common.median(v) * 1000:.0f}" for label, v in sw["phases"].items()))
             print(f"  (c) {common.spread(sw['total'], 1, 's')}; of which 20 do_run calls "
                   f"{common.spread(sw['trigger'], 1, 's')}; step runtimes seen: {', '.join(sw['runtimes'])}",
                   flush=True)

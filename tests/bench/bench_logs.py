@@ -56,7 +56,7 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 def _pct(xs: list[float]) -> tuple[float, float, float]:
     xs = sorted(xs)
-    at = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+    at = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
     return at(0.50) * 1000, at(0.95) * 1000, at(0.99) * 1000
 
 
@@ -65,36 +65,47 @@ def _piece(i: int, base: bytes) -> bytes:
     return (b"%08d " % i) + base[: PIECE - 9]
 
 
-def write_child(url: str, execution: str, direct: str | None) -> None:
-    """Write TOTAL bytes; print JSON {sha256, seconds, rss_before_kib, peak_rss_kib}."""
+def _peak_rss_kib() -> int:
+    """VmHWM: this process's peak RSS (ru_maxrss would include the parent's, inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def write_child(url: str, execution: str, direct: str | None, mask: bool = True) -> None:
+    """Write TOTAL bytes; print JSON {sha256 (of what must be stored), seconds, rss_before_kib, peak_rss_kib}."""
     base = b"".join(b"[%06d] compiling module %d ... ok hunter2-secret-value\n" % (i, i) for i in range(2000))
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    h = hashlib.sha256()
+    if not direct:
+        from devops.logs import LogKey, log_store_from_url, open_step_writer
+
+        store = log_store_from_url(url)
+    rss_before = _peak_rss_kib()
     t0 = time.perf_counter()
     if direct:
         fd = os.open(direct, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         for i in range(TOTAL // PIECE):
-            p = _piece(i, base)
-            os.write(fd, p)
-            h.update(p)
+            os.write(fd, _piece(i, base))
         os.close(fd)
     else:
-        from devops.logs import LogKey, log_store_from_url, open_step_writer
-
-        w = open_step_writer(log_store_from_url(url), LogKey(execution, 1, 0), mask=MASK, cap=2 * TOTAL)
+        w = open_step_writer(store, LogKey(execution, 1, 0), mask=MASK if mask else (), cap=2 * TOTAL)
         for i in range(TOTAL // PIECE):
-            p = _piece(i, base)
-            w.write(p)
-            h.update(p.replace(b"hunter2-secret-value", b"***"))
+            w.write(_piece(i, base))
         w.close()
         assert not w.errors, w.errors
     seconds = time.perf_counter() - t0
+    peak = _peak_rss_kib()
+    h = hashlib.sha256()
+    for i in range(TOTAL // PIECE):
+        p = _piece(i, base)
+        h.update(p.replace(MASK[0].encode(), b"***") if (mask and not direct) else p)
     print(json.dumps({"sha256": h.hexdigest(), "seconds": seconds, "rss_before_kib": rss_before,
-                      "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "peak_rss_kib": peak}))
 
 
-def _run_writer(env: dict, url: str, execution: str, direct: str | None = None) -> dict:
-    args = [sys.executable, "-m", "tests.bench.bench_logs", "--write", url, execution] + ([direct] if direct else [])
+def _run_writer(env: dict, url: str, execution: str, direct: str | None = None, mask: bool = True) -> dict:
+    args = [sys.executable, "-m", "tests.bench.bench_logs", "--write", url, execution, direct or "",
+            "mask" if mask else "nomask"]
     out = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True).stdout
     return json.loads(out.decode().strip().splitlines()[-1])
 
@@ -124,9 +135,9 @@ async def _drive(writer: subprocess.Popen, receive) -> list[float]:
     for i in range(LINES):
         writer.stdin.write(f"{time.time():.6f} line {i} hunter2-secret-value\n".encode())
         writer.stdin.flush()
-        while not buf.endswith(b"\n"):
+        while buf.count(b"\n") <= i:
             buf.extend(await receive())
-        delays.append(time.time() - float(buf.splitlines()[-1].split()[0]))
+        delays.append(time.time() - float(buf.splitlines()[i].split()[0]))
         await asyncio.sleep(0.01)
     return delays
 
@@ -215,7 +226,7 @@ def run(tmp: Path) -> None:
         print("latency: line written by another process -> received (ms)", flush=True)
         base = _pct(latency_baseline())
         print(f"  baseline loopback TCP socket   p50 {base[0]:6.2f}  p95 {base[1]:6.2f}  p99 {base[2]:6.2f}")
-        redis_ok = subprocess.run(["redis-cli", "-u", REDIS, "ping"], capture_output=True).returncode == 0
+        redis_ok = subprocess.run(["redis-cli", "-u", REDIS, "ping"], capture_output=True, check=False).returncode == 0
         cases = [("file store, no Redis", file_url, {}, 1), ("S3 store, no Redis (spool tail)", s3_url, {}, 2)]
         if redis_ok:
             cases.append(("file store + Redis", file_url, {"REDIS_URL": REDIS}, 3))
@@ -231,9 +242,12 @@ def run(tmp: Path) -> None:
         print("\n100 MiB step (64 KiB writes, 3 values masked)", flush=True)
         direct = _run_writer(env, "", "", str(tmp / "direct.log"))
         d_mib = TOTAL / (1 << 20) / direct["seconds"]
-        print(f"  baseline os.write to a file   {d_mib:7.1f} MiB/s  peak RSS {direct['peak_rss_kib'] / 1024:6.1f} MiB")
-        for label, url, name in (("file store", file_url, "tp-file"), ("S3 store (moto)", s3_url, "tp-s3")):
-            r = _run_writer({**env, "SLIPWAY_DATA_DIR": str(tmp / "writer-data")}, url, name)
+        print(f"  baseline os.write to a file  {d_mib:7.1f} MiB/s                     peak RSS "
+              f"{direct['peak_rss_kib'] / 1024:6.1f} MiB")
+        for label, url, name, mask in (("file store, no masking", file_url, "tp-file0", False),
+                                       ("file store", file_url, "tp-file", True),
+                                       ("S3 store (moto)", s3_url, "tp-s3", True)):
+            r = _run_writer({**env, "SLIPWAY_DATA_DIR": str(tmp / "writer-data")}, url, name, mask=mask)
             mib = TOTAL / (1 << 20) / r["seconds"]
             exact = _stored_sha(url, name) == r["sha256"]
             print(f"  {label:28} {mib:7.1f} MiB/s ({mib / d_mib:.2f}x baseline)  peak RSS "
@@ -254,7 +268,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--write"]:
-        write_child(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+        write_child(sys.argv[2], sys.argv[3], sys.argv[4] or None, sys.argv[5] == "mask")
     elif sys.argv[1:2] == ["--run"]:
         run(Path(sys.argv[2]))
     else:

@@ -42,7 +42,6 @@ def client(user) -> APIClient:
 
 
 def test_list_and_clear_with_membership(project, personas, cached):
-    root, (a, b) = cached
     url = f"/api/v1/projects/{project.id}/caches"
     r = client(personas["ronnie"]).get(url)  # read-only may look
     assert r.status_code == 200

@@ -56,7 +56,7 @@ def test_restore_and_save_across_runs(tmp_path, repo):
     # A failing step does not save: the next run still sees count=2.
     spec3, r3 = _run(engine, data, repo, _counter_pipeline("exit 3"), "p-cache-3")
     assert r3.state == "Failed" and "cache not saved: /root/.democache" in log_of(data, spec3, 1, 0)
-    spec4, r4 = _run(engine, data, repo, _counter_pipeline(), "p-cache-4")
+    spec4, _r4 = _run(engine, data, repo, _counter_pipeline(), "p-cache-4")
     assert "count=2" in log_of(data, spec4, 1, 0)
 
 
@@ -125,3 +125,25 @@ def test_ccache_warm_run_hits(tmp_path):
     assert r2.state == "Success" and "cache restored: /root/.ccache" in log2
     assert "direct_cache_hit\t3" in log2, log2
     shutil.rmtree(data / "cache", ignore_errors=True)
+
+
+def test_lru_eviction_under_the_project_cap(tmp_path, repo):
+    """cache-size-cap: saving a cache evicts the project's least recently used one."""
+    require_tool("bwrap")
+    data = tmp_path / "data"
+    engine = make_engine(data, runtime="sandbox")
+    cfg = config([{"name": "Fill", "steps": [{"type": {"kind": "runScriptConfig", "image": "busybox",
+                                                       "shellScript": "head -c 60000 /dev/urandom > /root/.big/blob"}}]}],
+                 cache={"paths": ["/root/.big"]})
+    logs = {}
+    for pipeline in ("pl-old", "pl-new"):
+        spec = make_spec(repo, cfg, name=f"p-evict-{pipeline}", project_id="p-evict", pipeline_id=pipeline,
+                         settings={"cache-size-cap": "100k"})
+        report = wait_done(engine, spec, engine.run(spec))
+        logs[pipeline] = log_of(data, spec, 1, 0)
+        assert report.state == "Success", logs[pipeline]
+    assert "cache evicted" not in logs["pl-old"]
+    assert "cache evicted (project over its 100k cap, least recently used): pl-old /root/.big" in logs["pl-new"]
+    from devops.cache.store import list_caches
+
+    assert [i.pipeline for i in list_caches(data / "cache", "p-evict")] == ["pl-new"]

@@ -130,3 +130,66 @@ def test_lru_eviction_under_the_cap(tmp_path):
     assert enforce_cap(tmp_path, "p1", 100_000) == []
     # Under a tiny cap everything goes, the kept one last.
     assert [i.path for i in enforce_cap(tmp_path, "p1", 1, keep=newest)] == ["/mid", "/new"]
+
+
+def test_nearest_level_rules(tmp_path):
+    from devops.cache.stepcache import cache_paths
+    from tests.images_registry.conftest import make_ctx
+
+    def paths(step_cache=None, stage_cache=None, pipeline_cache=None):
+        step = {"type": {"kind": "runScriptConfig", "image": "x"}}
+        if step_cache is not None:
+            step["cache"] = step_cache
+        stage = {"name": "B", "steps": [step]}
+        if stage_cache is not None:
+            stage["cache"] = stage_cache
+        ctx = make_ctx(data_dir=tmp_path, workspace=tmp_path / "ws", run_dir=tmp_path / "run",
+                       stages=[stage], cache=pipeline_cache)
+        return cache_paths(ctx)
+
+    assert paths(pipeline_cache={"paths": ["/p"]}) == ("/p",)
+    assert paths(stage_cache={"paths": ["/s"]}, pipeline_cache={"paths": ["/p"]}) == ("/s",)
+    assert paths({"paths": ["/t", "/t"]}, {"paths": ["/s"]}) == ("/t",)
+    assert paths({"enabled": False}, {"paths": ["/s"]}) == ()
+    assert paths(None, {"enabled": False}, {"paths": ["/p"]}) == ()
+    assert paths({"enabled": True}, {"enabled": False}, {"paths": ["/p"]}) == ("/p",)
+    assert paths() == ()
+
+
+def test_yaml_forms_through_the_parser(tmp_path):
+    """`cache:` as written in a pipeline file, parsed by devops.pipeline, then resolved per step."""
+    from dataclasses import replace
+
+    from devops.cache.stepcache import cache_paths
+    from devops.pipeline import load
+    from tests.images_registry.conftest import make_ctx
+
+    config = load("""
+cache: [/root/.ccache, node_modules]
+stages:
+- name: A
+  steps:
+  - runScriptConfig: {image: x, shellScript: y}
+  - runScriptConfig: {image: x, shellScript: y}
+    cache: {enabled: false}
+- name: B
+  cache: false
+  steps:
+  - runScriptConfig: {image: x, shellScript: y}
+  - runScriptConfig: {image: x, shellScript: y}
+    cache: true
+  - runScriptConfig: {image: x, shellScript: y}
+    cache: {paths: [/root/.m2]}
+""").config
+    base = make_ctx(data_dir=tmp_path, workspace=tmp_path / "ws", run_dir=tmp_path / "run",
+                    stages=[{"name": "S", "steps": [{"type": {"kind": "runScriptConfig", "image": "x"}}]}])
+    spec = replace(base.spec, config=config)
+
+    def at(stage, step):
+        return cache_paths(replace(base, spec=spec, stage=stage, step=step, config=config.step(stage, step)))
+
+    assert at(1, 0) == ("/root/.ccache", "node_modules")
+    assert at(1, 1) == ()
+    assert at(2, 0) == ()
+    assert at(2, 1) == ("/root/.ccache", "node_modules")
+    assert at(2, 2) == ("/root/.m2",)

@@ -55,9 +55,9 @@ def new_execution(pipeline, config: PipelineConfig | None = None, **fields):
     """An execution created through the action's own path, without reading git."""
     from devops.controller.actions import _create_execution
 
-    values = dict(branch="master", commit="0" * 40, ref="refs/heads/master", event="", message="m",
-                  author="a", author_email="", trigger_type="user", config_text="",
-                  temporary_config=False)
+    values = {"branch": "master", "commit": "0" * 40, "ref": "refs/heads/master", "event": "",
+              "message": "m", "author": "a", "author_email": "", "trigger_type": "user",
+              "config_text": "", "temporary_config": False}
     values.update(fields)
     return _create_execution(pipeline, config=config or make_config(), **values)
 

@@ -71,7 +71,7 @@ def test_run_success_prints_prefixed_output_and_logs_reads_it_back(cli_env, tmp_
     assert [h.split()[1] for h in headers] == ["0.0", "1.0", "2.0"]
     assert all_logs.index("hello from main") < all_logs.index("tested")
     # The second run reuses the pipeline.
-    code, out2, _ = pipeline_cmd("run", str(repo))
+    code, _, _ = pipeline_cmd("run", str(repo))
     assert code == 0 and Pipeline.objects.filter(repository_url=str(repo.resolve())).count() == 1
     assert PipelineExecution.objects.filter(pipeline=ex.pipeline).count() == 2
 
@@ -89,7 +89,7 @@ def test_failed_run_exits_1_and_later_stages_do_not_run(cli_env, tmp_path):
 def test_invalid_file_exits_2_with_lint_lines(cli_env, tmp_path, repo):
     bad = tmp_path / "broken.yml"
     bad.write_text("stages:\n- name: B\n  steps:\n  - runScriptConfig: {shellScript: [1]}\n  - {}\n")
-    code, out, err = pipeline_cmd("run", str(repo), "--file", str(bad))
+    code, _, err = pipeline_cmd("run", str(repo), "--file", str(bad))
     assert code == 2
     lines = err.strip().splitlines()
     assert lines and all(line.startswith(f"{bad}:") for line in lines)

@@ -40,7 +40,7 @@ class Live:
 
     def manage(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, timeout=timeout,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
 
     def controller(self, *args: str, name: str) -> subprocess.Popen:
         err = open(self.base / f"{name}.log", "w")  # noqa: SIM115
@@ -50,9 +50,13 @@ class Live:
         self.procs.append(p)
         return p
 
-    def trigger(self, repo: Path, project: str, n: int, quota: int, sleep: float) -> list[str]:
-        """n runs through do_run in one process; returns the execution names."""
+    def trigger(self, repo: Path, project: str, n: int, quota: int, sleep: float, during=None) -> list[str]:
+        """n runs through do_run in one process, committed at once (a burst); returns their names.
+
+        `during()` is called repeatedly while the trigger process runs.
+        """
         script = f"""
+from django.db import transaction
 from devops.controller.cli import project_named, pipeline_for
 from devops.controller.actions import do_run
 p = project_named({project!r}); p.settings.filter(name="executor-quota").update(value="{quota}")
@@ -67,10 +71,19 @@ cfg = '''stages:
   - runScriptConfig: {{image: x, shellScript: y}}
     env: {{SLIPWAY_DUMMY_SLEEP: "{sleep}", SLIPWAY_DUMMY_OUTPUT: "ran-once"}}
 '''
-for _ in range({n}):
-    print("EXECUTION", do_run(pl, config_text=cfg).name)
+with transaction.atomic():
+    names = [do_run(pl, config_text=cfg).name for _ in range({n})]
+for name in names:
+    print("EXECUTION", name)
 """
-        r = self.manage("shell", "-v", "0", "-c", script)
+        p = subprocess.Popen([sys.executable, "manage.py", "shell", "-v", "0", "-c", script], cwd=ROOT,
+                             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while p.poll() is None:
+            if during is not None:
+                during()
+            time.sleep(0.02)
+        out, err = p.communicate()
+        r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
         assert r.returncode == 0, r.stderr
         return [line.split()[1] for line in r.stdout.splitlines() if line.startswith("EXECUTION ")]
 
@@ -144,22 +157,24 @@ def test_burst_two_controller_processes_quota_and_no_double_start(live, tmp_path
     a = live.controller(name="a")
     b = live.controller(name="b")
     assert wait_for(lambda: len(heartbeat.running_controllers(live.data)) == 2, 20)
-    names = live.trigger(repo, "burst", n=20, quota=2, sleep=0.05)
-    assert len(names) == 20
-    project = live.rows("SELECT id FROM devops_project WHERE name = 'burst'")[0][0]
     peak = 0
 
-    def sample() -> bool:
+    def sample() -> None:
         nonlocal peak
         admitted = live.rows(
-            "SELECT COUNT(*) FROM devops_pipelineexecution WHERE project_id = ? AND ("
-            "(execution_state IN ('Waiting','Queueing','Building') AND engine <> '') OR abort_requested)",
-            project)[0][0]
+            "SELECT COUNT(*) FROM devops_pipelineexecution WHERE "
+            "(execution_state IN ('Waiting','Queueing','Building') AND engine <> '') OR abort_requested")[0][0]
         peak = max(peak, admitted)
         assert admitted <= 2, f"{admitted} admitted at once"
+
+    names = live.trigger(repo, "burst", n=20, quota=2, sleep=0.1, during=sample)
+    assert len(names) == 20
+
+    def done() -> bool:
+        sample()
         return set(live.states(names).values()) <= {"Success", "Failed", "Aborted"}
 
-    assert wait_for(sample, 90, every=0.02), live.states(names)
+    assert wait_for(done, 90, every=0.02), live.states(names)
     assert set(live.states(names).values()) == {"Success"}
     assert peak == 2
     # SIGTERM: the current unit finishes, the process exits 0.
@@ -180,7 +195,7 @@ def test_kill_9_controller_mid_run_then_restart_completes_everything(live, tmp_p
     repo = tmp_path / "repo"
     make_repo(repo, {"README": "x"})
     first = live.controller(name="first")
-    names = live.trigger(repo, "crash", n=3, quota=2, sleep=1.0)
+    names = live.trigger(repo, "crash", n=3, quota=2, sleep=0.7)
     assert wait_for(lambda: list(live.states(names).values()).count("Building") == 2, 30), live.states(names)
     handles_before = dict(live.rows("SELECT name, engine_handle FROM devops_pipelineexecution WHERE "
                                     "execution_state = 'Building'"))
@@ -198,3 +213,17 @@ def test_kill_9_controller_mid_run_then_restart_completes_everything(live, tmp_p
         assert live.log_of(name, 1).count(b"ran-once") == 1, name
         assert live.log_of(name, 2).count(b"ran-once") == 1, name
     assert "finished" in second.log.read_text()
+
+
+def test_pipeline_run_follows_a_running_controller(live, tmp_path):
+    repo = tmp_path / "repo"
+    make_repo(repo, {".devops.yml": "stages:\n- name: W\n  steps:\n  - runScriptConfig: {image: x, shellScript: y}\n"
+                                    "    env: {SLIPWAY_DUMMY_OUTPUT: followed}\n"})
+    ctl = live.controller(name="ctl")
+    assert wait_for(lambda: len(heartbeat.running_controllers(live.data)) == 1, 20)
+    r = live.manage("pipeline", "run", str(repo))
+    assert r.returncode == 0, r.stderr
+    assert "[1.0 W] followed" in r.stdout
+    name = r.stdout.strip().splitlines()[-1].split(":")[0]
+    assert "admitted" not in r.stderr                     # no inline controller
+    assert f"handing {name} to the engine" in ctl.log.read_text()

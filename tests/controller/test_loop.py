@@ -93,10 +93,11 @@ def test_tick_queries_do_not_grow_with_history(project, pipeline, engine, contro
         return len(ctx.captured_queries)
 
     baseline = one_pass_queries()
-    # 200 finished executions of history.
-    for _ in range(200):
-        e = new_execution(pipeline)
-        PipelineExecution.objects.filter(pk=e.pk).update(execution_state=S.SUCCESS)
+    # 500 finished executions of history.
+    PipelineExecution.objects.bulk_create(
+        PipelineExecution(project=project, pipeline=pipeline, name=f"old-{i}", run=1000 + i,
+                          execution_state=S.SUCCESS, engine="fake", config={})
+        for i in range(500))
     with django_assert_max_num_queries(baseline):
         controller.tick()
 
@@ -200,3 +201,21 @@ def test_doorbell_wakes_the_controller_at_once(project, pipeline, engine, contro
     assert controller.wait(1.0)
     assert time.monotonic() - t0 < 0.5
     assert not controller.wait(0.05)  # drained: no ring pending
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notify_wakes_a_controller_on_postgresql(engine, data_dir):
+    from django.db import connection
+
+    from devops.controller.actions import NOTIFY_CHANNEL
+
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    c = Controller(engine)
+    c.open_wakeups()
+    assert c._listen is not None
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    t0 = time.monotonic()
+    assert c.wait(1.0) and time.monotonic() - t0 < 0.5
+    c.close_wakeups()

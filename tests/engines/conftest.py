@@ -1,4 +1,5 @@
 """Helpers for engine tests: a git repository in tmp_path, RunSpecs, an engine on tmp dirs."""
+
 from __future__ import annotations
 
 import os
@@ -16,14 +17,20 @@ from devops.engines.local.options import LocalOptions
 from devops.pipeline.config import PipelineConfig
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent", "PATH": os.environ["PATH"],
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "HOME": "/nonexistent",
+    "PATH": os.environ["PATH"],
 }
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @dataclass
@@ -71,15 +78,28 @@ def script(sh: str, image: str = "localhost/busybox:latest", **step: Any) -> dic
 
 def make_spec(repo: Repo, cfg: PipelineConfig, name: str = "p-test-1", **kw: Any) -> RunSpec:
     values: dict[str, Any] = dict(
-        execution=name, project_id="p-test", pipeline_id="p-test", run=1,
-        repository_url=repo.url, commit=repo.commits[-1], branch="main", ref="refs/heads/main",
-        event="push", trigger_type="user", config=cfg,
+        execution=name,
+        project_id="p-test",
+        pipeline_id="p-test",
+        run=1,
+        repository_url=repo.url,
+        commit=repo.commits[-1],
+        branch="main",
+        ref="refs/heads/main",
+        event="push",
+        trigger_type="user",
+        config=cfg,
     )
     values.update(kw)
-    values.setdefault("env", {
-        "CICD_GIT_BRANCH": values["branch"], "CICD_GIT_COMMIT": values["commit"],
-        "CICD_EXECUTION_ID": name, "CICD_EVENT": values["event"],
-    })
+    values.setdefault(
+        "env",
+        {
+            "CICD_GIT_BRANCH": values["branch"],
+            "CICD_GIT_COMMIT": values["commit"],
+            "CICD_EXECUTION_ID": name,
+            "CICD_EVENT": values["event"],
+        },
+    )
     return RunSpec(**values)
 
 
@@ -92,13 +112,18 @@ def data_dir(tmp_path: Path) -> Path:
 
 def make_engine(data_dir: Path, runtime: str = "host", **kw: Any) -> LocalEngine:
     opts = LocalOptions(
-        data_dir=data_dir, workspace_dir=data_dir / "workspaces",
-        log_store_url=f"file://{data_dir / 'logs'}", step_runtime=runtime, **kw,
+        data_dir=data_dir,
+        workspace_dir=data_dir / "workspaces",
+        log_store_url=f"file://{data_dir / 'logs'}",
+        step_runtime=runtime,
+        **kw,
     )
     return LocalEngine(opts)
 
 
-def wait_done(engine: LocalEngine, spec: RunSpec, handle: dict[str, Any], timeout: float = 20) -> RunReport:
+def wait_done(
+    engine: LocalEngine, spec: RunSpec, handle: dict[str, Any], timeout: float = 20
+) -> RunReport:
     end = time.monotonic() + timeout
     while True:
         report = engine.sync(spec, handle)
@@ -111,10 +136,14 @@ def wait_done(engine: LocalEngine, spec: RunSpec, handle: dict[str, Any], timeou
 
 
 def log_of(data_dir: Path, spec: RunSpec, stage: int, step: int) -> str:
-    from devops.logs.filestore import FileLogStore
     from devops.logs.base import LogKey
+    from devops.logs.filestore import FileLogStore
 
-    return FileLogStore(data_dir / "logs").read(LogKey(spec.execution, stage, step)).decode(errors="replace")
+    return (
+        FileLogStore(data_dir / "logs")
+        .read(LogKey(spec.execution, stage, step))
+        .decode(errors="replace")
+    )
 
 
 def step_of(report: RunReport, stage: int, step: int):

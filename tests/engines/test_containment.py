@@ -1,7 +1,7 @@
 """Point 7 (engine half): untrusted values, secrets, fork bombs and endless output are contained."""
+
 from __future__ import annotations
 
-import os
 import stat
 import time
 from pathlib import Path
@@ -12,13 +12,23 @@ from devops.engines.base import GitAuth
 from devops.engines.local.limits import hierarchies
 from devops.engines.local.steps.clone import git_env
 from tests.conftest import require_service, require_tool
-from tests.engines.conftest import config, log_of, make_engine, make_spec, script, step_of, wait_done
+from tests.engines.conftest import (
+    config,
+    log_of,
+    make_engine,
+    make_spec,
+    script,
+    step_of,
+    wait_done,
+)
 
-HOSTILE = ["$(touch /tmp/pwned)", ";rm -rf ~", "`touch /tmp/pwned`", "x\"; touch /tmp/pwned; echo \""]
+HOSTILE = ["$(touch /tmp/pwned)", ";rm -rf ~", "`touch /tmp/pwned`", 'x"; touch /tmp/pwned; echo "']
 
 
 @pytest.mark.parametrize("runtime", ["host", "sandbox"])
-def test_hostile_branch_names_reach_steps_only_as_environment_values(repo, data_dir, tmp_path, runtime):
+def test_hostile_branch_names_reach_steps_only_as_environment_values(
+    repo, data_dir, tmp_path, runtime
+):
     if runtime == "sandbox":
         require_tool("bwrap")
     pwned = Path("/tmp/pwned")
@@ -28,10 +38,24 @@ def test_hostile_branch_names_reach_steps_only_as_environment_values(repo, data_
     (home / "keep").write_text("still here")
     engine = make_engine(data_dir, runtime=runtime)
     for n, branch in enumerate(HOSTILE):
-        cfg = config([{"name": "B", "steps": [script('printenv CICD_GIT_BRANCH; echo "[$CICD_GIT_BRANCH]" > seen.txt')]}])
+        cfg = config(
+            [
+                {
+                    "name": "B",
+                    "steps": [
+                        script('printenv CICD_GIT_BRANCH; echo "[$CICD_GIT_BRANCH]" > seen.txt')
+                    ],
+                }
+            ]
+        )
         # HOME points at a scratch dir: were `;rm -rf ~` ever spliced into shell text it would hit only that.
-        spec = make_spec(repo, cfg, name=f"p-inj-{n}", branch=branch,
-                         env={"CICD_GIT_BRANCH": branch, "HOME": str(home)})
+        spec = make_spec(
+            repo,
+            cfg,
+            name=f"p-inj-{n}",
+            branch=branch,
+            env={"CICD_GIT_BRANCH": branch, "HOME": str(home)},
+        )
         report = wait_done(engine, spec, engine.run(spec))
         assert report.state == "Success", (report, log_of(data_dir, spec, 1, 0))
         assert f"{branch}\n" in log_of(data_dir, spec, 1, 0)
@@ -42,8 +66,11 @@ def test_hostile_branch_names_reach_steps_only_as_environment_values(repo, data_
 
 def test_env_from_secrets_and_dropped_on_pull_requests(repo, data_dir):
     engine = make_engine(data_dir)
-    step = script('echo "token=[${TOKEN:-}] plain=$PLAIN"', env={"PLAIN": "p"},
-                  envFrom=[{"sourceName": "deploy", "sourceKey": "token", "targetKey": "TOKEN"}])
+    step = script(
+        'echo "token=[${TOKEN:-}] plain=$PLAIN"',
+        env={"PLAIN": "p"},
+        envFrom=[{"sourceName": "deploy", "sourceKey": "token", "targetKey": "TOKEN"}],
+    )
     cfg = config([{"name": "B", "steps": [step]}])
     push = make_spec(repo, cfg, name="p-sec-1", secrets={"deploy": {"token": "s3cret"}})
     assert wait_done(engine, push, engine.run(push)).state == "Success"
@@ -62,8 +89,11 @@ def test_env_from_secrets_and_dropped_on_pull_requests(repo, data_dir):
 def test_git_credentials_stay_out_of_argv(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    spec = make_spec(type("R", (), {"url": "https://git.example.com/a/b.git", "commits": ["0" * 40]})(),
-                     config([]), git_auth=GitAuth(token="tok-123", username="oauth2", ssh_private_key="KEY-DATA"))
+    spec = make_spec(
+        type("R", (), {"url": "https://git.example.com/a/b.git", "commits": ["0" * 40]})(),
+        config([]),
+        git_auth=GitAuth(token="tok-123", username="oauth2", ssh_private_key="KEY-DATA"),
+    )
     env = git_env(spec, run_dir)
     key = run_dir / "ssh" / "id"
     assert key.read_text() == "KEY-DATA\n"
@@ -71,14 +101,18 @@ def test_git_credentials_stay_out_of_argv(tmp_path):
     assert "KEY-DATA" not in env["GIT_SSH_COMMAND"] and str(key) in env["GIT_SSH_COMMAND"]
     assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
     assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
-    assert "tok-123" not in repr(env)   # only base64 inside a header, never the raw token in argv or env names
+    assert "tok-123" not in repr(
+        env
+    )  # only base64 inside a header, never the raw token in argv or env names
 
 
 def test_clone_with_a_bad_repository_fails_with_a_reason(data_dir, tmp_path):
     from tests.engines.conftest import Repo
 
     engine = make_engine(data_dir)
-    spec = make_spec(Repo(tmp_path / "missing", ["0" * 40]), config([{"name": "B", "steps": [script("true")]}]))
+    spec = make_spec(
+        Repo(tmp_path / "missing", ["0" * 40]), config([{"name": "B", "steps": [script("true")]}])
+    )
     report = wait_done(engine, spec, engine.run(spec))
     assert report.state == "Failed"
     assert "git clone of" in step_of(report, 0, 0).message
@@ -86,7 +120,10 @@ def test_clone_with_a_bad_repository_fails_with_a_reason(data_dir, tmp_path):
 
 
 def _pids_cgroup() -> None:
-    require_service(any("pids" in h.controllers for h in hierarchies()), "a writable pids cgroup (fork bomb containment)")
+    require_service(
+        any("pids" in h.controllers for h in hierarchies()),
+        "a writable pids cgroup (fork bomb containment)",
+    )
 
 
 @pytest.mark.slow
@@ -112,7 +149,9 @@ def test_fork_bomb_is_contained(repo, data_dir):
     from devops.engines.local import state as st
 
     end = time.monotonic() + 3
-    while st.session_pids(handle["sid"]) and time.monotonic() < end:   # the runner exits just after its final state
+    while (
+        st.session_pids(handle["sid"]) and time.monotonic() < end
+    ):  # the runner exits just after its final state
         time.sleep(0.02)
     assert st.session_pids(handle["sid"]) == []
 
@@ -131,7 +170,12 @@ def _cgroup_count(execution: str) -> int:
 
 def test_endless_printer_is_killed_at_the_log_limit(repo, data_dir):
     engine = make_engine(data_dir, log_limit=256 * 1024)
-    cfg = config([{"name": "Spam", "steps": [script("yes 'spam spam spam'")]}, {"name": "After", "steps": [script("true")]}])
+    cfg = config(
+        [
+            {"name": "Spam", "steps": [script("yes 'spam spam spam'")]},
+            {"name": "After", "steps": [script("true")]},
+        ]
+    )
     spec = make_spec(repo, cfg)
     t0 = time.monotonic()
     report = wait_done(engine, spec, engine.run(spec))
@@ -146,7 +190,16 @@ def test_endless_printer_is_killed_at_the_log_limit(repo, data_dir):
 
 def test_container_pipeline_end_to_end(repo, data_dir, busybox_image):
     engine = make_engine(data_dir, runtime="container", container_root=busybox_image.root)
-    cfg = config([{"name": "B", "steps": [script('cat version.txt; echo "branch=$CICD_GIT_BRANCH"; ls /bin/busybox')]}])
+    cfg = config(
+        [
+            {
+                "name": "B",
+                "steps": [
+                    script('cat version.txt; echo "branch=$CICD_GIT_BRANCH"; ls /bin/busybox')
+                ],
+            }
+        ]
+    )
     spec = make_spec(repo, cfg)
     report = wait_done(engine, spec, engine.run(spec), timeout=30)
     text = log_of(data_dir, spec, 1, 0)
@@ -154,3 +207,22 @@ def test_container_pipeline_end_to_end(repo, data_dir, busybox_image):
     assert text.startswith("[slipway] runtime: container (SLIPWAY_STEP_RUNTIME=container)\n")
     assert "one\nbranch=main\n/bin/busybox\n" in text
     assert step_of(report, 1, 0).runtime == "container"
+
+
+def test_secret_values_are_masked_in_step_logs(repo, data_dir):
+    """The runner hands spec.mask to open_step_writer; the logs package masks (integration check)."""
+    engine = make_engine(data_dir)
+    step = script(
+        'echo "value=$TOKEN"',
+        envFrom=[{"sourceName": "deploy", "sourceKey": "token", "targetKey": "TOKEN"}],
+    )
+    spec = make_spec(
+        repo,
+        config([{"name": "B", "steps": [step]}]),
+        name="p-mask-1",
+        secrets={"deploy": {"token": "hunter2-secret"}},
+        mask=("hunter2-secret",),
+    )
+    assert wait_done(engine, spec, engine.run(spec)).state == "Success"
+    text = log_of(data_dir, spec, 1, 0)
+    assert "value=" in text and "hunter2-secret" not in text

@@ -1,12 +1,11 @@
 """Each step runtime for real: host, sandbox (bwrap), container (buildah), dummy; and limits."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import time
 from pathlib import Path
-
-import pytest
 
 from devops.engines.local.context import Mount, StepContext
 from devops.engines.local.limits import hierarchies
@@ -16,8 +15,8 @@ from devops.engines.local.runtimes.container import ContainerRuntime
 from devops.engines.local.runtimes.dummy import DummyRuntime
 from devops.engines.local.runtimes.host import HostRuntime
 from devops.engines.local.runtimes.sandbox import SandboxRuntime
-from devops.engines.local.steps import execute
-from devops.engines.local.steps.run_script import run as run_script
+from devops.engines.local.steps import banner, execute
+from devops.engines.local.steps.run_script import run as _run_script
 from tests.conftest import require_service, require_tool
 from tests.engines.conftest import Repo, config, make_spec, script
 
@@ -34,22 +33,57 @@ class MemLog:
         return self.data.decode(errors="replace")
 
 
-def make_ctx(tmp_path: Path, runtime, sh: str = "true", env: dict | None = None, image: str = "localhost/busybox:latest",
-             mounts: list[Mount] | None = None, **step) -> StepContext:
+def run_script(ctx: StepContext):
+    """As the runner does: the banner line first, then the step kind."""
+    ctx.say(banner("runScriptConfig", ctx.runtime))
+    return _run_script(ctx)
+
+
+def make_ctx(
+    tmp_path: Path,
+    runtime,
+    sh: str = "true",
+    env: dict | None = None,
+    image: str = "localhost/busybox:latest",
+    mounts: list[Mount] | None = None,
+    **step,
+) -> StepContext:
     data = tmp_path / "data"
     ws = data / "workspaces" / "p-rt-1"
     ws.mkdir(parents=True, exist_ok=True)
     cfg = config([{"name": "Build", "steps": [script(sh, image=image, **step)]}])
     spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name="p-rt-1")
-    opts = LocalOptions(data_dir=data, workspace_dir=data / "workspaces", log_store_url="file:///nonexistent",
-                        pids_limit=256, container_root=getattr(runtime, "root", None))
-    return StepContext(spec=spec, stage=1, step=0, config=cfg.step(1, 0), workspace=ws, run_dir=data / "runs" / "p-rt-1",
-                       data_dir=data, env=dict(env or {}), log=MemLog(), deadline=time.monotonic() + 60,
-                       mounts=list(mounts or []), runtime=runtime, options=opts)
+    opts = LocalOptions(
+        data_dir=data,
+        workspace_dir=data / "workspaces",
+        log_store_url="file:///nonexistent",
+        pids_limit=256,
+        container_root=getattr(runtime, "root", None),
+    )
+    return StepContext(
+        spec=spec,
+        stage=1,
+        step=0,
+        config=cfg.step(1, 0),
+        workspace=ws,
+        run_dir=data / "runs" / "p-rt-1",
+        data_dir=data,
+        env=dict(env or {}),
+        log=MemLog(),
+        deadline=time.monotonic() + 60,
+        mounts=list(mounts or []),
+        runtime=runtime,
+        options=opts,
+    )
 
 
 def test_host_runs_plain_process_in_workspace(tmp_path):
-    ctx = make_ctx(tmp_path, HostRuntime("test"), 'pwd; printenv GREETING; echo out >&2; exit 7', env={"GREETING": "hi there"})
+    ctx = make_ctx(
+        tmp_path,
+        HostRuntime("test"),
+        "pwd; printenv GREETING; echo out >&2; exit 7",
+        env={"GREETING": "hi there"},
+    )
     result = run_script(ctx)
     assert result.exit_code == 7 and result.message == "exit code 7"
     text = ctx.log.text
@@ -95,10 +129,11 @@ def test_sandbox_isolates_the_step(tmp_path):
     cache = tmp_path / "cache"
     try:
         ctx = make_ctx(
-            tmp_path, rt,
-            'echo ws > written; ls {secret} 2>&1 || echo no-data; ls {other} 2>&1 || echo no-other; '
-            'ls {host_tmp} 2>&1 || echo no-host-tmp; touch /usr/x 2>&1 || echo usr-ro; echo c > /cache/f; '
-            'echo pids=$(ls /proc | grep -c "^[0-9]")'.format(secret=secret, other=other_ws, host_tmp=host_tmp),
+            tmp_path,
+            rt,
+            f"echo ws > written; ls {secret} 2>&1 || echo no-data; ls {other_ws} 2>&1 || echo no-other; "
+            f"ls {host_tmp} 2>&1 || echo no-host-tmp; touch /usr/x 2>&1 || echo usr-ro; echo c > /cache/f; "
+            'echo pids=$(ls /proc | grep -c "^[0-9]")',
             mounts=[Mount(cache, "/cache")],
         )
         assert run_script(ctx).exit_code == 0, ctx.log.text
@@ -118,19 +153,27 @@ def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_im
     rt = ContainerRuntime("test", root=busybox_image.root)
     rt.setup(None)
     cache = tmp_path / "cache"
-    ctx = make_ctx(tmp_path, rt, 'cat /etc/passwd; pwd; echo "v=$VALUE"; echo made > made.txt; echo c > /cache/f; ls /usr 2>&1 | head -1',
-                   env={"VALUE": "a b $(touch /tmp/pwned-ctr)"}, mounts=[Mount(cache, "/cache")])
+    ctx = make_ctx(
+        tmp_path,
+        rt,
+        'cat /etc/passwd; pwd; echo "v=$VALUE"; echo made > made.txt; echo c > /cache/f; ls /usr 2>&1 | head -1',
+        env={"VALUE": "a b $(touch /tmp/pwned-ctr)"},
+        mounts=[Mount(cache, "/cache")],
+    )
     result = run_script(ctx)
     text = ctx.log.text
     assert result.exit_code == 0, text
     assert text.startswith("[slipway] runtime: container (test)\n")
-    assert "root:x:0:0:root:/root:/bin/sh" in text        # the image's /etc/passwd, not the host's
+    assert "root:x:0:0:root:/root:/bin/sh" in text  # the image's /etc/passwd, not the host's
     assert str(ctx.workspace) in text
     assert "v=a b $(touch /tmp/pwned-ctr)" in text
     assert (ctx.workspace / "made.txt").read_text() == "made\n"
     assert (cache / "f").read_text() == "c\n"
     # the working container is gone after the step
-    assert "slipway-p-rt-1-1-0" not in busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
+    assert (
+        "slipway-p-rt-1-1-0"
+        not in busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
+    )
 
 
 def test_container_image_that_cannot_be_pulled_fails_the_step(tmp_path, busybox_image):
@@ -140,13 +183,21 @@ def test_container_image_that_cannot_be_pulled_fails_the_step(tmp_path, busybox_
     result = run_script(ctx)
     assert result.exit_code != 0
     assert "image registry.invalid/nope/nothing:1 could not be pulled" in result.message
-    assert "registry.invalid" in result.message.split("pulled:", 1)[1]   # the registry's own error
+    assert "registry.invalid" in result.message.split("pulled:", 1)[1]  # the registry's own error
     assert "must-not-run" not in ctx.log.text
 
 
 def test_dummy_is_scriptable(tmp_path):
     rt = DummyRuntime("test")
-    ctx = make_ctx(tmp_path, rt, env={"SLIPWAY_DUMMY_EXIT": "3", "SLIPWAY_DUMMY_OUTPUT": "hello", "SLIPWAY_DUMMY_SLEEP": "0.2"})
+    ctx = make_ctx(
+        tmp_path,
+        rt,
+        env={
+            "SLIPWAY_DUMMY_EXIT": "3",
+            "SLIPWAY_DUMMY_OUTPUT": "hello",
+            "SLIPWAY_DUMMY_SLEEP": "0.2",
+        },
+    )
     t0 = time.monotonic()
     result = execute(ctx, [])
     assert result.exit_code == 3 and time.monotonic() - t0 >= 0.2
@@ -173,7 +224,7 @@ def test_auto_prefers_container_then_sandbox_then_host(tmp_path, monkeypatch):
     assert (rt.name, rt.reason) == ("sandbox", "auto: bwrap is installed, buildah is not")
     del have["bwrap"]
     assert select_runtime("auto", tmp_path).name == "host"
-    assert select_runtime("sandbox", tmp_path).name == "sandbox"   # explicit: no fallback
+    assert select_runtime("sandbox", tmp_path).name == "sandbox"  # explicit: no fallback
 
 
 def _cgroup(ctl: str) -> None:
@@ -183,7 +234,12 @@ def _cgroup(ctl: str) -> None:
 def test_memory_limit_is_enforced_and_named_in_the_log(tmp_path):
     _cgroup("memory")
     python = shutil.which("python3")
-    ctx = make_ctx(tmp_path, HostRuntime(), f'{python} -c "b = bytearray(400 * 1024 * 1024); print(len(b))"', memoryLimit="64Mi")
+    ctx = make_ctx(
+        tmp_path,
+        HostRuntime(),
+        f'{python} -c "b = bytearray(400 * 1024 * 1024); print(len(b))"',
+        memoryLimit="64Mi",
+    )
     result = run_script(ctx)
     assert result.exit_code != 0, ctx.log.text
     assert "memory.limit_in_bytes=64Mi" in ctx.log.text or "memory.max=64Mi" in ctx.log.text
@@ -195,7 +251,13 @@ def test_limits_fall_back_to_rlimits(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "hierarchies", lambda: ())
     require_tool("prlimit")
     python = shutil.which("python3")
-    ctx = make_ctx(tmp_path, HostRuntime(), f'{python} -c "b = bytearray(400 * 1024 * 1024)"', memoryLimit="200Mi", cpuLimit="500m")
+    ctx = make_ctx(
+        tmp_path,
+        HostRuntime(),
+        f'{python} -c "b = bytearray(400 * 1024 * 1024)"',
+        memoryLimit="200Mi",
+        cpuLimit="500m",
+    )
     result = run_script(ctx)
     assert result.exit_code != 0
     assert "rlimits RLIMIT_AS=200Mi" in ctx.log.text

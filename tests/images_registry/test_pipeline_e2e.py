@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engines.conftest import Repo, config, git, log_of, make_engine, make_spec, step_of, wait_done
+from tests.engines.conftest import (
+    Repo,
+    config,
+    git,
+    log_of,
+    make_engine,
+    make_spec,
+    step_of,
+    wait_done,
+)
 from tests.images_registry.test_publish import DOCKERFILE
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -43,8 +52,9 @@ def test_publish_then_run_in_the_built_image(tmp_path, image_data_dir, registry)
 
     # Another run, with the local copy gone: the container runtime pulls the
     # image from the built-in registry (insecure loopback + credentials).
-    from devops.engines.local.images import buildah_storage_args
     import subprocess
+
+    from devops.engines.local.images import buildah_storage_args
 
     subprocess.run(["buildah", *buildah_storage_args(image_data_dir), "rmi", "-f",
                     f"{registry.address}/e2e/app:7"], capture_output=True, check=True)

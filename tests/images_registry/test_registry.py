@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import urllib.error
 import urllib.request
 
@@ -27,7 +26,11 @@ def _status(url: str, auth: tuple[str, str] | None = None) -> int:
 def test_start_auth_restart_persistence(tmp_path):
     require_tool("docker-registry")
     from devops.engines.local.registry import (
-        ensure_registry, registry_info, stop_registry, _pid_of, registry_dir,
+        _pid_of,
+        ensure_registry,
+        registry_dir,
+        registry_info,
+        stop_registry,
     )
 
     info = ensure_registry(tmp_path, notify_url="")
@@ -81,7 +84,12 @@ def test_notifications_configured_with_token(tmp_path):
     require_tool("docker-registry")
     import yaml
 
-    from devops.engines.local.registry import ensure_registry, notification_token, registry_dir, stop_registry
+    from devops.engines.local.registry import (
+        ensure_registry,
+        notification_token,
+        registry_dir,
+        stop_registry,
+    )
 
     try:
         ensure_registry(tmp_path, notify_url="http://127.0.0.1:9/api/v1/registry/notifications")
@@ -102,3 +110,64 @@ def test_not_installed_message(tmp_path, monkeypatch):
     monkeypatch.setattr(reg.shutil, "which", lambda name: None)
     with pytest.raises(reg.RegistryNotInstalled, match="apt-get install docker-registry"):
         reg.ensure_registry(tmp_path, notify_url="")
+
+
+def test_registry_dies_with_the_process_that_started_it(tmp_path):
+    """kill -9 of the starter (a controller) never leaves a registry behind."""
+    require_tool("docker-registry")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from devops.engines.local.registry import _pid_of, answers, registry_dir, registry_info
+
+    code = ("import sys, time; from devops.engines.local.registry import ensure_registry; "
+            f"ensure_registry({str(tmp_path)!r}, notify_url=''); print('up', flush=True); time.sleep(60)")
+    starter = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "DJANGO_SETTINGS_MODULE": ""})
+    try:
+        assert starter.stdout.readline().strip() == "up"
+        pid = _pid_of(registry_dir(tmp_path))
+        assert pid and answers(registry_info(tmp_path).address)
+    finally:
+        starter.send_signal(signal.SIGKILL)
+        starter.wait()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and _pid_of(registry_dir(tmp_path)) is not None:
+        time.sleep(0.05)
+    assert _pid_of(registry_dir(tmp_path)) is None
+
+
+@pytest.mark.slow
+def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, settings, image_data_dir):
+    """docker-registry -> POST /api/v1/registry/notifications (bearer token) -> recorded push."""
+    require_tool("docker-registry")
+    require_tool("buildah")
+    import subprocess
+    import time
+
+    from devops.cache.notifications import recent_pushes
+    from devops.engines.local.images import auth_json, buildah_storage_args
+    from devops.engines.local.registry import ensure_registry, manifest_digest, stop_registry
+    from tests.images_registry.conftest import BASE_IMAGE
+
+    settings.DATA_DIR = tmp_path
+    info = ensure_registry(tmp_path, notify_url=live_server.url + "/api/v1/registry/notifications")
+    try:
+        auth = tmp_path / "auth.json"
+        auth.write_text(auth_json({info.address: (info.username, info.password)}))
+        ref = f"{info.address}/notify/me:5"
+        storage = buildah_storage_args(image_data_dir)
+        pushed = subprocess.run(["buildah", *storage, "push", "--tls-verify=false", "--authfile", str(auth),
+                                 BASE_IMAGE, f"docker://{ref}"], capture_output=True, text=True, check=False)
+        assert pushed.returncode == 0, pushed.stderr
+        end = time.monotonic() + 15
+        while time.monotonic() < end and not recent_pushes():
+            time.sleep(0.1)
+        push = recent_pushes()[0]
+        assert (push["repository"], push["tag"]) == ("notify/me", "5")
+        assert push["digest"] == manifest_digest(info, "notify/me", "5")
+    finally:
+        stop_registry(tmp_path)

@@ -66,7 +66,7 @@ def test_step_stream_sends_stored_bytes_from_offset_then_live_then_closes(log_se
         t0 = time.monotonic()
         w.write(b"live s3cr3t-pw line\n")
         f = await _frame(comm)
-        assert time.monotonic() - t0 < 0.5
+        assert time.monotonic() - t0 < 1.0                  # (the latency figures: bench + daphne test)
         assert f["offset"] == 11 and base64.b64decode(f["data"]) == b"live *** line\n"
         w.close()
         rest = await _collect_until_closed(comm)
@@ -170,7 +170,7 @@ def test_with_redis_live_bytes_arrive_from_another_process_before_the_store_has_
             proc.stdin.write(b"via redis topsecret\n")
             proc.stdin.flush()
             f = await _frame(comm, timeout=3)
-            assert time.monotonic() - t0 < 0.5
+            assert time.monotonic() - t0 < 2.0                # S3 would take 30 s
             assert base64.b64decode(f["data"]) == b"via redis ***\n" and f["offset"] == 0
             assert get_log_store().read(LogKey(execution.name, 1, 0)) == b""   # not in S3 yet
             proc.stdin.write(b"second\n")

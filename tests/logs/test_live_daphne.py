@@ -68,7 +68,6 @@ def test_a_browser_sees_each_line_within_100ms_and_the_socket_closes_when_the_st
     daphne, execution, personas, tmp_path
 ):
     import websockets
-
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.create(user=personas["ronnie"]).key
@@ -111,3 +110,44 @@ def test_a_browser_sees_each_line_within_100ms_and_the_socket_closes_when_the_st
     assert received == (tmp_path / "logs" / execution.name / "1-0.log").read_bytes()
     delays.sort()
     assert delays[int(len(delays) * 0.95) - 1] < 0.1, delays
+
+
+def test_with_redis_every_web_process_gets_the_live_bytes(daphne, execution, personas, s3_url, redis_url, tmp_path):
+    """Two daphne processes, one runner on "another host" whose S3 flush is 30 s away:
+    only the Redis channel layer can bring its bytes to both clients."""
+    import websockets
+
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=personas["bob"]).key
+    ports = [daphne(s3_url, {"REDIS_URL": redis_url}) for _ in range(2)]
+    writer = writer_process(s3_url, execution.name, 2, 0, env={"REDIS_URL": redis_url},
+                            spool=tmp_path / "runner-host", flush_interval=30)
+    assert writer.stdout.readline() == b"ready\n"
+    path = f"/ws/v1/projects/{execution.project_id}/executions/{execution.name}/log?stage=2&step=0"
+
+    async def watch(port, joined: asyncio.Event):
+        async with websockets.connect(f"ws://127.0.0.1:{port}{path}",
+                                      additional_headers={"Authorization": f"Token {token}"}) as ws:
+            await asyncio.sleep(0.5)           # the consumer has joined the group
+            joined.set()
+            got = bytearray()
+            while b"line two\n" not in got:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                got.extend(base64.b64decode(frame["data"]))
+            return bytes(got)
+
+    async def scenario():
+        joined = [asyncio.Event(), asyncio.Event()]
+        tasks = [asyncio.create_task(watch(p, j)) for p, j in zip(ports, joined, strict=True)]
+        for j in joined:
+            await j.wait()
+        writer.stdin.write(b"line one\nline two\n")
+        writer.stdin.flush()
+        return await asyncio.gather(*tasks)
+
+    try:
+        assert asyncio.run(scenario()) == [b"line one\nline two\n"] * 2
+    finally:
+        writer.stdin.close()
+        writer.wait(10)

@@ -50,7 +50,7 @@ def test_timestamps_live_beside_the_log_not_in_it(store):
     assert [ln["text"] for ln in page["lines"]] == ["first line", "second half", "third", "fourth, no newline"]
     assert [ln["offset"] for ln in page["lines"]] == [0, 11, 23, 29]
     times = [ln["time"] for ln in page["lines"]]
-    assert times[0] == times[1] < times[2] == times[3]                 # a line's time is when it started
+    assert times[0] == times[1] < times[2] <= times[3]          # a line's time: the write that started it
     assert page["complete"] and not page["more"]
     page = read_lines(store, key, 3, 1)
     assert [ln["number"] for ln in page["lines"]] == [3] and page["next"] == 4 and page["more"]
@@ -102,9 +102,8 @@ def test_s3_reader_elsewhere_sees_flushed_chunks_while_the_step_runs(s3_store, t
 
 
 def test_s3_unreachable_spools_then_uploads_later_losing_nothing(s3_url, tmp_path):
-    from tests.logs.conftest import free_port
-
     from devops.logs.s3store import S3LogStore
+    from tests.logs.conftest import free_port
 
     spool = tmp_path / "spool"
     good = S3LogStore.from_url(s3_url, spool_root=spool)
@@ -149,3 +148,28 @@ def test_get_log_store_follows_the_setting(settings, s3_url, tmp_path):
     finally:
         get_log_store.cache_clear()
     assert upload_spooled(log_store_from_url(f"file://{tmp_path}")) == 0
+
+
+def test_a_runner_killed_while_s3_is_down_loses_nothing_it_wrote(s3_url, tmp_path):
+    import signal
+
+    from devops.logs.s3store import S3LogStore
+    from tests.logs.conftest import free_port, writer_process
+
+    spool = tmp_path / "spool"
+    good = S3LogStore.from_url(s3_url, spool_root=spool)
+    dead_url = s3_url.split("@")[0] + f"@127.0.0.1:{free_port()}/" + good.bucket + "?secure=false"
+    proc = writer_process(dead_url, "e-killed", 1, 0, spool=spool, flush_interval=0.05)
+    assert proc.stdout.readline() == b"ready\n"
+    proc.stdin.write(b"step output before the crash\n")
+    proc.stdin.flush()
+    key = LogKey("e-killed", 1, 0)
+    deadline = time.monotonic() + 5
+    while good.read(key) != b"step output before the crash\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(5)
+    assert not good.is_complete(key)
+    assert upload_spooled(good) == 1                 # its lock died with it: shipped and finalised
+    assert good.read(key) == b"step output before the crash\n" and good.is_complete(key)

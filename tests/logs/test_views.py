@@ -102,3 +102,23 @@ def test_lines_api_pages_with_numbers_and_timestamps(logged, personas):
 def test_execution_log_list(logged, personas):
     r = client_for(personas["bob"]).get(f"/api/v1/projects/{logged.project_id}/executions/{logged.name}/logs")
     assert r.json()["logs"] == [{"stage": 1, "step": 0, "size": len(LOG) + 13, "complete": True}]
+
+
+def test_download_from_s3_after_the_spool_is_gone(settings, s3_url, execution, personas):
+    from devops.logs import get_log_store as current
+
+    settings.SLIPWAY_LOG_STORE = s3_url
+    current.cache_clear()
+    try:
+        store = current()
+        w = open_step_writer(store, LogKey(execution.name, 1, 0))
+        w.write(LOG)
+        w.close()
+        assert not store.spool(LogKey(execution.name, 1, 0)).log.exists()
+        c = client_for(personas["ronnie"])
+        assert b"".join(c.get(_url(execution)).streaming_content) == LOG
+        r = c.get(_url(execution), HTTP_RANGE="bytes=9-20")
+        assert r.status_code == 206 and r.content == LOG[9:21]
+        assert c.get(_url(execution, "/lines"), {"from": 300}).json()["lines"][0]["text"] == "line 300 é output"
+    finally:
+        current.cache_clear()

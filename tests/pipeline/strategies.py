@@ -20,7 +20,6 @@ from devops.pipeline.config import (
     PublishCatalogConfig,
     PublishImageConfig,
     RunScriptConfig,
-    SourceCodeConfig,
     Stage,
     Step,
 )

@@ -102,8 +102,7 @@ def test_should_run_uses_top_level_branch():
     assert not should_run(config, branch="dev", event="")
     no_branch = load("stages:\n- name: a\n  steps:\n  - runScriptConfig: {image: alpine}\n").config
     assert should_run(no_branch, branch="anything", event="pull_request")
-    with pytest.raises(ValueError):
-        should_run(no_branch, branch="main", event="merge")
+    assert should_run(no_branch, branch="main", event="")
 
 
 def test_fixture_022_step_when_globs(rancher_file):

@@ -40,7 +40,7 @@ def _number(name: str) -> str:
 
 def test_sources_md_marks_exactly_these_invalid(rancher_dir):
     text = (rancher_dir / "SOURCES.md").read_text()
-    rows = re.findall(r"^\| `(\d{3})-[^|]*\|.*\*\*Looks invalid", text, flags=re.M)
+    rows = re.findall(r"^\| `(\d{3})-[^|]*\|.*\*\*Looks invalid", text, flags=re.MULTILINE)
     assert set(rows) == set(INVALID)
     assert len(FILES) == 60
 

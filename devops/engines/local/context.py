@@ -5,6 +5,7 @@ A step kind (clone, run script, publish image, apply YAML, ...) is a function
 cache package turns the step's effective `cache:` into mounts/links. None of
 this touches Django.
 """
+
 from __future__ import annotations
 
 import threading
@@ -37,15 +38,15 @@ class StepLog(Protocol):
 @dataclass
 class StepContext:
     spec: RunSpec
-    stage: int                 # counts the Clone stage
+    stage: int  # counts the Clone stage
     step: int
-    config: Step               # after ${CICD_*} substitution
-    workspace: Path            # the execution's workspace (the repository checkout)
-    run_dir: Path              # the execution's private directory (state, pid files), outside the workspace
-    data_dir: Path             # SLIPWAY_DATA_DIR
-    env: dict[str, str]        # the complete environment of the step (CICD_*, env, envFrom)
-    log: StepLog               # the step's log (masked, capped by the logs package)
-    deadline: float            # time.monotonic() by which the whole execution must end
+    config: Step  # after ${CICD_*} substitution
+    workspace: Path  # the execution's workspace (the repository checkout)
+    run_dir: Path  # the execution's private directory (state, pid files), outside the workspace
+    data_dir: Path  # SLIPWAY_DATA_DIR
+    env: dict[str, str]  # the complete environment of the step (CICD_*, env, envFrom)
+    log: StepLog  # the step's log (masked, capped by the logs package)
+    deadline: float  # time.monotonic() by which the whole execution must end
     mounts: list[Mount] = field(default_factory=list)  # caches etc., filled before the step runs
     # The execution's StepRuntime (runtimes/base.py); step kinds run their commands through it.
     runtime: Any = None
@@ -75,5 +76,5 @@ class StepContext:
 @dataclass(frozen=True)
 class StepResult:
     exit_code: int
-    message: str = ""          # why it failed, shown on the step
-    image_digest: str = ""     # publishImage steps
+    message: str = ""  # why it failed, shown on the step
+    image_digest: str = ""  # publishImage steps

@@ -19,6 +19,7 @@ Start methods: "fork" (default: the runner is forked from the already-imported
 controller and never execs; ~150 ms sooner than a fresh interpreter, which
 must import pydantic) or "exec" (`python -m devops.engines.local.runner RUN_DIR`).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -28,9 +29,10 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from devops.engines.base import PipelineEngine, RunReport, RunSpec
 from devops.engines.local import state as st
@@ -86,11 +88,17 @@ class LocalEngine(PipelineEngine):
         with _locked(rd / ".lock"):
             if (rd / "claimed").exists():
                 return self._handle(spec, rd)
-            st.write_json(rd / "spec.json", {"spec": st.spec_to_json(spec), "options": self.options.to_json()})
+            st.write_json(
+                rd / "spec.json", {"spec": st.spec_to_json(spec), "options": self.options.to_json()}
+            )
             st.write_json(rd / "state.json", st.initial_state(spec))
             (rd / "claimed").touch()
             self.workspace(spec.execution).parent.mkdir(parents=True, exist_ok=True)
-            self._start(rd, spec)
+            try:
+                self._start(rd, spec)
+            except BaseException:
+                (rd / "claimed").unlink(missing_ok=True)  # nothing runs: the next run() may start it
+                raise
             return self._handle(spec, rd)
 
     def rerun(self, spec: RunSpec) -> dict[str, Any]:
@@ -109,7 +117,10 @@ class LocalEngine(PipelineEngine):
         rd = self._rd(spec, handle)
         state = st.read_json(rd / "state.json")
         if state is None:
-            return RunReport(state="Failed", error=f"no runner state for {spec.execution} (run directory missing)")
+            return RunReport(
+                state="Failed",
+                error=f"no runner state for {spec.execution} (run directory missing)",
+            )
         if state["state"] in st.FINISHED:
             return st.report_from_state(state)
         info = st.read_json(rd / "runner.json")
@@ -121,7 +132,10 @@ class LocalEngine(PipelineEngine):
         if st.runner_alive(info):
             return st.report_from_state(state)
         return self._declare_dead(
-            rd, spec.execution, info, f"runner process {info['pid']} died (killed by signal 9?) before finishing"
+            rd,
+            spec.execution,
+            info,
+            f"runner process {info['pid']} died (killed by signal 9?) before finishing",
         )
 
     def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
@@ -144,7 +158,10 @@ class LocalEngine(PipelineEngine):
         release_execution(spec.execution)
         state = st.read_json(rd / "state.json")
         if state is not None and state["state"] not in st.FINISHED:
-            st.write_json(rd / "state.json", st.finish_state(state, "Aborted", "stopped", step_state="Aborted"))
+            st.write_json(
+                rd / "state.json",
+                st.finish_state(state, "Aborted", "stopped", step_state="Aborted"),
+            )
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         rd = self._rd(spec, handle)
@@ -176,11 +193,17 @@ class LocalEngine(PipelineEngine):
             **{k: info[k] for k in ("pid", "sid", "start_time") if k in info},
         }
 
-    def _declare_dead(self, rd: Path, execution: str, info: dict[str, Any] | None, reason: str) -> RunReport:
+    def _declare_dead(
+        self, rd: Path, execution: str, info: dict[str, Any] | None, reason: str
+    ) -> RunReport:
         with _locked(rd / ".lock"):
             state = st.read_json(rd / "state.json")
             if state is None or state["state"] in st.FINISHED:  # it finished after all
-                return st.report_from_state(state) if state else RunReport(state="Failed", error=reason)
+                return (
+                    st.report_from_state(state)
+                    if state
+                    else RunReport(state="Failed", error=reason)
+                )
             if info is not None:
                 st.kill_session(int(info["sid"]))
             release_execution(execution)
@@ -222,10 +245,14 @@ class LocalEngine(PipelineEngine):
         if not (rd / "runner.json").exists():
             stat = st.proc_stat(runner_pid)
             if stat is not None:
-                st.write_json(rd / "runner.json", {"pid": runner_pid, "sid": stat[1], "start_time": stat[2]})
+                st.write_json(
+                    rd / "runner.json", {"pid": runner_pid, "sid": stat[1], "start_time": stat[2]}
+                )
 
 
-def _become_runner(rd: Path, spec: RunSpec, opts: LocalOptions, notify: int) -> None:  # pragma: no cover
+def _become_runner(
+    rd: Path, spec: RunSpec, opts: LocalOptions, notify: int
+) -> None:  # pragma: no cover
     """In the forked grandchild: detach from everything the controller holds, then run."""
     code = 70
     try:
@@ -255,6 +282,7 @@ def _become_runner(rd: Path, spec: RunSpec, opts: LocalOptions, notify: int) -> 
                     os.dup2(devnull, fd)
                 except OSError:
                     pass
+        _forget_inherited_threads()
         sys.stdin = open(0, closefd=False)  # noqa: SIM115
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -268,6 +296,21 @@ def _become_runner(rd: Path, spec: RunSpec, opts: LocalOptions, notify: int) -> 
         traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _forget_inherited_threads() -> None:  # pragma: no cover - runs in the forked runner
+    """Per-process helpers whose thread did not survive the fork must be rebuilt, not reused.
+
+    The live-log publisher (devops.logs.live) runs an event loop in a thread;
+    a forked child inherits the object without the thread (and maybe its lock
+    held). Dropping the cache makes the runner create its own on first use.
+    """
+    import threading
+
+    live = sys.modules.get("devops.logs.live")
+    if live is not None and hasattr(live, "_publishers"):
+        live._publishers = {}
+        live._publishers_lock = threading.Lock()
 
 
 @contextmanager

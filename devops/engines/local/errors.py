@@ -1,4 +1,5 @@
 """Errors of the local engine. A failing step is a result, not one of these."""
+
 from __future__ import annotations
 
 from devops.engines.base import PermanentEngineError, TemporaryEngineError

@@ -13,6 +13,7 @@ with `wrap()` (a tiny `sh` that writes its own pid into cgroup.procs and
 execs), so no fork of the step can escape, and no preexec_fn runs in the
 threaded runner.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,15 +30,25 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 @dataclass(frozen=True)
 class Limits:
-    cpu: float | None = None      # cores
-    memory: int | None = None     # bytes
+    cpu: float | None = None  # cores
+    memory: int | None = None  # bytes
     pids: int | None = None
 
 
 _CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
 _MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k|)$")
-_MEM_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
-              "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+_MEM_UNITS = {
+    "": 1,
+    "k": 1000,
+    "K": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+}
 
 
 def parse_cpu(text: str) -> float | None:
@@ -63,7 +74,9 @@ def parse_memory(text: str) -> int | None:
     return int(float(m.group(1)) * _MEM_UNITS[m.group(2)])
 
 
-def resolve_limits(cpu_limit: str, memory_limit: str, settings: dict[str, str], pids: int | None) -> Limits:
+def resolve_limits(
+    cpu_limit: str, memory_limit: str, settings: dict[str, str], pids: int | None
+) -> Limits:
     """The step's own cpuLimit/memoryLimit, else the project's executor-*-limit settings."""
     return Limits(
         cpu=parse_cpu(cpu_limit or settings.get("executor-cpu-limit", "")),
@@ -81,10 +94,11 @@ def _human(n: int) -> str:
 
 # --- what this machine offers ----------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Hierarchy:
-    version: int            # 1 or 2
-    base: Path              # our own cgroup in that hierarchy (children go below base/slipway)
+    version: int  # 1 or 2
+    base: Path  # our own cgroup in that hierarchy (children go below base/slipway)
     controllers: frozenset[str]
 
 
@@ -158,6 +172,7 @@ def hierarchies() -> tuple[_Hierarchy, ...]:
 
 # --- per step --------------------------------------------------------------------
 
+
 @dataclass
 class Enforcement:
     """The limits of one running step. `wrap(argv)` before starting; `release()` after."""
@@ -190,15 +205,20 @@ class Enforcement:
                 pass
         return sorted(out)
 
-    def kill_all(self) -> None:
-        """SIGKILL every process in the step's cgroups (no-op without cgroups)."""
+    def kill_all(self, wait: bool = True) -> None:
+        """SIGKILL every process in the step's cgroups (no-op without cgroups).
+
+        wait=False signals each process once and returns (the step's normal
+        end: its output pipe tells when they are gone); wait=True repeats
+        until the cgroups are empty (a fork may race the kill).
+        """
         for h, d in self.cgroups:
             if h.version == 2 and (d / "cgroup.kill").exists():
                 try:
                     (d / "cgroup.kill").write_text("1")
                 except OSError:
                     pass
-        for _ in range(50):  # v1 has no cgroup.kill: kill until empty (a fork may race)
+        for _ in range(500 if wait else 1):  # v1 has no cgroup.kill: kill until empty
             pids = self.pids()
             if not pids:
                 return
@@ -207,19 +227,27 @@ class Enforcement:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.005)
+            if wait:
+                time.sleep(0.001)
 
-    def release(self) -> None:
-        self.kill_all()
+    def release(self, wait: bool = True) -> None:
+        """Kill what is left and remove the cgroups.
+
+        wait=False (the per-step path) tries each rmdir once: a cgroup whose
+        last process is still being reaped stays until `release_execution`
+        at the end of the run, instead of costing the step a sleep.
+        """
+        self.kill_all(wait)
         for _h, d in self.cgroups:
-            for _ in range(20):
+            for _ in range(20 if wait else 1):
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.01)  # the last process is still being reaped
+                    if wait:
+                        time.sleep(0.01)  # the last process is still being reaped
 
 
 def enforce(limits: Limits, name: str) -> Enforcement:
@@ -256,17 +284,22 @@ def enforce(limits: Limits, name: str) -> Enforcement:
             parts.append(f"RLIMIT_AS={_human(wanted['memory'])}")
         if "pids" in rest and have_prlimit:
             e.prlimit_args.append(f"--nproc={wanted['pids']}")
-            parts.append(f"RLIMIT_NPROC={wanted['pids']}" + (" (root is exempt)" if os.geteuid() == 0 else ""))
+            parts.append(
+                f"RLIMIT_NPROC={wanted['pids']}"
+                + (" (root is exempt)" if os.geteuid() == 0 else "")
+            )
         if parts:
             e.notes.append("rlimits " + ", ".join(parts))
         if "cpu" in rest:
             e.notes.append(f"cpu={limits.cpu:g} not enforced (no writable cpu cgroup)")
         if not have_prlimit and rest - {"cpu"}:
-            e.notes.append("no cgroup and no prlimit: " + ", ".join(sorted(rest - {"cpu"})) + " not enforced")
+            e.notes.append(
+                "no cgroup and no prlimit: " + ", ".join(sorted(rest - {"cpu"})) + " not enforced"
+            )
     return e
 
 
-def _write_limit(version: int, d: Path, ctl: str, value: float | int) -> str:
+def _write_limit(version: int, d: Path, ctl: str, value: float) -> str:
     if ctl == "pids":
         (d / "pids.max").write_text(str(int(value)))
         return f"pids.max={int(value)}"

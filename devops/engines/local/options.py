@@ -3,6 +3,7 @@
 `LocalOptions.from_settings()` is the only place that reads Django settings;
 the runner gets the options as JSON in its run directory (`spec.json`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -40,9 +41,13 @@ class LocalOptions:
 
     def __post_init__(self) -> None:
         if self.step_runtime not in RUNTIMES:
-            raise ValueError(f"step runtime {self.step_runtime!r} must be one of {', '.join(RUNTIMES)}")
+            raise ValueError(
+                f"step runtime {self.step_runtime!r} must be one of {', '.join(RUNTIMES)}"
+            )
         if self.start_method not in START_METHODS:
-            raise ValueError(f"start method {self.start_method!r} must be one of {', '.join(START_METHODS)}")
+            raise ValueError(
+                f"start method {self.start_method!r} must be one of {', '.join(START_METHODS)}"
+            )
 
     @property
     def runs_root(self) -> Path:

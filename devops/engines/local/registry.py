@@ -48,6 +48,10 @@ INSTALL_HINT = (
 BCRYPT_ROUNDS = 5
 
 
+# registry dir -> pid of the registry this process started (stop_with_controller stops only those).
+_started_here: dict[str, int] = {}
+
+
 class RegistryError(RuntimeError):
     pass
 
@@ -176,6 +180,7 @@ def ensure_registry(
     notify_url: str | None = None,
     binary: str | None = None,
     timeout: float = 15.0,
+    die_with_parent: bool = True,
 ) -> RegistryInfo:
     """Start the built-in registry unless it already runs with the same config; return its info.
 
@@ -184,6 +189,9 @@ def ensure_registry(
     one, else a free loopback port; `notify_url` to SLIPWAY_PUBLIC_URL +
     NOTIFY_PATH. Raises RegistryNotInstalled (with the install hint) or
     RegistryError (did not come up; the log's tail is in the message).
+    `die_with_parent`: the registry gets SIGTERM when the calling process
+    ends, even by kill -9 (PR_SET_PDEATHSIG), so a crashed controller or test
+    run never leaves one behind; `registry start` passes False.
     """
     exe = binary or shutil.which(BINARY)
     if not exe:
@@ -220,13 +228,15 @@ def ensure_registry(
         proc = subprocess.Popen(
             [exe, "serve", str(config_path)],
             stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-            # Its own session: Ctrl-C on a terminal running the tests or the
-            # controller does not kill it mid-write; stop_registry does.
+            # Its own session: Ctrl-C on a terminal does not kill it mid-write;
+            # stop_registry or its parent's end (pdeathsig) does.
             start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     finally:
         logfile.close()
     (rdir / "registry.pid").write_text(str(proc.pid))
+    _started_here[str(rdir)] = proc.pid
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -240,6 +250,14 @@ def ensure_registry(
         proc.wait()
     tail = (rdir / "registry.log").read_text(errors="replace")[-800:]
     raise RegistryError(f"docker-registry did not come up on {state['address']}: {tail}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _defaults(address: str | None, notify_url: str | None) -> tuple[str | None, str]:
@@ -334,6 +352,8 @@ def start_with_controller() -> RegistryInfo | None:
 
     if not getattr(settings, "SLIPWAY_REGISTRY", True) or settings.SLIPWAY_ENGINE != "local":
         return None
+    if getattr(settings, "SLIPWAY_STEP_RUNTIME", "") == "dummy":
+        return None  # nothing really runs (tests, demos): no step can publish
     try:
         info = ensure_registry(settings.DATA_DIR)
     except RegistryNotInstalled:
@@ -344,3 +364,16 @@ def start_with_controller() -> RegistryInfo | None:
         return None
     log.info("built-in registry at %s (CICD_LOCAL_REGISTRY)", info.address)
     return info
+
+
+def stop_with_controller() -> None:
+    """On a clean controller exit: stop the registry if THIS process started it.
+
+    One adopted from an earlier controller keeps running (another controller may use it).
+    """
+    from django.conf import settings
+
+    rdir = registry_dir(settings.DATA_DIR)
+    pid = _started_here.pop(str(rdir), None)
+    if pid is not None and _pid_of(rdir) == pid:
+        stop_registry(settings.DATA_DIR)

@@ -19,6 +19,7 @@ Semantics:
   * SIGTERM (engine.stop) -> running steps killed and Aborted, execution Aborted.
 Never imports Django.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -39,10 +40,18 @@ from devops.engines.base import RunSpec
 from devops.engines.local import state as st
 from devops.engines.local.context import StepContext, StepResult
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+from devops.engines.local.limits import release_execution
 from devops.engines.local.options import LocalOptions
 from devops.engines.local.runtimes import select_runtime
 from devops.engines.local.runtimes.base import StepRuntime, UnavailableRuntime
-from devops.engines.local.steps import AFTER_STEP, BEFORE_STEP, load_hooks, simulate, step_kind
+from devops.engines.local.steps import (
+    AFTER_STEP,
+    BEFORE_STEP,
+    banner,
+    load_hooks,
+    simulate,
+    step_kind,
+)
 from devops.pipeline.config import PipelineConfig, Step
 
 
@@ -71,11 +80,19 @@ def _substitute_fallback(config: PipelineConfig, env: dict[str, str]) -> Pipelin
         steps = []
         for step in stage.steps:
             t = step.type
-            upd = {f: sub(getattr(t, f)) for f in ("image", "tag", "path", "content") if isinstance(getattr(t, f, None), str)}
-            steps.append(step.model_copy(update={
-                "type": t.model_copy(update=upd),
-                "env": tuple((k, sub(v)) for k, v in step.env),
-            }))
+            upd = {
+                f: sub(getattr(t, f))
+                for f in ("image", "tag", "path", "content")
+                if isinstance(getattr(t, f, None), str)
+            }
+            steps.append(
+                step.model_copy(
+                    update={
+                        "type": t.model_copy(update=upd),
+                        "env": tuple((k, sub(v)) for k, v in step.env),
+                    }
+                )
+            )
         stages.append(stage.model_copy(update={"steps": tuple(steps)}))
     return config.model_copy(update={"stages": tuple(stages)})
 
@@ -149,11 +166,14 @@ class Runner:
         for ctx in list(self.running.values()):
             ctx.kill("runner ending")
         with self.lock:
-            st.finish_state(self.state, final, error, step_state="Aborted" if final == "Aborted" else "Failed")
+            st.finish_state(
+                self.state, final, error, step_state="Aborted" if final == "Aborted" else "Failed"
+            )
             if final != "Failed" or not self.state["error"]:
                 self.state["error"] = error
         self.save()
         sweep_descendants()
+        release_execution(self.spec.execution)
         return final
 
     def _run(self) -> tuple[str, str]:
@@ -164,7 +184,10 @@ class Runner:
             with self.lock:
                 for s in self.state["steps"]:
                     s.update(state="Skipped", started=now, ended=now)
-            return "Skipped", f"branch {spec.branch!r} does not match the pipeline's branch constraint"
+            return (
+                "Skipped",
+                f"branch {spec.branch!r} does not match the pipeline's branch constraint",
+            )
         cfg = substitute(cfg, spec.env)
         runtime = select_runtime(self.options.step_runtime, self.options.containers_root)
         try:
@@ -177,7 +200,9 @@ class Runner:
             for i, stage in enumerate(cfg.stages):
                 if self.abort.is_set() or (self.run_dir / "stop").exists():
                     return "Aborted", "stopped"
-                if stage.when is not None and not stage.when.matches(branch=spec.branch, event=spec.event):
+                if stage.when is not None and not stage.when.matches(
+                    branch=spec.branch, event=spec.event
+                ):
                     self._skip(i, range(len(stage.steps)))
                     continue
                 failed = self._run_stage(i, stage.steps, runtime, deadline)
@@ -198,18 +223,23 @@ class Runner:
                 self._step(i, j).update(state="Skipped", started=now, ended=now)
         self.save()
 
-    def _run_stage(self, i: int, steps: tuple[Step, ...], runtime: StepRuntime, deadline: float) -> str:
+    def _run_stage(
+        self, i: int, steps: tuple[Step, ...], runtime: StepRuntime, deadline: float
+    ) -> str:
         """Run the steps of stage i concurrently; '' when all passed, else the first failure."""
         started = []
         for j, step in enumerate(steps):
-            if step.when is not None and not step.when.matches(branch=self.spec.branch, event=self.spec.event):
+            if step.when is not None and not step.when.matches(
+                branch=self.spec.branch, event=self.spec.event
+            ):
                 self._skip(i, [j])
                 continue
-            t = threading.Thread(target=self._step_thread, args=(i, j, step, runtime, deadline), daemon=True)
+            t = threading.Thread(
+                target=self._step_thread, args=(i, j, step, runtime, deadline), daemon=True
+            )
             started.append(j)
             t.start()
         pending = set(started)
-        aborting = False
         while pending:
             # Step threads wake us through the queue at once; the 0.1 s cap only
             # bounds how late a SIGTERM (which merely sets a flag: a handler must
@@ -219,15 +249,16 @@ class Runner:
                 item = self.events.get(timeout=wait)
             except queue.Empty:
                 item = None
-            if self.abort.is_set() and not aborting:
-                aborting = True
-                for ctx in list(self.running.values()):
-                    ctx.kill("stopped")
             if not self.timed_out and time.monotonic() >= deadline:
                 minutes = self.spec.config.timeout
                 self.timed_out = f"timed out after {minutes} minute{'s' if minutes != 1 else ''}"
+            reason = "stopped" if self.abort.is_set() else self.timed_out
+            if reason:
+                # Every pass, not once: a step thread that registered itself
+                # just after the first kill must not slip through.
                 for ctx in list(self.running.values()):
-                    ctx.kill(self.timed_out)
+                    if not ctx.cancelled.is_set():
+                        ctx.kill(reason)
             if item is not None:
                 pending.discard(item[1])
         for j in started:
@@ -236,7 +267,9 @@ class Runner:
                 return f"stage {i} step {j} failed: {s.get('message') or 'exit code ' + str(s.get('exit_code'))}"
         return ""
 
-    def _step_thread(self, i: int, j: int, step: Step, runtime: StepRuntime, deadline: float) -> None:
+    def _step_thread(
+        self, i: int, j: int, step: Step, runtime: StepRuntime, deadline: float
+    ) -> None:
         try:
             self._run_step(i, j, step, runtime, deadline)
         except Exception as exc:
@@ -250,11 +283,23 @@ class Runner:
 
         spec, opts = self.spec, self.options
         store = _store(opts.log_store_url)
-        writer = open_step_writer(store, LogKey(spec.execution, i, j), mask=spec.mask, cap=opts.log_limit)
+        writer = open_step_writer(
+            store, LogKey(spec.execution, i, j), mask=spec.mask, cap=opts.log_limit
+        )
         log = _StepLog(writer, opts.log_limit)
         ctx = StepContext(
-            spec=spec, stage=i, step=j, config=step, workspace=self.workspace, run_dir=self.run_dir,
-            data_dir=opts.data_dir, env={}, log=log, deadline=deadline, runtime=runtime, options=opts,
+            spec=spec,
+            stage=i,
+            step=j,
+            config=step,
+            workspace=self.workspace,
+            run_dir=self.run_dir,
+            data_dir=opts.data_dir,
+            env={},
+            log=log,
+            deadline=deadline,
+            runtime=runtime,
+            options=opts,
         )
         log.ctx = ctx
         self.set_step(i, j, state="Building", started=time.time(), runtime=runtime.name)
@@ -264,6 +309,7 @@ class Runner:
             if self.abort.is_set() or self.timed_out:
                 result = StepResult(137, self.timed_out or "stopped")
             else:
+                ctx.say(banner(step.kind, runtime))
                 try:
                     ctx.env = step_env(spec, step)
                     for hook in self.before:
@@ -291,8 +337,14 @@ class Runner:
             state = "Success" if result.exit_code == 0 else "Failed"
             message = result.message
         self.set_step(
-            i, j, state=state, ended=time.time(), exit_code=result.exit_code, message=message,
-            image_digest=result.image_digest, log_size=log.size,
+            i,
+            j,
+            state=state,
+            ended=time.time(),
+            exit_code=result.exit_code,
+            message=message,
+            image_digest=result.image_digest,
+            log_size=log.size,
         )
 
 
@@ -305,10 +357,16 @@ def warm_up() -> None:
     """
     from devops.engines.local import steps
 
-    for module in set(steps.KINDS.values()) | {"devops.logs", "devops.logs.writer", "devops.logs.live",
-                                                "devops.pipeline.substitute", "devops.engines.local.runtimes.sandbox",
-                                                "devops.engines.local.runtimes.container", "devops.engines.local.runtimes.host",
-                                                "devops.engines.local.runtimes.dummy"}:
+    for module in set(steps.KINDS.values()) | {
+        "devops.logs",
+        "devops.logs.writer",
+        "devops.logs.live",
+        "devops.pipeline.substitute",
+        "devops.engines.local.runtimes.sandbox",
+        "devops.engines.local.runtimes.container",
+        "devops.engines.local.runtimes.host",
+        "devops.engines.local.runtimes.dummy",
+    }:
         try:
             __import__(module)
         except Exception:
@@ -334,7 +392,9 @@ def step_env(spec: RunSpec, step: Step) -> dict[str, str]:
         if secret is None or ref.source_key not in secret:
             if spec.event == "pull_request":
                 continue
-            raise StepStartError(f"envFrom: secret {ref.source_name!r} has no key {ref.source_key!r}")
+            raise StepStartError(
+                f"envFrom: secret {ref.source_name!r} has no key {ref.source_key!r}"
+            )
         env[ref.name] = secret[ref.source_key]
     return env
 

@@ -10,6 +10,7 @@ Layout of `<runs root>/<execution>/` (mode 0700, never inside a workspace):
 `state.json` is the only channel from the runner to the engine: `sync()`
 reads it and nothing else, so it must always be complete JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ FINISHED = frozenset({"Success", "Failed", "Aborted", "Denied", "Skipped"})
 
 
 # --- atomic JSON --------------------------------------------------------------
+
 
 def write_json(path: Path, data: Any) -> None:
     """Write `data` to `path` atomically: readers see the old or the new file, never half."""
@@ -45,6 +47,7 @@ def read_json(path: Path) -> Any | None:
 
 
 # --- spec ----------------------------------------------------------------------
+
 
 def spec_to_json(spec: RunSpec) -> dict[str, Any]:
     data = {k: getattr(spec, k) for k in spec.__dataclass_fields__}
@@ -68,6 +71,7 @@ def spec_from_json(data: dict[str, Any]) -> RunSpec:
 
 # --- state ---------------------------------------------------------------------
 
+
 def initial_state(spec: RunSpec) -> dict[str, Any]:
     """Every step Waiting; the shape `report_from_state` reads."""
     steps = [
@@ -75,7 +79,14 @@ def initial_state(spec: RunSpec) -> dict[str, Any]:
         for i, stage in enumerate(spec.config.stages)
         for j, _ in enumerate(stage.steps)
     ]
-    return {"state": "Building", "started": None, "ended": None, "error": "", "node": "", "steps": steps}
+    return {
+        "state": "Building",
+        "started": None,
+        "ended": None,
+        "error": "",
+        "node": "",
+        "steps": steps,
+    }
 
 
 def report_from_state(state: dict[str, Any]) -> RunReport:
@@ -105,7 +116,9 @@ def report_from_state(state: dict[str, Any]) -> RunReport:
     )
 
 
-def finish_state(state: dict[str, Any], final: str, error: str, *, step_state: str) -> dict[str, Any]:
+def finish_state(
+    state: dict[str, Any], final: str, error: str, *, step_state: str
+) -> dict[str, Any]:
     """Mark the execution `final` and every Building step `step_state` with `error`.
 
     Used when the runner cannot say it itself (killed, or stopped by force).
@@ -124,6 +137,7 @@ def finish_state(state: dict[str, Any], final: str, error: str, *, step_state: s
 
 
 # --- processes -------------------------------------------------------------------
+
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
     """(state letter, session id, start time in clock ticks) of `pid`, None if gone."""

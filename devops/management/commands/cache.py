@@ -5,7 +5,7 @@ this on the machine, so no membership check (the API checks it).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             return
         rows = [("PIPELINE", "PATH", "SIZE", "LAST USED (UTC)", "HITS", "MISSES")]
         for i in infos:
-            last = datetime.fromtimestamp(i.last_used, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") \
+            last = datetime.fromtimestamp(i.last_used, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") \
                 if i.last_used else "-"
             rows.append((i.pipeline, i.path, human_size(i.size), last, str(i.hits), str(i.misses)))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]

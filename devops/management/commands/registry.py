@@ -18,7 +18,8 @@ class Command(BaseCommand):
         ls = sub.add_parser("ls", help="repositories and tags (HTTP API v2 _catalog / tags/list)")
         ls.add_argument("repository", nargs="?")
         ls.add_argument("--digests", action="store_true", help="also show each tag's manifest digest")
-        sub.add_parser("start", help="start it now (the controller does this on start)")
+        sub.add_parser("start", help="start it now, detached, until `registry stop` (the controller "
+                                     "starts one that ends with it)")
         sub.add_parser("stop")
         sub.add_parser("info", help="address and user (never the password)")
 
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         data_dir = settings.DATA_DIR
         if action == "start":
             try:
-                info = reg.ensure_registry(data_dir)
+                info = reg.ensure_registry(data_dir, die_with_parent=False)  # outlives this command
             except reg.RegistryError as e:
                 raise CommandError(str(e)) from None
             self.stdout.write(f"built-in registry at {info.address}")

@@ -21,9 +21,12 @@ class Command(BaseCommand):
         if logging.getLogger().getEffectiveLevel() > logging.INFO:
             # Admissions, starts and finishes are the operator's view of the loop.
             logging.getLogger("devops.controller").setLevel(logging.INFO)
-        from devops.engines.local.registry import start_with_controller
+        from devops.engines.local.registry import start_with_controller, stop_with_controller
 
         start_with_controller()  # the built-in registry (DESIGN §9); logs and goes on when not installed
-        controller = Controller()
-        controller.install_signal_handlers()
-        controller.run_forever(once=once, until_idle=until_idle)
+        try:
+            controller = Controller()
+            controller.install_signal_handlers()
+            controller.run_forever(once=once, until_idle=until_idle)
+        finally:
+            stop_with_controller()

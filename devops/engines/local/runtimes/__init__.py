@@ -1,4 +1,5 @@
 """Step runtimes: name -> class, and the `auto` choice (README *Step runtimes*)."""
+
 from __future__ import annotations
 
 import shutil

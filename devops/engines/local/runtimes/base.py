@@ -21,6 +21,7 @@ one step happen in that step's thread, destroy_step may come from any thread.
 Environment values reach the step through the process environment (or
 buildah's --env), never through shell text.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,7 +54,7 @@ class StepProcess:
     popen: subprocess.Popen | None
     enforcement: Enforcement | None = None
     container: str = ""
-    killed: str = ""                    # why destroy_step killed it ("" = not killed)
+    killed: str = ""  # why destroy_step killed it ("" = not killed)
     extra: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,7 +87,9 @@ class StepRuntime:
     def banner(self) -> str:
         return f"runtime: {self.name}" + (f" ({self.reason})" if self.reason else "")
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         raise NotImplementedError
 
     def tail_step(self, proc: StepProcess, sink: Callable[[bytes], None]) -> None:
@@ -107,14 +110,16 @@ class StepRuntime:
 
     def _after_exit(self, proc: StepProcess) -> None:
         """The step's main process ended: whatever it left running in the background dies too."""
-        kill_tree(proc)
+        kill_tree(proc, wait=False)
 
 
 def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def spawn(argv: list[str], *, env: dict[str, str], cwd: str | None, limits: Enforcement | None) -> subprocess.Popen:
+def spawn(
+    argv: list[str], *, env: dict[str, str], cwd: str | None, limits: Enforcement | None
+) -> subprocess.Popen:
     """Start a step process: own process group, stdout+stderr merged into one pipe, no stdin."""
     if limits is not None:
         argv = limits.wrap(argv)
@@ -172,16 +177,25 @@ def pump(proc: StepProcess, sink: Callable[[bytes], None], on_exit: Callable[[],
         popen.stdout.close()
 
 
-def kill_tree(proc: StepProcess) -> None:
-    """SIGKILL the step's process group, every descendant and its cgroups. Idempotent."""
+def kill_tree(proc: StepProcess, wait: bool = True) -> None:
+    """SIGKILL the step's process group, every descendant and its cgroups. Idempotent.
+
+    wait=False is the step's normal end (its main process exited): signal
+    what is left once, without waiting for the cgroup to drain.
+    """
     popen = proc.popen
     if popen is None:
         return
     victims: list[psutil.Process] = []
-    try:
-        victims = psutil.Process(popen.pid).children(recursive=True)
-    except psutil.Error:
-        pass
+    leader = popen.returncode is None and _running(popen.pid)
+    if leader and not (proc.enforcement and proc.enforcement.cgroups):
+        # Without a cgroup, the live leader's descendants are found by ancestry
+        # (once the leader is gone they are re-parented to the runner, the
+        # subreaper, and the runner's final sweep gets them).
+        try:
+            victims = psutil.Process(popen.pid).children(recursive=True)
+        except psutil.Error:
+            pass
     if popen.returncode is None:
         # Only while the leader is unreaped: afterwards its pid (= pgid) may be reused.
         try:
@@ -199,7 +213,15 @@ def kill_tree(proc: StepProcess) -> None:
         except ProcessLookupError:
             pass
     if proc.enforcement is not None:
-        proc.enforcement.kill_all()
+        proc.enforcement.kill_all(wait)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
 
 
 class UnavailableRuntime(StepRuntime):
@@ -211,7 +233,9 @@ class UnavailableRuntime(StepRuntime):
         self.uses_image = runtime.uses_image
         self.error = error
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         from devops.engines.local.errors import StepStartError
 
         raise StepStartError(self.error)

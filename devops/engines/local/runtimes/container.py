@@ -14,6 +14,7 @@ Storage: `--root <data>/containers/storage --runroot <data>/containers/run
 --storage-driver vfs`; `storage_args()` gives the same flags to the
 publishImageConfig step so it sees the same images.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -32,14 +33,23 @@ if TYPE_CHECKING:
 
 def storage_args(root: Path) -> list[str]:
     """Global buildah flags selecting Slipway's image storage under `root`."""
-    return ["--root", str(root / "storage"), "--runroot", str(root / "run"), "--storage-driver", "vfs"]
+    return [
+        "--root",
+        str(root / "storage"),
+        "--runroot",
+        str(root / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
 
 
 class ContainerRuntime(StepRuntime):
     name = "container"
     uses_image = True
 
-    def __init__(self, reason: str = "", root: Path | None = None, buildah: str | None = None) -> None:
+    def __init__(
+        self, reason: str = "", root: Path | None = None, buildah: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.buildah = buildah or shutil.which("buildah") or ""
         self.root = root
@@ -56,7 +66,9 @@ class ContainerRuntime(StepRuntime):
         assert self.root is not None
         return [self.buildah, *storage_args(self.root), *args]
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         image = ctx.config.type.image  # type: ignore[union-attr]
         name = f"slipway-{ctx.spec.execution}-{ctx.stage}-{ctx.step}"
         # A container of the same name left by a killed runner: remove it first.
@@ -73,10 +85,14 @@ class ContainerRuntime(StepRuntime):
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)},
             )
         except subprocess.TimeoutExpired:
-            raise StepStartError(f"pulling image {image} did not finish before the timeout") from None
+            raise StepStartError(
+                f"pulling image {image} did not finish before the timeout"
+            ) from None
         if made.returncode != 0:
             err = made.stderr.decode(errors="replace").strip().splitlines()
-            raise StepStartError(f"image {image} could not be pulled: {err[-1] if err else 'buildah from failed'}")
+            raise StepStartError(
+                f"image {image} could not be pulled: {err[-1] if err else 'buildah from failed'}"
+            )
         self._containers.add(name)
         ctx.say(f"image: {image} (ready in {time.monotonic() - t0:.2f}s)")
         ws = str(ctx.workspace)
@@ -89,7 +105,12 @@ class ContainerRuntime(StepRuntime):
             args += ["--env", f"{key}={value}"]
         args += [name, "--", *argv]
         try:
-            popen = spawn(self._cmd(*args), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd=ws, limits=limits)
+            popen = spawn(
+                self._cmd(*args),
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                cwd=ws,
+                limits=limits,
+            )
         except OSError as exc:
             raise StepStartError(f"cannot start buildah: {exc.strerror}") from None
         return StepProcess(popen, enforcement=limits, container=name)
@@ -99,7 +120,7 @@ class ContainerRuntime(StepRuntime):
         self._remove(proc.container)
 
     def _after_exit(self, proc: StepProcess) -> None:
-        kill_tree(proc)
+        kill_tree(proc, wait=False)
         self._remove(proc.container)
 
     def _remove(self, name: str) -> None:

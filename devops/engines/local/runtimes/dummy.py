@@ -8,6 +8,7 @@
 Under the dummy runtime every step kind is simulated, the Clone step included
 (no git), so controller tests need no repository.
 """
+
 from __future__ import annotations
 
 import threading
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 class DummyRuntime(StepRuntime):
     name = "dummy"
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         env = ctx.env
         if env.get("SLIPWAY_DUMMY_START_ERROR"):
             raise StepStartError(env["SLIPWAY_DUMMY_START_ERROR"])

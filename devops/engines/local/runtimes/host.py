@@ -5,6 +5,7 @@ The step's `image` is not used. Cache mounts with a workspace-relative target
 are symlinked into the workspace; absolute targets cannot be honoured on the
 host (DESIGN §10) and fail the step.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 class HostRuntime(StepRuntime):
     name = "host"
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         link_mounts(ctx)
         env = {"PATH": HOST_PATH, "HOME": os.environ.get("HOME", "/root"), **ctx.env}
         try:

@@ -9,6 +9,7 @@ shared (steps install packages). bwrap dies with the runner (--die-with-parent),
 and killing bwrap kills every process of the sandbox (pid-namespace init).
 The step's `image` is not used.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,10 +42,22 @@ class SandboxRuntime(StepRuntime):
     def argv(self, ctx: StepContext, argv: list[str]) -> list[str]:
         ws = str(ctx.workspace)
         out = [
-            self.bwrap, "--die-with-parent", "--new-session",
-            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            self.bwrap,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
             *self._system,
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/run",
         ]
         data_dir = str(ctx.data_dir)
         if any(data_dir == d or data_dir.startswith(d + "/") for d in SYSTEM_DIRS):
@@ -57,7 +70,9 @@ class SandboxRuntime(StepRuntime):
         out += ["--chdir", ws, "--", *argv]
         return out
 
-    def start_step(self, ctx: StepContext, argv: list[str], limits: Enforcement | None) -> StepProcess:
+    def start_step(
+        self, ctx: StepContext, argv: list[str], limits: Enforcement | None
+    ) -> StepProcess:
         env = {"PATH": HOST_PATH, "HOME": "/tmp", **ctx.env}
         try:
             popen = spawn(self.argv(ctx, argv), env=env, cwd=str(ctx.workspace), limits=limits)

@@ -11,6 +11,7 @@ Hooks (the cache package plugs in here without touching the runner):
     AFTER_STEP:  f(ctx, result) after it ran (also when it failed).
 A hook whose module or function does not exist (yet) is skipped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -48,8 +49,19 @@ def step_kind(kind: str) -> Callable[[StepContext], StepResult]:
 
 def simulate(ctx: StepContext) -> StepResult:
     """Every step kind under the dummy runtime: the step's SLIPWAY_DUMMY_* env decides."""
-    ctx.say(ctx.runtime.banner())
     return execute(ctx, [])
+
+
+def banner(kind: str, runtime: StepRuntime) -> str:
+    """The first line of every step log: where the step runs and why.
+
+    The runner writes it before anything else (cache hooks included).
+    """
+    if runtime.name == "dummy" or kind == "runScriptConfig":
+        return runtime.banner()
+    if kind == "sourceCodeConfig":
+        return "runtime: host (git clones on the host, outside any sandbox)"
+    return f"runtime: host ({kind} runs Slipway's own tools on this machine)"
 
 
 def load_hooks(names: tuple[str, ...]) -> list[Callable]:
@@ -79,7 +91,9 @@ def execute(ctx: StepContext, argv: list[str], runtime: StepRuntime | None = Non
     if rt.name != "dummy":
         try:
             limits = resolve_limits(
-                ctx.config.cpu_limit, ctx.config.memory_limit, ctx.spec.settings,
+                ctx.config.cpu_limit,
+                ctx.config.memory_limit,
+                ctx.spec.settings,
                 ctx.options.pids_limit if ctx.options else None,
             )
         except ValueError as exc:
@@ -96,7 +110,7 @@ def execute(ctx: StepContext, argv: list[str], runtime: StepRuntime | None = Non
         return _follow(ctx, rt, proc)
     finally:
         if enforcement is not None:
-            enforcement.release()
+            enforcement.release(wait=False)
 
 
 def _follow(ctx: StepContext, rt: StepRuntime, proc: StepProcess) -> StepResult:
@@ -104,14 +118,19 @@ def _follow(ctx: StepContext, rt: StepRuntime, proc: StepProcess) -> StepResult:
     try:
         rt.tail_step(proc, ctx.log.write)
         code = rt.wait_step(proc)
-    finally:
+    except BaseException:
         rt.destroy_step(proc)
+        raise
+    if proc.container or proc.killed:
+        rt.destroy_step(proc)  # container removal; or a kill that raced the exit
     if proc.killed:
         return StepResult(code or 137, proc.killed)
     return StepResult(code, "" if code == 0 else f"exit code {code}")
 
 
-def run_on_host(ctx: StepContext, argv: list[str], *, env: dict[str, str], cwd: str | None = None) -> int:
+def run_on_host(
+    ctx: StepContext, argv: list[str], *, env: dict[str, str], cwd: str | None = None
+) -> int:
     """Run one of Slipway's own tools on the host for the step (no isolation, no limits).
 
     Output goes to the step's log; ctx.kill() ends it. Returns the exit code

@@ -4,6 +4,7 @@ They act on the project's deploy target (a kubeconfig, DESIGN §5). Until a
 project has one configured (setting `deploy-kubeconfig`), the step fails with
 a message that says so, never silently succeeds.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -4,6 +4,10 @@
   (`options.containers_root`, default DATA_DIR/containers) and `--layers`, so
   a rebuild with unchanged inputs reuses every layer (the log says how many);
   `--isolation chroot` needs no daemon and no user namespaces.
+- Whole-build reuse: when nothing the build reads changed (Dockerfile, the
+  COPY/ADD sources, build args, base image IDs) the image of that earlier
+  build is tagged without running bud (`SLIPWAY_BUILD_REUSE=false` in the
+  step env turns it off).
 - Build args: `PLUGIN_BUILD_ARGS` in the step's env (`A=1,B=2`, as Rancher's
   docker plugin read it) and every `BUILD_ARG_<NAME>` variable.
 - Push: every tag, to the built-in registry (pushRemote false; plain http on
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,10 +30,13 @@ from typing import TYPE_CHECKING
 from devops.engines.local.context import StepResult
 from devops.engines.local.errors import StepStartError
 from devops.engines.local.images import (
+    build_fingerprint,
+    fingerprint_file,
     local_registry,
     parse_build_args,
     registry_access,
     resolve_target,
+    step_containers_root,
     step_storage_args,
 )
 from devops.engines.local.registry import INSTALL_HINT, answers
@@ -114,20 +122,11 @@ def run(ctx: StepContext) -> StepResult:
            "HOME": os.environ.get("HOME", "/root")}
     env.update(registry_access(ctx))
     storage = step_storage_args(ctx)
-    argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "-f", str(dockerfile)]
-    for name, value in build_args(ctx.env):
-        argv += ["--build-arg", f"{name}={value}"]
-    for ref in target.refs:
-        argv += ["-t", ref]
-    argv.append(str(context_dir))
-    ctx.say(f"building {', '.join(target.refs)} (buildah bud --layers, layers kept under the data dir)")
-    t0 = time.monotonic()
-    rc, lines = _run(ctx, argv, env)
-    if rc != 0:
-        return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
-    steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
-    cached = sum(1 for ln in lines if "Using cache" in ln)
-    ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
+    args = build_args(ctx.env)
+    if not _reuse_build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs):
+        rc = _build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs)
+        if rc != 0:
+            return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
     digest = ""
     digest_file = Path(ctx.run_dir) / "containers" / f"digest-{ctx.stage}-{ctx.step}"
@@ -144,6 +143,73 @@ def run(ctx: StepContext) -> StepResult:
         ctx.say(f"pushed {ref}@{digest}")
     _export(ctx, target.registry, target.repository, target.refs[0])
     return StepResult(0, "", image_digest=digest)
+
+
+def _image_id(buildah: str, storage: list[str], env: dict[str, str], ref: str) -> str | None:
+    out = subprocess.run([buildah, *storage, "inspect", "--type", "image", "--format", "{{.FromImageID}}", ref],
+                         capture_output=True, text=True, env=env, check=False)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _reuse_build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], dockerfile: Path,
+                 context_dir: Path, args: list[tuple[str, str]], refs: list[str]) -> bool:
+    """Tag the image of an identical earlier build instead of running bud (see images.py).
+
+    The step env `SLIPWAY_BUILD_REUSE=false` turns this off (bud runs, layers still reused).
+    """
+    if ctx.env.get("SLIPWAY_BUILD_REUSE", "").strip().lower() in ("0", "false", "no", "off"):
+        ctx.build_fingerprint = None  # type: ignore[attr-defined]
+        return False
+    try:
+        fp = build_fingerprint(dockerfile, context_dir, args, lambda ref: _image_id(buildah, storage, env, ref))
+    except OSError:
+        fp = None
+    ctx.build_fingerprint = fp  # type: ignore[attr-defined]
+    if fp is None:
+        return False
+    record = fingerprint_file(step_containers_root(ctx), fp)
+    try:
+        image = record.read_text().strip()
+    except FileNotFoundError:
+        return False
+    if not image or _image_id(buildah, storage, env, image) is None:
+        return False
+    t0 = time.monotonic()
+    tagged = subprocess.run([buildah, *storage, "tag", image, *refs], capture_output=True, text=True, env=env,
+                            check=False)
+    if tagged.returncode != 0:
+        return False
+    ctx.say(f"build inputs unchanged (Dockerfile, context, build args, base images): every layer reused, "
+            f"image {image[:12]} tagged in {time.monotonic() - t0:.2f}s without running buildah bud")
+    return True
+
+
+def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], dockerfile: Path,
+           context_dir: Path, args: list[tuple[str, str]], refs: list[str]) -> int:
+    iidfile = Path(ctx.run_dir) / "containers" / f"iid-{ctx.stage}-{ctx.step}"
+    argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "--iidfile", str(iidfile),
+            "-f", str(dockerfile)]
+    for name, value in args:
+        argv += ["--build-arg", f"{name}={value}"]
+    for ref in refs:
+        argv += ["-t", ref]
+    argv.append(str(context_dir))
+    ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)")
+    t0 = time.monotonic()
+    rc, lines = _run(ctx, argv, env)
+    if rc != 0:
+        return rc
+    steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
+    cached = sum(1 for ln in lines if "Using cache" in ln)
+    ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
+    fp = getattr(ctx, "build_fingerprint", None)
+    if fp and iidfile.exists():
+        record = fingerprint_file(step_containers_root(ctx), fp)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(iidfile.read_text().strip())
+        os.replace(tmp, record)
+    return 0
 
 
 def _export(ctx: StepContext, registry: str, repository: str, image: str) -> None:

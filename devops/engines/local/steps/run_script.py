@@ -5,6 +5,7 @@ reach it only as environment variables, expanded by the shell at run time
 (DESIGN §10). `-e` as Jenkins' `sh` step (Rancher's engine) ran it: the first
 failing command fails the step.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 def run(ctx: StepContext) -> StepResult:
     cfg = ctx.config.type
     rt = ctx.runtime
-    ctx.say(rt.banner())
     if not rt.uses_image and rt.name != "dummy":
-        ctx.say(f"image {cfg.image} is not used: the {rt.name} runtime runs the script on this machine")
+        ctx.say(
+            f"image {cfg.image} is not used: the {rt.name} runtime runs the script on this machine"
+        )
     return execute(ctx, ["/bin/sh", "-e", "-c", cfg.shell_script])

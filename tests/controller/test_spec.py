@@ -1,0 +1,77 @@
+"""Models -> RunSpec: CICD_* environment, envFrom secrets (none on pull requests), git auth, masks."""
+from __future__ import annotations
+
+import pytest
+
+from devops.controller.spec import build_spec, repo_name
+from devops.models import PipelineExecution, Secret, SourceCodeCredential
+from devops.pipeline.config import (
+    EnvFrom,
+    PipelineConfig,
+    RunScriptConfig,
+    SourceCodeConfig,
+    Stage,
+    Step,
+)
+
+from .conftest import new_execution
+
+
+def config_with_env_from() -> PipelineConfig:
+    step = Step(type=RunScriptConfig(image="a", shellScript="b"),
+                envFrom=(EnvFrom(sourceName="deploy", sourceKey="token", targetKey="TOKEN"),))
+    return PipelineConfig(stages=(Stage(name="Clone", steps=(Step(type=SourceCodeConfig()),)),
+                                  Stage(name="B", steps=(step,))))
+
+
+@pytest.fixture
+def secret_pipeline(pipeline, project):
+    Secret.objects.create(project=project, name="deploy", data={"token": "tok-123", "other": "zz"})
+    Secret.objects.create(project=project, name="unrelated", data={"x": "never-sent"})
+    cred = SourceCodeCredential.objects.create(project=project, name="c", source_code_type="git",
+                                               login_name="bot", access_token="ghp_abc", ssh_private_key="KEY")
+    pipeline.credential = cred
+    pipeline.repository_url = "https://git.example.com/org/My-App.git"
+    pipeline.save()
+    project.settings.filter(name="pip-index-url").update(value="http://127.0.0.1:3141/simple")
+    return pipeline
+
+
+def full(ex):
+    return PipelineExecution.objects.select_related("project", "pipeline", "pipeline__credential").get(pk=ex.pk)
+
+
+def test_cicd_environment_and_secrets(secret_pipeline, project):
+    ex = new_execution(secret_pipeline, config_with_env_from(), branch="feat/x", event="tag",
+                       ref="refs/tags/v1.2", commit="c" * 40, trigger_type="webhook")
+    spec = build_spec(full(ex))
+    env = spec.env
+    assert env["CICD_GIT_URL"] == "https://git.example.com/org/My-App.git"
+    assert env["CICD_GIT_REPO_NAME"] == "My-App"
+    assert (env["CICD_GIT_BRANCH"], env["CICD_GIT_TAG"], env["CICD_GIT_REF"]) == ("feat/x", "v1.2", "refs/tags/v1.2")
+    assert (env["CICD_EVENT"], env["CICD_TRIGGER_TYPE"]) == ("tag", "webhook")
+    assert (env["CICD_EXECUTION_ID"], env["CICD_EXECUTION_SEQUENCE"]) == (ex.name, "1")
+    assert (env["CICD_PIPELINE_ID"], env["CICD_PROJECT_ID"]) == (secret_pipeline.name, project.id)
+    assert env["CICD_CLUSTER_ID"] == project.cluster_id and "CICD_LOCAL_REGISTRY" in env
+    assert env["CICD_GIT_COMMIT"] == "c" * 40
+    assert env["PIP_INDEX_URL"] == "http://127.0.0.1:3141/simple"
+    assert spec.secrets == {"deploy": {"token": "tok-123", "other": "zz"}}  # only what envFrom names
+    assert spec.git_auth.token == "ghp_abc" and spec.git_auth.username == "bot"
+    assert {"tok-123", "ghp_abc", "KEY"} <= set(spec.mask) and "never-sent" not in spec.mask
+    assert spec.settings["executor-quota"] == "2"
+    assert spec.config.stages[1].steps[0].env_from[0].name == "TOKEN"
+
+
+def test_pull_requests_never_get_secrets(secret_pipeline):
+    ex = new_execution(secret_pipeline, config_with_env_from(), event="pull_request")
+    spec = build_spec(full(ex))
+    assert spec.secrets == {} and "tok-123" not in spec.mask
+
+
+def test_untrusted_branch_names_are_plain_values(pipeline):
+    ex = new_execution(pipeline, branch="$(touch /tmp/pwned);rm -rf ~")
+    assert build_spec(full(ex)).env["CICD_GIT_BRANCH"] == "$(touch /tmp/pwned);rm -rf ~"
+
+
+def test_repo_name():
+    assert repo_name("git@github.com:org/app.git") == "app" and repo_name("/srv/git/tool/") == "tool"
