@@ -38,7 +38,6 @@ import os
 import select
 import signal
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +48,7 @@ from devops.controller import heartbeat
 from devops.controller.actions import NOTIFY_CHANNEL, do_finish, set_condition
 from devops.controller.doorbell import Bell
 from devops.controller.spec import build_spec
+from devops.controller.status import copy_report, dt
 from devops.engines.base import (
     PermanentEngineError,
     PipelineEngine,
@@ -57,7 +57,7 @@ from devops.engines.base import (
     TemporaryEngineError,
 )
 from devops.models import ExecutionState as S
-from devops.models import Pipeline, PipelineExecution, Project, StageStatus, StepStatus
+from devops.models import Pipeline, PipelineExecution, Project
 
 log = logging.getLogger("devops.controller")
 
@@ -81,10 +81,6 @@ def make_engine() -> PipelineEngine:
     cls = load_engine_class(settings.SLIPWAY_ENGINE)
     factory = getattr(cls, "from_settings", None)
     return factory() if callable(factory) else cls()
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
 def _postgres() -> bool:
@@ -292,62 +288,16 @@ class Controller:
             if row is None:
                 self._forget(e.pk)
                 return False  # stopped or finished meanwhile (another controller, a user)
-            self._copy_report(row, report)
+            copy_report(row, report)
         self._reports[e.pk] = report
         if finished:
-            if do_finish(row, report.state, error=report.error, ended=_dt(report.ended)):
+            if do_finish(row, report.state, error=report.error, ended=dt(report.ended)):
                 log.info("finished %s: %s%s", row.name, report.state, f" ({report.error})" if report.error else "")
                 self._record_node(row, report.node)
                 self._cleanup(row, spec)
                 self.admit_project(row.project_id)
             self._forget(e.pk)
         return True
-
-    def _copy_report(self, row: PipelineExecution, report: RunReport) -> None:
-        steps = {(s.stage_index, s.index): s for s in StepStatus.objects.filter(execution=row)}
-        changed: list[StepStatus] = []
-        fields = ("state", "started", "ended", "exit_code", "message", "runtime", "image_digest",
-                  "log_size", "handle", "attempts")
-        for r in report.steps:
-            s = steps.get((r.stage, r.step))
-            if s is None:
-                continue
-            before = tuple(getattr(s, f) for f in fields)
-            if s.state != r.state and r.state == S.BUILDING:
-                s.attempts += 1
-            s.state = r.state
-            s.started = _dt(r.started) or s.started
-            s.ended = _dt(r.ended) or s.ended
-            s.exit_code = r.exit_code
-            s.message = r.message or (report.error if r.state == S.FAILED and report.error else s.message)
-            s.runtime = r.runtime or s.runtime
-            s.image_digest = r.image_digest or s.image_digest
-            s.log_size = r.log_size
-            s.handle = r.handle or s.handle
-            if tuple(getattr(s, f) for f in fields) != before:
-                changed.append(s)
-        if changed:
-            StepStatus.objects.bulk_update(changed, fields)
-        by_stage: dict[int, list[StepStatus]] = {}
-        for s in steps.values():
-            by_stage.setdefault(s.stage_index, []).append(s)
-        stage_rows = list(StageStatus.objects.filter(execution=row))
-        stage_changed = []
-        for st in stage_rows:
-            members = by_stage.get(st.index, [])
-            state, started, ended = stage_state(members)
-            if (st.state, st.started, st.ended) != (state, started, ended):
-                st.state, st.started, st.ended = state, started, ended
-                stage_changed.append(st)
-        if stage_changed:
-            StageStatus.objects.bulk_update(stage_changed, ["state", "started", "ended"])
-        updates: dict[str, Any] = {}
-        if report.node and report.node != row.node:
-            updates["node"] = report.node
-        if report.started and row.started is None:
-            updates["started"] = _dt(report.started)
-        if updates:
-            PipelineExecution.objects.filter(pk=row.pk).update(**updates)
 
     def _record_node(self, row: PipelineExecution, node: str) -> None:
         """Newest-first nodes of recent runs (cache affinity, DESIGN §6)."""
@@ -486,25 +436,6 @@ class Controller:
         finally:
             self.close_wakeups()
             heartbeat.clear(self.data_dir)
-
-
-def stage_state(steps: list[StepStatus]) -> tuple[str, datetime | None, datetime | None]:
-    """A stage's state from its steps' (steps of a stage run in parallel)."""
-    if not steps:
-        return S.SKIPPED, None, None
-    states = {s.state for s in steps}
-    started = min((s.started for s in steps if s.started), default=None)
-    ends = [s.ended for s in steps if s.ended]
-    if states <= {S.SKIPPED}:
-        return S.SKIPPED, None, None
-    if S.BUILDING in states or (S.WAITING in states and started is not None):
-        return S.BUILDING, started, None
-    if S.WAITING in states:
-        return S.WAITING, None, None
-    for final in (S.FAILED, S.ABORTED, S.DENIED):
-        if final in states:
-            return final, started, max(ends, default=None)
-    return S.SUCCESS, started, max(ends, default=None)
 
 
 def _listen_connection():

@@ -262,3 +262,12 @@ def test_limits_fall_back_to_rlimits(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert "rlimits RLIMIT_AS=200Mi" in ctx.log.text
     assert "cpu=0.5 not enforced" in ctx.log.text
+
+
+def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
+    _cgroup("pids")
+    before = Path("/proc/thread-self/cgroup").read_text()
+    ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
+    assert run_script(ctx).exit_code == 0
+    assert "/slipway/p-rt-1.1-0" in ctx.log.text       # the step's own cgroup
+    assert Path("/proc/thread-self/cgroup").read_text() == before

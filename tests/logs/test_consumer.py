@@ -184,3 +184,35 @@ def test_with_redis_live_bytes_arrive_from_another_process_before_the_store_has_
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_with_redis_a_missed_piece_is_filled_from_the_store(settings, log_settings, execution, personas, redis_url):
+    from channels.layers import get_channel_layer
+
+    from devops.logs.live import group_name
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [redis_url]}}}
+    token = _token(personas["alice"])
+    key = LogKey(execution.name, 3, 0)
+    raw = get_log_store().writer(key)           # a backend writer: stores, publishes nothing
+
+    async def scenario():
+        comm = _comm(execution, "stage=3&step=0", token)
+        assert (await comm.connect())[0]
+        await asyncio.sleep(0.3)
+        raw.write(b"missed piece\n")            # its message was lost...
+        raw.write(b"next piece\n")
+        await get_channel_layer().group_send(   # ...only the next one arrives
+            group_name(execution.name),
+            {"type": "log.chunk", "stage": 3, "step": 0, "offset": 13, "data": b"next piece\n"})
+        got = bytearray()
+        while len(got) < 24:
+            f = await _frame(comm)
+            assert f["offset"] == len(got)      # frames stay contiguous
+            got.extend(base64.b64decode(f["data"]))
+        assert bytes(got) == b"missed piece\nnext piece\n"
+        raw.close()
+        await comm.disconnect()
+
+    asyncio.run(scenario())

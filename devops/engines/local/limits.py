@@ -20,7 +20,10 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,16 +188,52 @@ class Enforcement:
     def describe(self) -> str:
         return "limits: " + ("; ".join(self.notes) if self.notes else "none set")
 
-    def wrap(self, argv: list[str]) -> list[str]:
+    def wrap(self, argv: list[str], cgroups: list[Path] | None = None) -> list[str]:
+        """`argv` behind prlimit and/or a tiny `sh` that joins `cgroups` (default: all) first."""
         out = list(argv)
         if self.prlimit_args:
             out = ["prlimit", *self.prlimit_args, "--", *out]
-        if self.cgroups:
-            procs = [str(d / "cgroup.procs") for _h, d in self.cgroups]
+        dirs = [d for _h, d in self.cgroups] if cgroups is None else cgroups
+        if dirs:
+            procs = [str(d / "cgroup.procs") for d in dirs]
             # $$ of this sh is the pid the step keeps after exec.
-            script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
+            script = (
+                'for f in "$@"; do [ "$f" = -- ] && break; '
+                'echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
+            )
             out = ["/bin/sh", "-c", script, "slipway-limits", *procs, "--", *out]
         return out
+
+    @contextmanager
+    def spawning(self) -> Iterator[Callable[[list[str]], list[str]]]:
+        """Around the spawn of the step's first process; yields how to wrap its argv.
+
+        cgroup v1 lets one *thread* change cgroups (`tasks`): the calling
+        thread joins the step's v1 cgroups, the child it spawns is born there
+        (no fork can escape, no wrapper process: ~2 ms per step), and the
+        thread moves back. cgroup v2 moves whole processes only, so v2
+        cgroups (and any v1 move that fails) use the `sh` wrapper instead.
+        """
+        tid = threading.get_native_id()
+        moved: list[_Hierarchy] = []
+        rest: list[Path] = []
+        try:
+            for h, d in self.cgroups:
+                if h.version == 1:
+                    try:
+                        (d / "tasks").write_text(str(tid))
+                        moved.append(h)
+                        continue
+                    except OSError:
+                        pass
+                rest.append(d)
+            yield lambda argv: self.wrap(argv, rest)
+        finally:
+            for h in moved:
+                try:
+                    (h.base / "tasks").write_text(str(tid))
+                except OSError:
+                    pass
 
     def pids(self) -> list[int]:
         out: set[int] = set()

@@ -120,9 +120,18 @@ def exit_code(returncode: int) -> int:
 def spawn(
     argv: list[str], *, env: dict[str, str], cwd: str | None, limits: Enforcement | None
 ) -> subprocess.Popen:
-    """Start a step process: own process group, stdout+stderr merged into one pipe, no stdin."""
-    if limits is not None:
-        argv = limits.wrap(argv)
+    """Start a step process: own process group, stdout+stderr merged into one pipe, no stdin.
+
+    With `limits`, the process starts inside the step's cgroups (see
+    Enforcement.spawning) and under its rlimits.
+    """
+    if limits is None:
+        return _popen(argv, env=env, cwd=cwd)
+    with limits.spawning() as wrap:
+        return _popen(wrap(argv), env=env, cwd=cwd)
+
+
+def _popen(argv: list[str], *, env: dict[str, str], cwd: str | None) -> subprocess.Popen:
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
