@@ -47,6 +47,14 @@ def require_tool(name: str) -> str:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Personas get passwords; the default PBKDF2 costs ~1 s each on 2 cores."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     require_service(FIXTURES.is_dir(), f"../shared/fixtures at {FIXTURES}")
@@ -77,4 +85,4 @@ def project(db, personas):
 
 
 # Shared image fixtures (tests/images.py): `busybox_image`, built locally into buildah storage.
-from tests.images import busybox_image  # noqa: E402,F401
+from tests.images import busybox_image  # noqa: F401

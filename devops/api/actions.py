@@ -14,7 +14,9 @@ severity, message); other refusals are 400 (repository, branch) or 409
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,6 +32,14 @@ from devops.controller.actions import (
     do_stop,
 )
 from devops.models import Pipeline, PipelineExecution
+
+
+_EXECUTION = OpenApiResponse(OpenApiTypes.OBJECT, description="the execution in CRD shape")
+_REFUSED = OpenApiResponse(OpenApiTypes.OBJECT, description="`detail`; for an invalid file also `problems`, `lines`")
+_RUN_BODY = inline_serializer("RunRequest", {
+    "branch": serializers.CharField(required=False, help_text="default: the pipeline's default branch"),
+    "config": serializers.CharField(required=False, help_text="YAML run as a temporary config"),
+})
 
 
 def _rendered(execution: PipelineExecution) -> dict:
@@ -50,6 +60,8 @@ def _refused(exc: ActionError) -> Response:
     return Response({"detail": str(exc)}, status=code)
 
 
+@extend_schema(operation_id="pipeline_run", request=_RUN_BODY, tags=["actions"],
+               responses={201: _EXECUTION, 400: _REFUSED})
 @api_view(["POST"])
 def run_pipeline(request: Request, project: str, name: str) -> Response:
     proj = project_for(request, project, "write")
@@ -73,6 +85,8 @@ def _execution(request: Request, project: str, name: str) -> PipelineExecution:
                              project=proj, name=name)
 
 
+@extend_schema(operation_id="execution_rerun", request=None, tags=["actions"],
+               responses={201: _EXECUTION, 409: _REFUSED})
 @api_view(["POST"])
 def rerun_execution(request: Request, project: str, name: str) -> Response:
     execution = _execution(request, project, name)
@@ -83,6 +97,8 @@ def rerun_execution(request: Request, project: str, name: str) -> Response:
     return Response(_rendered(new), status=status.HTTP_201_CREATED)
 
 
+@extend_schema(operation_id="execution_stop", request=None, tags=["actions"],
+               responses={200: _EXECUTION, 409: _REFUSED})
 @api_view(["POST"])
 def stop_execution(request: Request, project: str, name: str) -> Response:
     execution = _execution(request, project, name)

@@ -114,6 +114,7 @@ def follow(execution: PipelineExecution, stdout) -> str:
     from devops.controller.loop import Controller
 
     controller: Controller | None = None
+    registry_started = False
     tail = LogTail(execution, stdout)
     next_check = 0.0
     try:
@@ -124,6 +125,11 @@ def follow(execution: PipelineExecution, stdout) -> str:
                 if not heartbeat.running_controllers(settings.DATA_DIR):
                     controller = Controller()
                     controller.open_wakeups()
+                    if publishes_locally(execution):
+                        # As runcontroller does: the built-in registry for `pushRemote: false`.
+                        from devops.engines.local.registry import start_with_controller
+
+                        registry_started = start_with_controller() is not None
             did = False
             if controller is not None:
                 did = controller.tick()
@@ -142,6 +148,18 @@ def follow(execution: PipelineExecution, stdout) -> str:
         if controller is not None:
             controller.close_wakeups()
             heartbeat.clear(controller.data_dir)
+        if registry_started:
+            from devops.engines.local.registry import stop_with_controller
+
+            stop_with_controller()
+
+
+def publishes_locally(execution: PipelineExecution) -> bool:
+    """Whether a step pushes to the built-in registry (publishImageConfig without pushRemote)."""
+    return any(
+        step["type"].get("kind") == "publishImageConfig" and not step["type"].get("pushRemote")
+        for stage in execution.config.get("stages", []) for step in stage.get("steps", [])
+    )
 
 
 class LogTail:

@@ -72,6 +72,8 @@ ACTIVE_SQL = "execution_state IN ({})".format(", ".join(f"'{s}'" for s in ACTIVE
 def active_executions():
     """Waiting, Queueing and Building executions, read through exec_active_idx."""
     return PipelineExecution.objects.extra(where=[ACTIVE_SQL])
+
+
 RETRY_AFTER = 2.0  # seconds before retrying an execution whose engine call failed temporarily
 
 
@@ -275,6 +277,9 @@ class Controller:
             return False
         except PermanentEngineError as exc:
             report = RunReport(state=S.FAILED, error=str(exc), ended=time.time())
+        except Exception:  # an engine bug: keep syncing the others, retry this one next pass
+            log.exception("%s: engine.sync failed", e.name)
+            return False
         if report.state == S.SKIPPED:  # every stage skipped: the run itself succeeded
             report = RunReport(**{**report.__dict__, "state": S.SUCCESS})
         if report == self._reports.get(e.pk):
@@ -298,6 +303,20 @@ class Controller:
                 self.admit_project(row.project_id)
             self._forget(e.pk)
         return True
+
+    def _final_steps(self, row: PipelineExecution, spec: RunSpec) -> None:
+        """After a stop: the steps' last states as the engine saw them (done, Aborted, never ran)."""
+        if not row.engine_handle:
+            return
+        try:
+            report = self.engine.sync(spec, row.engine_handle)
+        except Exception:  # only detail is lost: the execution is Aborted already
+            log.warning("%s: no final step states after stop", row.name, exc_info=True)
+            return
+        if report.state not in S.finished():
+            return  # the engine has not seen the end yet: keep what do_stop wrote
+        with transaction.atomic():
+            copy_report(row, report)
 
     def _record_node(self, row: PipelineExecution, node: str) -> None:
         """Newest-first nodes of recent runs (cache affinity, DESIGN §6)."""
@@ -333,8 +352,9 @@ class Controller:
             except TemporaryEngineError as exc:
                 log.warning("%s: stop: %s", row.name, exc)
                 continue
-            except PermanentEngineError as exc:
-                log.error("%s: stop failed: %s", row.name, exc)
+            except Exception:  # permanent or a bug: the run is Aborted anyway; free its slot
+                log.exception("%s: stop failed", row.name)
+            self._final_steps(row, spec)
             self._cleanup(row, spec)
             if PipelineExecution.objects.filter(pk=row.pk, abort_requested=True).update(abort_requested=False):
                 did = True
@@ -358,13 +378,18 @@ class Controller:
 
     # --- the loop ----------------------------------------------------------------------
 
-    def install_signal_handlers(self) -> None:
+    def install_signal_handlers(self) -> dict[int, Any]:
+        """SIGTERM/SIGINT set `stopping`; returns the previous handlers (for `restore_signal_handlers`)."""
         def stop(signum, frame):
             log.info("signal %d: finishing the current unit, then exiting", signum)
             self.stopping = True
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -213,12 +213,12 @@ class LogStreamConsumer(AsyncWebsocketConsumer):
                 await self._send_bytes(c, data)
             await self._drain_live(c)
             if complete and c.offset >= size:
-                c.end_size = c.offset
+                c.end_size = size
         if c.end_size is not None and c.offset >= c.end_size:
             c.ended = True
             c.live.clear()
             await self.send(text_data=json.dumps(
-                {"type": "end", "stage": c.key.stage, "step": c.key.step, "size": c.offset}))
+                {"type": "end", "stage": c.key.stage, "step": c.key.step, "size": c.end_size}))
 
     async def _pump_or_close(self) -> None:
         try:

@@ -94,7 +94,9 @@ class Masker:
         out = bytearray()
         pos = 0
         search = self._pattern.search
-        while True:
+        # `in` is far faster than the alternation's search: skip it when no value occurs.
+        present = any(s in buf for s in self.secrets)
+        while present:
             m = search(buf, pos)
             if m is None or m.start() >= limit:
                 break

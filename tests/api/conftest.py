@@ -24,12 +24,6 @@ PLANTED = {
 T0 = datetime(2026, 11, 26, 9, 30, 15, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # Personas are created per test; the default PBKDF2 rounds would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def add_execution(pipeline, run: int, *, state: str = "Success", branch: str = "main", stages: int = 2):
     """An execution with `stages` stages of two steps each (rows as the controller writes them)."""
     from devops.models import PipelineExecution, StageStatus, StepStatus

@@ -59,7 +59,6 @@ def test_token_auth_with_drf_create_token(project, personas):
 
 
 def test_session_auth_needs_csrf_for_writes(project, personas, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     personas["bob"].set_password("bob-pw")
     personas["bob"].save()
     client = APIClient(enforce_csrf_checks=True)

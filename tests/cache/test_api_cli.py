@@ -10,11 +10,6 @@ from rest_framework.test import APIClient
 from devops.cache.store import CacheEntry
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def cached(project, tmp_path, settings):
     """Two pipelines of the project with one cache each, under the project's devops-cache-dir."""

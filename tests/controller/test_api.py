@@ -75,3 +75,21 @@ def test_stop_and_rerun(api_pipeline, personas):
     again = PipelineExecution.objects.get(name=r.json()["metadata"]["name"])
     assert again.rerun_of.name == name and again.run == 2
     assert c.post(f"/api/v1/projects/{api_pipeline.project_id}/executions/nope/stop").status_code == 404
+
+
+def test_action_routes_schema_has_no_warnings(db):
+    from django.urls import include, path
+    from drf_spectacular.drainage import GENERATOR_STATS
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.validation import validate_schema
+
+    GENERATOR_STATS.reset()
+    generator = SchemaGenerator(patterns=[path("api/v1/", include("devops.api.action_urls"))])
+    schema = generator.get_schema(request=None, public=True)
+    validate_schema(schema)
+    assert not GENERATOR_STATS, (dict(GENERATOR_STATS._warn_cache), dict(GENERATOR_STATS._error_cache))
+    assert sorted(schema["paths"]) == [
+        "/api/v1/projects/{project}/executions/{name}/rerun",
+        "/api/v1/projects/{project}/executions/{name}/stop",
+        "/api/v1/projects/{project}/pipelines/{name}/run",
+    ]

@@ -118,3 +118,16 @@ def test_git_url_and_bad_branch(cli_env, tmp_path):
     assert code == 3 and "no branch" in err
     code, _, err = pipeline_cmd("logs", "p-nothere-1")
     assert code == 1 and "no execution" in err
+
+
+def test_hostile_branch_name_reaches_steps_only_as_a_value(cli_env, tmp_path):
+    repo = tmp_path / "h"
+    make_repo(repo, {".devops.yml": "stages:\n- name: E\n  steps:\n  - runScriptConfig:\n      image: busybox\n"
+                                    "      shellScript: echo \"branch=[$CICD_GIT_BRANCH]\"\n"})
+    # The workspace is deleted after the run, so aim the injection at tmp_path.
+    hostile = f"$(touch${{IFS}}{tmp_path}/pwned)`touch${{IFS}}{tmp_path}/pwned2`"
+    git(repo, "checkout", "-q", "-b", hostile)
+    code, out, err = pipeline_cmd("run", str(repo), "--branch", hostile)
+    assert code == 0, err
+    assert f"branch=[{hostile}]" in out
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()

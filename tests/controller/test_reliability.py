@@ -137,4 +137,23 @@ def test_stop_kills_running_steps(project, pipeline, local_engine):
     assert wait_until(lambda: gone(pid), 5)
     assert list(StepStatus.objects.filter(execution=ex, stage_index=1).values_list("state", flat=True)) == [
         S.ABORTED, S.ABORTED]
+    assert StepStatus.objects.get(execution=ex, stage_index=0).state == S.SUCCESS  # the clone had finished
     c.close_wakeups()
+
+
+def test_runcontroller_once_and_until_idle(project, pipeline, data_dir, settings):
+    import signal as sig
+
+    from django.core.management import call_command
+
+    settings.SLIPWAY_STEP_RUNTIME = "dummy"
+    handler = sig.getsignal(sig.SIGTERM)
+    ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "0.2"}]))
+    call_command("runcontroller", "--once")
+    ex.refresh_from_db()
+    assert ex.execution_state == S.BUILDING
+    t0 = time.monotonic()
+    call_command("runcontroller", "--until-idle")
+    ex.refresh_from_db()
+    assert ex.execution_state == S.SUCCESS and time.monotonic() - t0 < 10
+    assert sig.getsignal(sig.SIGTERM) is handler  # the command restores what it replaced

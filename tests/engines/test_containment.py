@@ -226,3 +226,24 @@ def test_secret_values_are_masked_in_step_logs(repo, data_dir):
     assert wait_done(engine, spec, engine.run(spec)).state == "Success"
     text = log_of(data_dir, spec, 1, 0)
     assert "value=" in text and "hunter2-secret" not in text
+
+
+def test_container_step_stopped_midway_leaves_nothing(repo, data_dir, busybox_image):
+    engine = make_engine(data_dir, runtime="container", container_root=busybox_image.root)
+    cfg = config([{"name": "B", "steps": [script("echo started > started.txt; sleep 300")]}])
+    spec = make_spec(repo, cfg, name="p-ctr-stop")
+    handle = engine.run(spec)
+    marker = engine.workspace(spec.execution) / "started.txt"
+    end = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    assert marker.exists(), log_of(data_dir, spec, 1, 0)
+    engine.stop(spec, handle)
+    report = engine.sync(spec, handle)
+    assert report.state == "Aborted" and step_of(report, 1, 0).state == "Aborted"
+    engine.cleanup(spec, handle)
+    names = busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
+    assert "slipway-p-ctr-stop-" not in names
+    from devops.engines.local import state as st
+
+    assert st.session_pids(handle["sid"]) == []

@@ -373,3 +373,14 @@ def test_local_paths_and_urls():
         "git@github.com:o/r.git",
     ):
         assert not is_local_path(url)
+
+
+def test_rerun_starts_a_fresh_run_of_a_finished_execution(repo, data_dir):
+    engine = make_engine(data_dir)
+    spec = make_spec(repo, config([{"name": "B", "steps": [script("echo run")]}]))
+    first = engine.run(spec)
+    assert wait_done(engine, spec, first).state == "Success"
+    second = engine.rerun(spec)
+    assert second["pid"] != first["pid"]
+    assert wait_done(engine, spec, second).state == "Success"
+    assert engine.run(spec)["pid"] == second["pid"]   # and it is idempotent again

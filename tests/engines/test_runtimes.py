@@ -271,3 +271,13 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     assert run_script(ctx).exit_code == 0
     assert "/slipway/p-rt-1.1-0" in ctx.log.text       # the step's own cgroup
     assert Path("/proc/thread-self/cgroup").read_text() == before
+
+
+def test_sandbox_step_has_no_capabilities(tmp_path):
+    require_tool("bwrap")
+    rt = SandboxRuntime("test")
+    rt.setup(None)
+    ctx = make_ctx(tmp_path, rt, "grep CapEff /proc/self/status; mount -t tmpfs none /tmp 2>&1 || echo no-mount")
+    assert run_script(ctx).exit_code == 0, ctx.log.text
+    assert "CapEff:\t0000000000000000" in ctx.log.text
+    assert "no-mount" in ctx.log.text

@@ -117,7 +117,3 @@ def writer_process(store_url: str, execution: str, stage: int, step: int, env: d
     return subprocess.Popen(args, cwd=ROOT, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Personas get passwords; the default PBKDF2 costs ~1 s per persona on this machine."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -116,7 +116,6 @@ def test_with_redis_every_web_process_gets_the_live_bytes(daphne, execution, per
     """Two daphne processes, one runner on "another host" whose S3 flush is 30 s away:
     only the Redis channel layer can bring its bytes to both clients."""
     import websockets
-
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.create(user=personas["bob"]).key

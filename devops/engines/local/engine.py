@@ -40,6 +40,7 @@ from devops.engines.local.errors import RunnerStartError
 from devops.engines.local.limits import release_execution
 from devops.engines.local.options import LocalOptions
 from devops.engines.local.runner import serve, warm_up, write_pidfile  # a forked runner starts warm
+from devops.engines.local.runtimes.container import remove_containers
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 # A claimed run directory without a runner.json after this long: the runner never started.
@@ -53,6 +54,11 @@ class LocalEngine(PipelineEngine):
     def __init__(self, options: LocalOptions | None = None, **overrides: Any) -> None:
         self._options = options
         self._overrides = overrides
+        if not _warm:
+            # Import what runners need now, at controller start: every forked
+            # runner then starts with it loaded (the first trigger included).
+            warm_up()
+            _warm.append(True)
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> LocalEngine:
@@ -111,6 +117,10 @@ class LocalEngine(PipelineEngine):
         if state is not None and state["state"] in st.FINISHED:
             self.cleanup(spec, {"run_dir": str(rd)})
             rd.rename(rd.with_name(f"{rd.name}.{int(time.time() * 1000)}.old"))
+            # The same execution name: its step logs restart from byte 0.
+            from devops.logs import log_store_from_url
+
+            log_store_from_url(self.options.log_store_url).delete_execution(spec.execution)
         return self.run(spec)
 
     def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
@@ -177,6 +187,7 @@ class LocalEngine(PipelineEngine):
         if info is not None:
             st.kill_session(int(info["sid"]))
         release_execution(spec.execution)
+        remove_containers(self.options.containers_root, spec.execution)
         shutil.rmtree(self.workspace(spec.execution), ignore_errors=True)
         # Secrets (git token, ssh key, envFrom values) must not outlive the run.
         for name in ("spec.json",):
@@ -214,9 +225,6 @@ class LocalEngine(PipelineEngine):
     def _start(self, rd: Path, spec: RunSpec) -> None:
         """Double fork: the runner leads its own session and is nobody's child here (no zombies)."""
         opts = self.options
-        if opts.start_method == "fork" and not _warm:
-            warm_up()
-            _warm.append(True)
         r, w = os.pipe()
         try:
             pid = os.fork()

@@ -6,7 +6,7 @@ the runner gets the options as JSON in its run directory (`spec.json`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ class LocalOptions:
     timeout_unit: float = 60.0
     # Extra seconds stop() waits for the runner to abort cleanly before it kills the tree.
     stop_grace: float = 3.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.step_runtime not in RUNTIMES:

@@ -52,49 +52,10 @@ from devops.engines.local.steps import (
     simulate,
     step_kind,
 )
-from devops.pipeline.config import PipelineConfig, Step
+from devops.pipeline.config import Step
 
-
-def substitute(config: PipelineConfig, env: dict[str, str]) -> PipelineConfig:
-    """`${CICD_*}` substitution from devops.pipeline (the parser's owner), else a small fallback."""
-    try:
-        # The module, not the package: the package also loads the YAML editor (ruamel).
-        from devops.pipeline.substitute import substitute as real
-    except ImportError:
-        real = None
-    if real is not None:
-        return real(config, env)
-    return _substitute_fallback(config, env)
-
-
-def _substitute_fallback(config: PipelineConfig, env: dict[str, str]) -> PipelineConfig:
-    import re
-
-    pat = re.compile(r"\$\{(CICD_[A-Z0-9_]+)\}")
-
-    def sub(text: str) -> str:
-        return pat.sub(lambda m: env.get(m.group(1), m.group(0)), text)
-
-    stages = []
-    for stage in config.stages:
-        steps = []
-        for step in stage.steps:
-            t = step.type
-            upd = {
-                f: sub(getattr(t, f))
-                for f in ("image", "tag", "path", "content")
-                if isinstance(getattr(t, f, None), str)
-            }
-            steps.append(
-                step.model_copy(
-                    update={
-                        "type": t.model_copy(update=upd),
-                        "env": tuple((k, sub(v)) for k, v in step.env),
-                    }
-                )
-            )
-        stages.append(stage.model_copy(update={"steps": tuple(steps)}))
-    return config.model_copy(update={"stages": tuple(stages)})
+# The module, not the package: the package also loads the YAML editor (ruamel).
+from devops.pipeline.substitute import substitute
 
 
 class _StepLog:
@@ -166,11 +127,10 @@ class Runner:
         for ctx in list(self.running.values()):
             ctx.kill("runner ending")
         with self.lock:
+            # Steps still Building here were cut short by the runner itself.
             st.finish_state(
                 self.state, final, error, step_state="Aborted" if final == "Aborted" else "Failed"
             )
-            if final != "Failed" or not self.state["error"]:
-                self.state["error"] = error
         self.save()
         sweep_descendants()
         release_execution(self.spec.execution)
@@ -244,7 +204,7 @@ class Runner:
             # Step threads wake us through the queue at once; the 0.1 s cap only
             # bounds how late a SIGTERM (which merely sets a flag: a handler must
             # not touch the queue's lock) or the deadline is noticed.
-            wait = min(0.1, max(0.0, deadline - time.monotonic()))
+            wait = 0.1 if self.timed_out else min(0.1, max(0.0, deadline - time.monotonic()))
             try:
                 item = self.events.get(timeout=wait)
             except queue.Empty:
@@ -264,7 +224,8 @@ class Runner:
         for j in started:
             s = self._step(i, j)
             if s["state"] == "Failed":
-                return f"stage {i} step {j} failed: {s.get('message') or 'exit code ' + str(s.get('exit_code'))}"
+                why = s.get("message") or f"exit code {s.get('exit_code')}"
+                return f"stage {i} step {j} failed: {why}"
         return ""
 
     def _step_thread(
@@ -313,7 +274,12 @@ class Runner:
                 try:
                     ctx.env = step_env(spec, step)
                     for hook in self.before:
-                        hook(ctx)
+                        try:
+                            hook(ctx)
+                        except StepStartError:
+                            raise
+                        except Exception as exc:  # a hook (cache) that raises fails the step
+                            raise StepStartError(f"before the step: {exc}") from exc
                     kind = simulate if runtime.name == "dummy" else step_kind(step.kind)
                     result = kind(ctx)
                 except StepStartError as exc:

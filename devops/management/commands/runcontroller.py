@@ -26,7 +26,10 @@ class Command(BaseCommand):
         start_with_controller()  # the built-in registry (DESIGN §9); logs and goes on when not installed
         try:
             controller = Controller()
-            controller.install_signal_handlers()
-            controller.run_forever(once=once, until_idle=until_idle)
+            previous = controller.install_signal_handlers()
+            try:
+                controller.run_forever(once=once, until_idle=until_idle)
+            finally:
+                controller.restore_signal_handlers(previous)
         finally:
             stop_with_controller()

@@ -43,6 +43,21 @@ def storage_args(root: Path) -> list[str]:
     ]
 
 
+def remove_containers(root: Path, execution: str) -> int:
+    """Remove the working containers an execution left (its runner was killed). Idempotent."""
+    buildah = shutil.which("buildah")
+    if not buildah or not (root / "storage").is_dir():
+        return 0
+    listed = subprocess.run(
+        [buildah, *storage_args(root), "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True, text=True, check=False,
+    )
+    names = [n for n in listed.stdout.split() if n.startswith(f"slipway-{execution}-")]
+    if names:
+        subprocess.run([buildah, *storage_args(root), "rm", *names], capture_output=True, check=False)
+    return len(names)
+
+
 class ContainerRuntime(StepRuntime):
     name = "container"
     uses_image = True

@@ -5,7 +5,8 @@ read-only; its own workspace read-write at the same path; a private /tmp,
 /proc (own pid namespace: no other process is visible), /dev; cache mounts
 bound at their targets. It does NOT see Slipway's data dir, other workspaces,
 run directories (keys, specs) or the controller's environment. The network is
-shared (steps install packages). bwrap dies with the runner (--die-with-parent),
+shared (steps install packages). No capabilities (--cap-drop ALL, also as
+root). bwrap dies with the runner (--die-with-parent),
 and killing bwrap kills every process of the sandbox (pid-namespace init).
 The step's `image` is not used.
 """
@@ -49,6 +50,10 @@ class SandboxRuntime(StepRuntime):
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
+            # As root bwrap would keep every capability (module loading, mounts):
+            # a step needs none of them to build in its own workspace.
+            "--cap-drop",
+            "ALL",
             *self._system,
             "--proc",
             "/proc",
