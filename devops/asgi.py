@@ -12,8 +12,11 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from devops.controller import embedded  # noqa: E402
 from devops.routing import websocket_urlpatterns  # noqa: E402
 from devops.wsauth import TokenOrSessionAuthMiddleware  # noqa: E402
+
+embedded.start()  # only with SLIPWAY_EMBEDDED_CONTROLLER=1 (README "Settings")
 
 application = ProtocolTypeRouter(
     {

@@ -33,7 +33,6 @@ from devops.controller.actions import (
 )
 from devops.models import Pipeline, PipelineExecution
 
-
 _EXECUTION = OpenApiResponse(OpenApiTypes.OBJECT, description="the execution in CRD shape")
 _REFUSED = OpenApiResponse(OpenApiTypes.OBJECT, description="`detail`; for an invalid file also `problems`, `lines`")
 _RUN_BODY = inline_serializer("RunRequest", {

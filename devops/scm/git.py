@@ -187,6 +187,7 @@ def update_mirror(data_dir: str | os.PathLike, url: str, auth: Auth = NO_AUTH) -
             run_git(["config", "remote.origin.mirror", "true"], cwd=tmp)
             run_git(["config", "gc.auto", "0"], cwd=tmp)
             _fetch(tmp, auth)
+            _remember_default_branch(tmp, auth)
             os.replace(tmp, mirror)
         else:
             _fetch(mirror, auth)
@@ -195,7 +196,11 @@ def update_mirror(data_dir: str | os.PathLike, url: str, auth: Auth = NO_AUTH) -
 
 def _fetch(mirror: Path, auth: Auth) -> None:
     run_git(["fetch", "--prune", "--quiet", "--no-tags", "origin"], cwd=mirror, auth=auth)
-    # The remote's default branch, for `default_branch()`.
+
+
+def _remember_default_branch(mirror: Path, auth: Auth) -> None:
+    """Point the mirror's HEAD at the remote's default branch (once, when the mirror is made:
+    a second network round trip on every trigger would cost more than it tells)."""
     proc = run_git(["ls-remote", "--symref", "origin", "HEAD"], cwd=mirror, auth=auth, check=False)
     m = re.search(rb"^ref: (refs/heads/\S+)\s+HEAD", proc.stdout, re.MULTILINE)
     if m:
@@ -229,7 +234,10 @@ def resolve_commit(mirror: str | os.PathLike, ref: str) -> str:
     """A branch, tag, full ref or commit id -> the full commit id."""
     if ref.startswith("-"):
         raise GitError(f"no branch, tag or commit {ref!r}")
-    for candidate in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref):
+    candidates = [f"refs/heads/{ref}", f"refs/tags/{ref}", ref]
+    if re.fullmatch(r"[0-9a-f]{7,64}", ref):
+        candidates.insert(0, candidates.pop())  # most likely a commit id: one git call
+    for candidate in candidates:
         proc = run_git(["rev-parse", "--verify", "-q", f"{candidate}^{{commit}}"], cwd=mirror, check=False)
         if proc.returncode == 0:
             return proc.stdout.decode().strip()
@@ -252,12 +260,12 @@ def commit_info(mirror: str | os.PathLike, commit: str) -> CommitInfo:
 
 def read_file(mirror: str | os.PathLike, commit: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
     """The bytes of `path` at `commit`, or None when it does not exist."""
-    proc = run_git(["cat-file", "-s", f"{commit}:{path}"], cwd=mirror, check=False)
+    proc = run_git(["cat-file", "blob", f"{commit}:{path}"], cwd=mirror, check=False)
     if proc.returncode != 0:
         return None
-    if int(proc.stdout.strip() or 0) > limit:
+    if len(proc.stdout) > limit:
         raise GitError(f"{path} is larger than {limit} bytes")
-    return run_git(["cat-file", "blob", f"{commit}:{path}"], cwd=mirror).stdout
+    return proc.stdout
 
 
 def find_file(mirror: str | os.PathLike, commit: str, names: Sequence[str]) -> str | None:

@@ -93,9 +93,3 @@ def repo(tmp_path) -> Path:
     path = tmp_path / "repo"
     make_repo(path, {".devops.yml": PIPELINE_YAML, "README": "hi\n"})
     return path
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The personas' PBKDF2 hashing costs ~0.4 s per test on this machine.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -157,3 +157,22 @@ def test_runcontroller_once_and_until_idle(project, pipeline, data_dir, settings
     ex.refresh_from_db()
     assert ex.execution_state == S.SUCCESS and time.monotonic() - t0 < 10
     assert sig.getsignal(sig.SIGTERM) is handler  # the command restores what it replaced
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_controller_thread_runs_executions(project, pipeline, data_dir, settings):
+    from devops.controller import embedded
+
+    settings.SLIPWAY_STEP_RUNTIME = "dummy"
+    settings.SLIPWAY_EMBEDDED_CONTROLLER = False
+    assert embedded.start() is None
+    settings.SLIPWAY_EMBEDDED_CONTROLLER = True
+    ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_OUTPUT": "embedded"}]))
+    thread = embedded.start()
+    try:
+        assert thread is embedded.start()  # once per process
+        assert wait_until(lambda: PipelineExecution.objects.get(pk=ex.pk).is_finished, 30)
+        assert PipelineExecution.objects.get(pk=ex.pk).execution_state == S.SUCCESS
+    finally:
+        embedded.stop()
+    assert not thread.is_alive()

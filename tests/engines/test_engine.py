@@ -383,4 +383,18 @@ def test_rerun_starts_a_fresh_run_of_a_finished_execution(repo, data_dir):
     second = engine.rerun(spec)
     assert second["pid"] != first["pid"]
     assert wait_done(engine, spec, second).state == "Success"
-    assert engine.run(spec)["pid"] == second["pid"]   # and it is idempotent again
+    assert engine.run(spec)["pid"] == second["pid"]  # and it is idempotent again
+
+
+def test_a_reused_session_id_is_never_killed():
+    """kill_session must not touch a foreign session that got our old session id."""
+    import subprocess
+
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its pid == its sid
+    try:
+        assert st.session_pids(other.pid) == []
+        st.kill_session(other.pid)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

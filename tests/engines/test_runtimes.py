@@ -269,7 +269,7 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     before = Path("/proc/thread-self/cgroup").read_text()
     ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
     assert run_script(ctx).exit_code == 0
-    assert "/slipway/p-rt-1.1-0" in ctx.log.text       # the step's own cgroup
+    assert "/slipway/p-rt-1.1-0" in ctx.log.text  # the step's own cgroup
     assert Path("/proc/thread-self/cgroup").read_text() == before
 
 
@@ -277,7 +277,24 @@ def test_sandbox_step_has_no_capabilities(tmp_path):
     require_tool("bwrap")
     rt = SandboxRuntime("test")
     rt.setup(None)
-    ctx = make_ctx(tmp_path, rt, "grep CapEff /proc/self/status; mount -t tmpfs none /tmp 2>&1 || echo no-mount")
+    ctx = make_ctx(
+        tmp_path,
+        rt,
+        "grep CapEff /proc/self/status; mount -t tmpfs none /tmp 2>&1 || echo no-mount",
+    )
     assert run_script(ctx).exit_code == 0, ctx.log.text
     assert "CapEff:\t0000000000000000" in ctx.log.text
     assert "no-mount" in ctx.log.text
+
+
+def test_container_left_by_a_killed_runner_is_replaced(tmp_path, busybox_image):
+    busybox_image.buildah(
+        "from", "--pull=false", "--name", "slipway-p-rt-1-1-0", busybox_image.name
+    )
+    rt = ContainerRuntime("test", root=busybox_image.root)
+    rt.setup(None)
+    ctx = make_ctx(tmp_path, rt, "echo fresh")
+    assert run_script(ctx).exit_code == 0, ctx.log.text
+    assert "fresh" in ctx.log.text
+    names = busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
+    assert "slipway-p-rt-1-1-0" not in names

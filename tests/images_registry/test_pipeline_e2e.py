@@ -31,7 +31,7 @@ def test_publish_then_run_in_the_built_image(tmp_path, image_data_dir, registry)
                                        "env": [["PLUGIN_BUILD_ARGS", "GREETING=from-e2e"]]}]},
         {"name": "Use", "steps": [{"type": {"kind": "runScriptConfig",
                                             "image": "${CICD_LOCAL_REGISTRY}/e2e/app:7",
-                                            "shellScript": "cat /greeting /app.txt"}}]},
+                                            "shellScript": "cat /greeting /app.txt; echo image=$CICD_IMAGE"}}]},
     ])
     spec = make_spec(repo, cfg, name="p-e2e-7", run=7, project_id="p-e2e", pipeline_id="p-e2e",
                      env={"CICD_EXECUTION_SEQUENCE": "7", "CICD_LOCAL_REGISTRY": registry.address},
@@ -49,6 +49,8 @@ def test_publish_then_run_in_the_built_image(tmp_path, image_data_dir, registry)
     assert manifest_digest(registry, "e2e/app", "7") == digest
     use_log = _log(image_data_dir, spec, 2, 0)
     assert "from-e2e" in use_log and "e2e" in use_log
+    # Later steps see what the nearest earlier publish step pushed (DESIGN §3).
+    assert f"image={registry.address}/e2e/app:7" in use_log
 
     # Another run, with the local copy gone: the container runtime pulls the
     # image from the built-in registry (insecure loopback + credentials).

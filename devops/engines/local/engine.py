@@ -103,7 +103,9 @@ class LocalEngine(PipelineEngine):
             try:
                 self._start(rd, spec)
             except BaseException:
-                (rd / "claimed").unlink(missing_ok=True)  # nothing runs: the next run() may start it
+                (rd / "claimed").unlink(
+                    missing_ok=True
+                )  # nothing runs: the next run() may start it
                 raise
             return self._handle(spec, rd)
 

@@ -43,6 +43,7 @@ from devops.engines.local.errors import RuntimeUnavailable, StepStartError
 from devops.engines.local.limits import release_execution
 from devops.engines.local.options import LocalOptions
 from devops.engines.local.runtimes import select_runtime
+from devops.engines.local.steps.publish_image import published_image_env
 from devops.engines.local.runtimes.base import StepRuntime, UnavailableRuntime
 from devops.engines.local.steps import (
     AFTER_STEP,
@@ -53,9 +54,17 @@ from devops.engines.local.steps import (
     step_kind,
 )
 from devops.pipeline.config import Step
-
-# The module, not the package: the package also loads the YAML editor (ruamel).
 from devops.pipeline.substitute import substitute
+
+
+def _log_cap(spec: RunSpec) -> int:
+    """The project's `log-size-cap` in bytes (100 MiB when unset or unreadable)."""
+    from devops.logs.writer import parse_size
+
+    try:
+        return parse_size(spec.settings.get("log-size-cap") or "100Mi")
+    except ValueError:
+        return 100 * 1024 * 1024
 
 
 class _StepLog:
@@ -244,10 +253,11 @@ class Runner:
 
         spec, opts = self.spec, self.options
         store = _store(opts.log_store_url)
-        writer = open_step_writer(
-            store, LogKey(spec.execution, i, j), mask=spec.mask, cap=opts.log_limit
-        )
-        log = _StepLog(writer, opts.log_limit)
+        cap = _log_cap(spec)
+        writer = open_step_writer(store, LogKey(spec.execution, i, j), mask=spec.mask, cap=cap)
+        # The store keeps `cap` bytes and counts the rest as dropped; a step that
+        # goes on printing far past that is killed, so it cannot run forever.
+        log = _StepLog(writer, max(opts.log_limit, cap))
         ctx = StepContext(
             spec=spec,
             stage=i,
@@ -273,6 +283,10 @@ class Runner:
                 ctx.say(banner(step.kind, runtime))
                 try:
                     ctx.env = step_env(spec, step)
+                    # CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE from the nearest
+                    # earlier publish step; a step's own env wins.
+                    for key, value in published_image_env(self.run_dir).items():
+                        ctx.env.setdefault(key, value)
                     for hook in self.before:
                         try:
                             hook(ctx)

@@ -161,13 +161,21 @@ def runner_alive(info: dict[str, Any]) -> bool:
 
 
 def session_pids(sid: int) -> list[int]:
-    """Every live process of session `sid` (the runner and the steps it started)."""
+    """Every live process of a runner's session `sid` (the runner and the steps it started).
+
+    A runner's session leader (the intermediate child of the double fork,
+    pid == sid) exits before run() returns. So a live process whose pid IS
+    `sid` means the number was reused by someone else's new session, long
+    after ours ended: then nothing here is ours and the answer is [].
+    """
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         st = proc_stat(int(name))
         if st is not None and st[1] == sid and st[0] not in ("Z", "X"):
+            if int(name) == sid:
+                return []
             out.append(int(name))
     return out
 

@@ -50,11 +50,15 @@ def remove_containers(root: Path, execution: str) -> int:
         return 0
     listed = subprocess.run(
         [buildah, *storage_args(root), "containers", "--format", "{{.ContainerName}}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     names = [n for n in listed.stdout.split() if n.startswith(f"slipway-{execution}-")]
     if names:
-        subprocess.run([buildah, *storage_args(root), "rm", *names], capture_output=True, check=False)
+        subprocess.run(
+            [buildah, *storage_args(root), "rm", *names], capture_output=True, check=False
+        )
     return len(names)
 
 
@@ -81,24 +85,33 @@ class ContainerRuntime(StepRuntime):
         assert self.root is not None
         return [self.buildah, *storage_args(self.root), *args]
 
+    def _from(
+        self, name: str, image: str, env: dict[str, str], deadline: float
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self._cmd("from", "--pull=false", "--quiet", "--name", name, image),
+            capture_output=True,
+            timeout=max(1.0, deadline - time.monotonic()),
+            env=env,
+            check=False,
+        )
+
     def start_step(
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None
     ) -> StepProcess:
         image = ctx.config.type.image  # type: ignore[union-attr]
         name = f"slipway-{ctx.spec.execution}-{ctx.stage}-{ctx.step}"
-        # A container of the same name left by a killed runner: remove it first.
-        subprocess.run(self._cmd("rm", name), capture_output=True)
         t0 = time.monotonic()
         try:
             from devops.engines.local.images import registry_access  # (images/cache work)
 
-            made = subprocess.run(
-                self._cmd("from", "--pull=false", "--quiet", "--name", name, image),
-                capture_output=True,
-                timeout=max(1.0, ctx.deadline - time.monotonic()),
-                # registries.conf (built-in registry insecure, mirror) + auth file, 0600 in the run dir
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)},
-            )
+            # registries.conf (built-in registry insecure, mirror) + auth file, 0600 in the run dir
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)}
+            made = self._from(name, image, env, ctx.deadline)
+            if made.returncode != 0 and b"already in use" in made.stderr:
+                # Left by a runner that was killed: remove it and try once more.
+                subprocess.run(self._cmd("rm", name), capture_output=True, check=False)
+                made = self._from(name, image, env, ctx.deadline)
         except subprocess.TimeoutExpired:
             raise StepStartError(
                 f"pulling image {image} did not finish before the timeout"

@@ -217,3 +217,12 @@ def _export(ctx: StepContext, registry: str, repository: str, image: str) -> Non
     path = Path(ctx.run_dir) / "published-image.env"
     path.write_text(f"CICD_REGISTRY={registry}\nCICD_IMAGE_REPO={registry}/{repository}\n"
                     f"CICD_IMAGE={image}\n")
+
+
+def published_image_env(run_dir: Path) -> dict[str, str]:
+    """What the nearest earlier publish step of this execution exported (empty before one ran)."""
+    try:
+        text = (Path(run_dir) / "published-image.env").read_text()
+    except FileNotFoundError:
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
