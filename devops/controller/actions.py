@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from devops.models import ExecutionState as S
@@ -34,6 +35,12 @@ from devops.scm import git
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "slipway_controller"
+
+# Sent after commit whenever an execution's (or one of its steps') state
+# changed, in the process that changed it: kwargs `execution` (name),
+# `project_id`, `state`. Live views connect here to push updates to browsers
+# (over the channel layer when they run in another process).
+execution_changed = Signal()
 
 
 # --- errors the CLI and API show ---------------------------------------------------
@@ -146,8 +153,17 @@ def ring_controllers() -> None:
             log.debug("NOTIFY failed", exc_info=True)
 
 
-def _ring_on_commit() -> None:
+def _ring_on_commit(execution: PipelineExecution | None = None, state: str = "") -> None:
     transaction.on_commit(ring_controllers)
+    if execution is not None:
+        announce_on_commit(execution, state)
+
+
+def announce_on_commit(execution: PipelineExecution, state: str) -> None:
+    """`execution_changed` once the current transaction commits (never for a rolled-back change)."""
+    name, project_id = execution.name, execution.project_id
+    transaction.on_commit(lambda: execution_changed.send(
+        sender=PipelineExecution, execution=name, project_id=project_id, state=state))
 
 
 # --- reading the pipeline file -------------------------------------------------------------
@@ -298,7 +314,7 @@ def _create_execution(pipeline: Pipeline, *, config: PipelineConfig, user=None, 
             rerun_of=rerun_of, conditions=[], **fields,
         )
         _create_status_rows(execution, config)
-        _ring_on_commit()
+        _ring_on_commit(execution, S.WAITING)
     pipeline.refresh_from_db(fields=["next_run", "last_execution_id", "last_run_state", "last_started"])
     return execution
 
@@ -354,7 +370,7 @@ def do_stop(execution: PipelineExecution, user=None) -> bool:
         StepStatus.objects.filter(execution=row, state=S.BUILDING).update(state=S.ABORTED, ended=now,
                                                                           message=f"stopped by {who}")
         _update_pipeline_status(row, S.ABORTED)
-        _ring_on_commit()
+        _ring_on_commit(row, S.ABORTED)
     execution.refresh_from_db()
     return True
 
@@ -387,7 +403,7 @@ def do_finish(execution: PipelineExecution, state: str, *, error: str = "", ende
         StepStatus.objects.filter(execution=row, state=S.BUILDING).update(state=final, ended=ended)
         StageStatus.objects.filter(execution=row, state=S.BUILDING).update(state=final, ended=ended)
         _update_pipeline_status(row, state)
-        _ring_on_commit()
+        _ring_on_commit(row, state)
     execution.refresh_from_db()
     return True
 

@@ -45,7 +45,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from devops.controller import heartbeat
-from devops.controller.actions import NOTIFY_CHANNEL, do_finish, set_condition
+from devops.controller.actions import NOTIFY_CHANNEL, announce_on_commit, do_finish, set_condition
 from devops.controller.doorbell import Bell
 from devops.controller.spec import build_spec
 from devops.controller.status import copy_report, dt
@@ -183,7 +183,7 @@ class Controller:
             candidates = list(
                 PipelineExecution.objects.filter(
                     project_id=project_id, execution_state__in=[S.WAITING, S.QUEUEING], engine="")
-                .only("id", "execution_state", "conditions", "pipeline_id", "name")
+                .only("id", "execution_state", "conditions", "pipeline_id", "project_id", "name")
                 .order_by("created", "id")
             )
             free = max(0, quota - holders)
@@ -195,6 +195,7 @@ class Controller:
                 )
                 if n:
                     did = True
+                    announce_on_commit(e, S.WAITING)
                     log.info("admitted %s (%d/%d slots)", e.name, holders + 1, quota)
                     holders += 1
             for e in candidates[free:]:
@@ -203,6 +204,7 @@ class Controller:
                         execution_state=S.QUEUEING)
                     if n:
                         did = True
+                        announce_on_commit(e, S.QUEUEING)
                         Pipeline.objects.filter(pk=e.pipeline_id, last_execution_id=e.name).update(
                             last_run_state=S.QUEUEING)
         return did
@@ -249,6 +251,7 @@ class Controller:
             if n:
                 Pipeline.objects.filter(pk=row.pipeline_id, last_execution_id=row.name).update(
                     last_run_state=S.BUILDING, last_started=now)
+                announce_on_commit(row, S.BUILDING)
                 log.info("started %s", row.name)
         self._retry_at.pop(pk, None)
         return bool(n)
@@ -294,6 +297,8 @@ class Controller:
                 self._forget(e.pk)
                 return False  # stopped or finished meanwhile (another controller, a user)
             copy_report(row, report)
+            if not finished:  # do_finish announces the end itself
+                announce_on_commit(row, S.BUILDING)
         self._reports[e.pk] = report
         if finished:
             if do_finish(row, report.state, error=report.error, ended=dt(report.ended)):

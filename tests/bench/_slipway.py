@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Self
 
@@ -241,7 +242,7 @@ def _driver(argv: list[str]) -> int:
             rows = list(StepStatus.objects.filter(execution__name=name, stage_index__gte=1)
                         .order_by("stage_index").values_list("started", "ended"))
             durations += [(e - b).total_seconds() for b, e in rows if b and e]
-            gaps += [(nb - pe).total_seconds() for (_pb, pe), (nb, _ne) in zip(rows, rows[1:]) if pe and nb]
+            gaps += [(nb - pe).total_seconds() for (_pb, pe), (nb, _ne) in pairwise(rows) if pe and nb]
         out.update(t1=t1s, t21=t21s, step_duration=durations, step_gap=gaps)
     elif args.scenario == "b":
         pb = pipeline(repos["b"])

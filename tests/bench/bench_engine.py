@@ -28,6 +28,7 @@ Environment knob: SLIPWAY_BENCH_REPEAT (default 5) repetitions per scenario
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -65,8 +66,14 @@ def measure_buildbot(root: Path, repos: common.Repos, reps: int, reps_c: int) ->
         BuilderSpec("b", (f"{common.STAMP_SCRIPT} > {stamp}",), git_url=repos.b),
         BuilderSpec("c", ("true",) * 10, git_url=repos.c),
     ]
-    bb_root = root / "buildbot"
-    bb_root.mkdir()
+    try:
+        return _buildbot_scenarios(venv, root / "buildbot", builders, stamp, reps, reps_c)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as e:  # TimeoutError is an OSError
+        return {"error": f"Buildbot run failed: {e}"}
+
+
+def _buildbot_scenarios(venv: Path, bb_root: Path, builders: list[BuilderSpec], stamp: Path,
+                        reps: int, reps_c: int) -> dict:
     with BuildbotHarness(venv, bb_root, builders) as bb:
         def once(builder: str) -> float:
             t0, bsid = bb.force(builder)
@@ -129,6 +136,10 @@ def _fmt(key: str, seconds: float) -> str:
 
 def main() -> None:
     reps, reps_c = _reps()
+    missing = [tool for tool in ("bwrap", "git") if shutil.which(tool) is None]
+    if missing:
+        print(f"bench engine needs {' and '.join(missing)} (Debian packages bubblewrap, git): not run")
+        return
     scratch = Path(tempfile.mkdtemp(prefix="slipway-bench-engine-"))
     print(f"machine: {os.cpu_count()} cores, load average at start {common.loadavg()}; "
           f"{reps} repetitions ((c): {reps_c}), medians", flush=True)

@@ -219,3 +219,23 @@ def test_notify_wakes_a_controller_on_postgresql(engine, data_dir):
     t0 = time.monotonic()
     assert c.wait(1.0) and time.monotonic() - t0 < 0.5
     c.close_wakeups()
+
+
+def test_every_change_is_announced_after_commit(project, pipeline, engine, controller,
+                                                django_capture_on_commit_callbacks):
+    from devops.controller.actions import execution_changed
+
+    seen = []
+
+    def receiver(sender, execution, project_id, state, **kw):
+        seen.append((execution, state))
+
+    execution_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            e = new_execution(pipeline)
+            controller.tick()
+    finally:
+        execution_changed.disconnect(receiver)
+    assert seen[0] == (e.name, S.WAITING) and seen[-1] == (e.name, S.SUCCESS)
+    assert (e.name, S.BUILDING) in seen
