@@ -120,17 +120,36 @@ class Controller:
         self._bell: Bell | None = None
         self._listen: Any = None
         self._last_beat = 0.0
+        self._next_log_upload = 0.0
 
     # --- one pass ----------------------------------------------------------------------
 
     def tick(self) -> bool:
         """One pass over every kind of work; True if anything was done."""
         did = False
-        for step in (self.tick_abort, self.tick_admit, self.tick_sync):
+        for step in (self.tick_abort, self.tick_admit, self.tick_sync, self.tick_upload_logs):
             if self.stopping:
                 break
             did = step() or did
         return did
+
+    # Spooled logs are a rare fallback (S3 was down); looking for them costs a
+    # directory scan, so do it every LOG_UPLOAD_INTERVAL seconds, not every pass.
+    LOG_UPLOAD_INTERVAL = 10.0
+
+    def tick_upload_logs(self) -> bool:
+        """Ship step logs that runners spooled locally while S3 was unreachable."""
+        now = time.monotonic()
+        if now < self._next_log_upload:
+            return False
+        self._next_log_upload = now + self.LOG_UPLOAD_INTERVAL
+        from devops.logs import upload_spooled
+
+        try:
+            return upload_spooled() > 0
+        except Exception:
+            log.warning("uploading spooled logs failed; will retry", exc_info=True)
+            return False
 
     def _active(self) -> list[PipelineExecution]:
         return list(

@@ -7,6 +7,9 @@ not a member or no such project -> 404, as elsewhere in the API.
 from __future__ import annotations
 
 from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -54,6 +57,13 @@ class StepLogView(APIView):
 
     renderer_classes = (JSONRenderer, PlainTextRenderer)
 
+    @extend_schema(
+        operation_id="step_log_raw",
+        parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                     description="bytes=FIRST-LAST (one range)")],
+        responses={(200, "text/plain"): OpenApiTypes.BINARY, (206, "text/plain"): OpenApiTypes.BINARY,
+                   416: None, 404: None},
+    )
     def get(self, request, project: str, name: str, stage: int, step: int):
         key = _execution_key(request, project, name, stage, step)
         store = get_log_store()
@@ -94,6 +104,12 @@ class StepLogLinesView(APIView):
     """GET `?from=LINE&limit=N`: a page of lines (1-based numbers, byte offsets,
     ISO-8601 UTC timestamps) for the UI. `limit` defaults to 100, at most 1000."""
 
+    @extend_schema(
+        operation_id="step_log_lines",
+        parameters=[OpenApiParameter("from", int, description="first line, 1-based"),
+                    OpenApiParameter("limit", int, description="lines, 1..1000 (default 100)")],
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request, project: str, name: str, stage: int, step: int):
         key = _execution_key(request, project, name, stage, step)
         try:
@@ -110,6 +126,16 @@ class StepLogLinesView(APIView):
 class ExecutionLogsView(APIView):
     """GET the step logs an execution has: [{stage, step, size, complete}]."""
 
+    @extend_schema(
+        operation_id="execution_logs",
+        responses=inline_serializer("ExecutionLogs", {
+            "execution": serializers.CharField(),
+            "logs": serializers.ListField(child=inline_serializer("StepLogInfo", {
+                "stage": serializers.IntegerField(), "step": serializers.IntegerField(),
+                "size": serializers.IntegerField(), "complete": serializers.BooleanField(),
+            })),
+        }),
+    )
     def get(self, request, project: str, name: str):
         key = _execution_key(request, project, name, 0, 0)
         store = get_log_store()

@@ -16,6 +16,7 @@ so at most two builds run at once (the `executor-quota 2` of scenario (c)).
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -24,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +163,7 @@ class BuildbotHarness:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"buildbot master/workers not ready after {timeout:.0f}s; see {self.root}")
             time.sleep(0.2)
+        self._start_listener()
 
     def _spawn(self, argv: list[str], log: Path) -> None:
         with open(log, "wb") as out:
@@ -170,6 +173,7 @@ class BuildbotHarness:
 
     def stop(self) -> None:
         """Stop workers first, then the master; SIGKILL the process group of any that linger."""
+        self._stop_listener()
         for p in reversed(self._procs):
             if p.poll() is None:
                 try:
@@ -219,38 +223,77 @@ class BuildbotHarness:
             raise RuntimeError(f"buildbot force failed: {reply['error']}")
         return t, int(reply["result"][0])
 
-    def wait_buildset(self, bsid: int, timeout: float = 120.0, poll: float = 0.02) -> float:
-        """Poll until the buildset is complete; returns time.time() when seen complete. Raises if it failed."""
+    # -- completion: pushed by the master (SSE), not polled ----------------
+    # Polling the REST API every few ms costs the single-threaded master real CPU
+    # (it slowed scenario (c) down noticeably), so completions come from its
+    # event stream: GET /sse/listen/buildsets/*/complete. A REST check once a
+    # second covers a missed event.
+    def _start_listener(self) -> None:
+        self._done: dict[int, tuple[float, int]] = {}  # bsid -> (time.time() seen, results)
+        self._cond = threading.Condition()
+        self._sse = http.client.HTTPConnection("127.0.0.1", self.www_port, timeout=None)
+        self._sse.request("GET", "/sse/listen/buildsets/*/complete")
+        resp = self._sse.getresponse()
+        if resp.status != 200:
+            raise RuntimeError(f"buildbot SSE: HTTP {resp.status}")
+        threading.Thread(target=self._read_events, args=(resp,), daemon=True).start()
+
+    def _read_events(self, resp: http.client.HTTPResponse) -> None:
+        try:
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                if line.startswith(b"data: {"):  # the handshake's data line is a bare uuid
+                    t = time.time()
+                    msg = json.loads(line[6:]).get("message") or {}
+                    if msg.get("complete"):
+                        with self._cond:
+                            self._done[int(msg["bsid"])] = (t, int(msg.get("results") or 0))
+                            self._cond.notify_all()
+        except (OSError, ValueError, http.client.HTTPException):
+            return  # connection closed by stop()
+
+    def _stop_listener(self) -> None:
+        sse = getattr(self, "_sse", None)
+        if sse is not None:
+            if sse.sock is not None:
+                with contextlib.suppress(OSError):
+                    sse.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
+            sse.close()
+            self._sse = None
+
+    def _check_rest(self, bsids: set[int]) -> None:
+        """Fallback for a missed event: record what the REST API says is complete."""
+        rows = self._get("/api/v2/buildsets?field=bsid&field=complete&field=results")["buildsets"]
+        with self._cond:
+            for r in rows:
+                if r["complete"] and r["bsid"] in bsids and r["bsid"] not in self._done:
+                    self._done[r["bsid"]] = (time.time(), int(r["results"] or 0))
+
+    def wait_all(self, bsids: list[int], timeout: float = 300.0) -> float:
+        """Wait until every buildset is complete; returns time.time() when the last was seen. Raises if one failed."""
+        wanted = set(bsids)
         deadline = time.monotonic() + timeout
         while True:
-            bs = self._get(f"/api/v2/buildsets/{bsid}?field=complete&field=results")["buildsets"][0]
-            if bs["complete"]:
-                t = time.time()
-                if bs["results"] not in (0, 1):  # SUCCESS, WARNINGS
-                    raise RuntimeError(f"buildbot buildset {bsid} finished with results={bs['results']}; see {self.root}")
-                return t
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"buildbot buildset {bsid} not complete after {timeout:.0f}s")
-            time.sleep(poll)
+            with self._cond:
+                pending = wanted - self._done.keys()
+                if not pending:
+                    seen = [self._done[b] for b in wanted]
+                    break
+                self._cond.wait(timeout=1.0)
+                pending = wanted - self._done.keys()
+            if pending:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"buildbot: {len(pending)} buildsets not complete after {timeout:.0f}s")
+                self._check_rest(pending)
+        failed = [r for _t, r in seen if r not in (0, 1)]  # SUCCESS, WARNINGS
+        if failed:
+            raise RuntimeError(f"buildbot buildsets failed (results {failed}); see {self.root}")
+        return max(t for t, _r in seen)
 
-    def wait_all(self, bsids: list[int], timeout: float = 300.0, poll: float = 0.02) -> float:
-        """Wait for every buildset; returns time.time() when the last one was seen complete."""
-        deadline = time.monotonic() + timeout
-        pending = set(bsids)
-        while pending:
-            # One request per pass (not one per buildset): the polling must not load the master.
-            rows = self._get("/api/v2/buildsets?field=bsid&field=complete&field=results")["buildsets"]
-            done = {r["bsid"] for r in rows if r["complete"]}
-            failed = [r for r in rows if r["complete"] and r["bsid"] in pending and r["results"] not in (0, 1)]
-            if failed:
-                raise RuntimeError(f"buildbot buildsets failed: {failed}; see {self.root}")
-            pending -= done
-            if not pending:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"buildbot: {len(pending)} buildsets not complete after {timeout:.0f}s")
-            time.sleep(poll)
-        return time.time()
+    def wait_buildset(self, bsid: int, timeout: float = 120.0) -> float:
+        return self.wait_all([bsid], timeout=timeout)
 
 
 def remove_tree(path: Path) -> None:

@@ -173,3 +173,27 @@ def test_a_runner_killed_while_s3_is_down_loses_nothing_it_wrote(s3_url, tmp_pat
     assert not good.is_complete(key)
     assert upload_spooled(good) == 1                 # its lock died with it: shipped and finalised
     assert good.read(key) == b"step output before the crash\n" and good.is_complete(key)
+
+
+@pytest.mark.django_db
+def test_the_controller_ships_spooled_logs_on_its_own(s3_url, tmp_path, monkeypatch):
+    """A runner spooled a log while S3 was down; a controller pass uploads it later."""
+    from devops.controller.loop import Controller
+    from devops.logs.s3store import S3LogStore
+    from tests.controller.fakes import FakeEngine
+    from tests.logs.conftest import free_port
+
+    spool = tmp_path / "spool"
+    good = S3LogStore.from_url(s3_url, spool_root=spool)
+    bucket_url = s3_url.split("@")[0] + f"@127.0.0.1:{free_port()}/" + good.bucket + "?secure=false"
+    dead = S3LogStore.from_url(bucket_url, spool_root=spool, flush_interval=0.05)
+    key = LogKey("e-ctl", 1, 0)
+    _write(dead, key, [b"spooled while S3 was down\n"])
+    monkeypatch.setattr("devops.logs.get_log_store", lambda: good)
+
+    controller = Controller(FakeEngine(), data_dir=tmp_path)
+    assert controller.tick_upload_logs() is True
+    assert not good.spool(key).log.exists()
+    assert good.read(key) == b"spooled while S3 was down\n" and good.is_complete(key)
+    # Rate-limited: the next pass does not scan the spool again at once.
+    assert controller.tick_upload_logs() is False
