@@ -1,10 +1,10 @@
 """Buildbot 4.3.0 side by side: a master and two local workers on loopback, driven over its REST API.
 
 Contract:
-    venv = ensure_buildbot()                 # a separate venv (never the project's); None + reason if it can't be made
+    venv, why = ensure_buildbot(path)        # a separate venv (never the project's); (None, reason) if it can't be made
     with BuildbotHarness(venv, root, builders) as bb:   # starts master + 2 workers, waits until both are attached
-        t_sent, bsid = bb.force("steps21")    # the same request the web UI's "Force" button sends
-        t_done = bb.wait_buildset(bsid)       # time.time() at which the client saw the buildset complete
+        t_sent, bsid = bb.force("a21")        # the same request the web UI's "Force" button sends
+        t_done = bb.wait_buildset(bsid)       # time.time() at which the master's event stream said "complete"
     # leaving the block stops every process the harness started (SIGTERM, then SIGKILL of its process group)
 
 Builders are described as plain data (`BuilderSpec`): a list of shell commands
@@ -251,8 +251,10 @@ class BuildbotHarness:
                         with self._cond:
                             self._done[int(msg["bsid"])] = (t, int(msg.get("results") or 0))
                             self._cond.notify_all()
-        except (OSError, ValueError, http.client.HTTPException):
-            return  # connection closed by stop()
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # stop() closed the connection (http.client may then fail with any of these);
+            # before that, a lost stream only means waits fall back to the REST check.
+            return
 
     def _stop_listener(self) -> None:
         sse = getattr(self, "_sse", None)

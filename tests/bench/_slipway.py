@@ -211,7 +211,10 @@ def _driver(argv: list[str]) -> int:
                 return t
             if time.monotonic() > deadline:
                 raise TimeoutError(f"executions not finished after {timeout:.0f}s: {states}")
-            bell.wait(0.01)  # a ring (do_finish) wakes us at once; else re-check every 10 ms
+            # do_finish rings every doorbell after its commit, ours included: we wake at once,
+            # without polling the database (which would cost CPU the controller needs); the
+            # 1 s timeout only covers a missed ring. Buildbot's side waits the same way (SSE).
+            bell.wait(1.0)
 
     def runtimes(name: str) -> set[str]:
         return set(StepStatus.objects.filter(execution__name=name, stage_index__gte=1)
