@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from devops.env import envbool, envchoice, envint, envstr
+from devops.env import envbool, envchoice, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

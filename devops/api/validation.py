@@ -114,12 +114,12 @@ def check_secret_data(data: object) -> dict[str, str]:
     """A {key: value} mapping of strings with Kubernetes-valid keys."""
     # ValueError, not TypeError: this is bad user input, reported like any other.
     if not isinstance(data, dict):
-        raise ValueError("must be an object of key: value strings")  # noqa: TRY004
+        raise ValueError("must be an object of key: value strings")
     for key, value in data.items():
         if not SECRET_KEY.match(str(key)):
             raise ValueError(f"{key!r} is not a valid key: letters, digits, '-', '_' and '.'")
         if not isinstance(value, str):
-            raise ValueError(f"the value of {key!r} must be a string")  # noqa: TRY004
+            raise ValueError(f"the value of {key!r} must be a string")
     return dict(data)
 
 

@@ -134,7 +134,7 @@ def set_condition(conditions: list[dict], type_: str, status: str, reason: str =
     """Rancher-style conditions list with `type_` replaced."""
     now = timezone.now().isoformat()
     rest = [c for c in conditions or [] if c.get("type") != type_]
-    return rest + [{"type": type_, "status": status, "lastUpdateTime": now, "reason": reason, "message": message}]
+    return [*rest, {"type": type_, "status": status, "lastUpdateTime": now, "reason": reason, "message": message}]
 
 
 # --- the doorbell -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devops.pipeline.config import PipelineConfig
+from devops.scm.git import Auth as GitAuth  # how to clone; values are secrets
 
 
 class EngineError(Exception):
@@ -39,15 +40,6 @@ class TemporaryEngineError(EngineError):
 
 class PermanentEngineError(EngineError):
     """Give up: the execution is Failed with this message."""
-
-
-@dataclass(frozen=True)
-class GitAuth:
-    """How to clone. Values are secrets: never log or print them."""
-
-    token: str = ""
-    username: str = ""
-    ssh_private_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,7 @@ class RunSpec:
     # envFrom resolution: secret name -> key -> value (already dropped on
     # pull_request events by the controller).
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)
-    git_auth: GitAuth = GitAuth()
+    git_auth: GitAuth = field(default_factory=GitAuth)
     # Values to mask in logs (secrets, tokens, registry passwords).
     mask: tuple[str, ...] = ()
     # Project PipelineSettings (effective values), e.g. "executor-memory-limit".

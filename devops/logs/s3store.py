@@ -279,7 +279,7 @@ class S3LogStore(LogStore):
                 stage, _, step = o.object_name[len(execution) + 1:].strip("/").partition("-")
                 if stage.isdigit() and step.isdigit():
                     found.add(LogKey(execution, int(stage), int(step)))
-        except Exception as exc:  # noqa: BLE001 - S3 down: the spool still answers
+        except Exception as exc:
             log.warning("log store: cannot list %s in S3: %s", execution, exc)
         return sorted(found)
 
@@ -313,7 +313,7 @@ class S3LogStore(LogStore):
                 try:
                     self.upload(sp, final=True)
                     done += 1
-                except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+                except Exception as exc:
                     log.warning("log store: %s still spooled, S3 upload failed: %s", sp.key, exc)
         return done
 
@@ -326,7 +326,7 @@ class S3LogWriter(LogWriter):
         self.key = key
         self.sp = sp = store.spool(key)
         sp.log.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_f = open(sp.lock, "a+")  # noqa: SIM115 - held (flocked) until close()
+        self._lock_f = open(sp.lock, "a+")
         # Blocks only while upload_spooled() finishes an older spool of this key.
         fcntl.flock(self._lock_f, fcntl.LOCK_EX)
         sp.done.unlink(missing_ok=True)
@@ -369,7 +369,7 @@ class S3LogWriter(LogWriter):
                 # Whole chunks only while the step runs, unless the interval passed.
                 self.store.upload(self.sp, final=False)
                 delay = self.store.flush_interval
-            except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+            except Exception as exc:
                 self.upload_errors += 1
                 log.warning("log %s: S3 upload failed (spooled, will retry): %s", self.key.path, exc)
                 delay = min(RETRY_MAX, max(delay * 2, 0.5))
@@ -386,7 +386,7 @@ class S3LogWriter(LogWriter):
         self.sp.done.touch()
         try:
             self.store.upload(self.sp, final=True)
-        except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+        except Exception as exc:
             self.upload_errors += 1
             log.warning("log %s: final S3 upload failed; spooled for upload_spooled(): %s", self.key.path, exc)
         finally:

@@ -77,7 +77,7 @@ class StepLogWriter(LogWriter):
         self._inner: LogWriter | None = None
         try:
             self._inner = store.writer(key)
-        except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+        except Exception as exc:
             self._error("open", exc)
 
     # --- public ------------------------------------------------------------------
@@ -89,7 +89,7 @@ class StepLogWriter(LogWriter):
                 return
             try:
                 self._capped(self.masker.feed(bytes(data)))
-            except Exception as exc:  # noqa: BLE001 - never into the step
+            except Exception as exc:
                 self._error("write", exc)
 
     def close(self) -> None:
@@ -104,18 +104,18 @@ class StepLogWriter(LogWriter):
                         f"[slipway] log truncated: {self.dropped} bytes ({_human(self.dropped)}) "
                         f"were dropped after the cap of {self.cap} bytes\n".encode()
                     )
-            except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+            except Exception as exc:
                 self._error("close", exc)
             if self._inner is not None:
                 try:
                     self._inner.close()
-                except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+                except Exception as exc:
                     self._error("close", exc)
             if self.publisher is not None:
                 try:
                     self.publisher.end(self.key.execution, self.key.stage, self.key.step, self.size)
                     self.publisher.flush(timeout=2.0)
-                except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+                except Exception as exc:
                     self._error("publish", exc)
 
     # --- internals -----------------------------------------------------------------
@@ -150,12 +150,12 @@ class StepLogWriter(LogWriter):
         if self._inner is not None:
             try:
                 self._inner.write(data)
-            except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+            except Exception as exc:
                 self._error("store", exc)
         if self.publisher is not None:
             try:
                 self.publisher.publish(self.key.execution, self.key.stage, self.key.step, offset, data)
-            except Exception as exc:  # noqa: BLE001 - log trouble never reaches the step
+            except Exception as exc:
                 self._error("publish", exc)
 
     def _error(self, what: str, exc: BaseException) -> None:

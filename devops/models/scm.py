@@ -41,7 +41,7 @@ class SourceCodeCredential(models.Model):
     project = models.ForeignKey("devops.Project", on_delete=models.CASCADE, related_name="credentials")
     name = models.CharField(max_length=100)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    source_code_type = models.CharField(max_length=32, choices=ProviderType.choices + [("git", "Generic Git")])
+    source_code_type = models.CharField(max_length=32, choices=[*ProviderType.choices, ("git", "Generic Git")])
     login_name = models.CharField(max_length=255, blank=True)
     display_name = models.CharField(max_length=255, blank=True)
     avatar_url = models.URLField(max_length=512, blank=True)

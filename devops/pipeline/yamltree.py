@@ -100,7 +100,9 @@ def decode(text: str | bytes) -> str:
             except UnicodeDecodeError as exc:
                 line = text[: exc.start].count(b"\n") + 1
                 col = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
-                raise TreeError(line, col, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+                raise TreeError(
+                    line, col, f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
     return text.removeprefix("\ufeff")
 
 

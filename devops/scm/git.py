@@ -44,7 +44,11 @@ class GitError(Exception):
 
 @dataclass(frozen=True)
 class Auth:
-    """Credentials for a remote. Values are secrets: never log them."""
+    """Credentials for a remote. Values are secrets: never log them.
+
+    The engines' `GitAuth` (devops/engines/base.py) is this class: one shape
+    of git credentials from the credential row to the clone.
+    """
 
     token: str = ""
     username: str = ""
@@ -52,6 +56,37 @@ class Auth:
 
 
 NO_AUTH = Auth()
+
+
+def credential_env(auth: Auth, key_dir: Path) -> dict[str, str]:
+    """GIT_* variables that carry `auth` to git, never through argv or a config file.
+
+    The token travels as an `http.extraHeader` in GIT_CONFIG_* variables
+    (argv is visible in `ps`); an SSH key is written 0600 into `key_dir`
+    (which the caller owns and removes) and used through GIT_SSH_COMMAND.
+    """
+    env: dict[str, str] = {}
+    if auth.token:
+        user = auth.username or "x-access-token"
+        basic = base64.b64encode(f"{user}:{auth.token}".encode()).decode()
+        env.update(
+            GIT_CONFIG_COUNT="1",
+            GIT_CONFIG_KEY_0="http.extraHeader",
+            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+        )
+    if auth.ssh_private_key:
+        key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = key_dir / "id"
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            text = auth.ssh_private_key
+            f.write(text if text.endswith("\n") else text + "\n")
+        env["GIT_SSH_COMMAND"] = (
+            f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes -o BatchMode=yes "
+            f"-o StrictHostKeyChecking=accept-new "
+            f"-o UserKnownHostsFile={shlex.quote(str(key_dir / 'known_hosts'))}"
+        )
+    return env
 
 
 def is_remote(url: str) -> bool:
@@ -98,27 +133,12 @@ def git_env(auth: Auth = NO_AUTH, url: str = "") -> Iterator[dict[str, str]]:
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=os.devnull,
     )
-    if auth.token:
-        user = auth.username or "x-access-token"
-        basic = base64.b64encode(f"{user}:{auth.token}".encode()).decode()
-        env.update(
-            GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0="http.extraHeader",
-            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-        )
     if auth.ssh_private_key:
         with tempfile.TemporaryDirectory(prefix="slipway-ssh-") as tmp:
-            key = Path(tmp) / "id"
-            fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                text = auth.ssh_private_key
-                f.write(text if text.endswith("\n") else text + "\n")
-            env["GIT_SSH_COMMAND"] = (
-                f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes -o BatchMode=yes "
-                f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={shlex.quote(tmp)}/known_hosts"
-            )
+            env.update(credential_env(auth, Path(tmp)))
             yield env
         return
+    env.update(credential_env(auth, Path(os.devnull)))  # a token needs no key dir
     yield env
 
 

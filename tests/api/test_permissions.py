@@ -1,4 +1,4 @@
-"""The permission matrix: every endpoint and method × alice/bob/ronnie/charlie/anonymous.
+"""The permission matrix: every endpoint and method x alice/bob/ronnie/charlie/anonymous.
 
 Levels: read (any member), write (owner or member), owner, auth (any signed-in
 user, no project involved), file (as auth; a computation, so 200 not 201). Non-members get 404 on project URLs (a project's

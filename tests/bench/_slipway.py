@@ -275,7 +275,7 @@ def _driver(argv: list[str]) -> int:
     else:
         pc = pipeline(repos["c"])
         run_one(pc)
-        totals, triggers = [], []
+        totals, triggers, run_times, handover = [], [], [], []
         for _ in range(args.reps):
             t0 = time.time()
             names = [do_run(pc, branch="main").name for _ in range(20)]
@@ -283,7 +283,13 @@ def _driver(argv: list[str]) -> int:
             t_end = wait(names)
             totals.append(t_end - t0)
             seen_runtimes |= runtimes(names[-1])
-        out.update(total=totals, trigger=triggers)
+            # Per execution, from Slipway's rows: how long it ran (started -> ended) and the
+            # gap between one finishing and the next one starting (admission + runner start).
+            rows = sorted(PipelineExecution.objects.filter(name__in=names).values_list("started", "ended"))
+            run_times += [(e - b).total_seconds() for b, e in rows if b and e]
+            ends = sorted(e for _b, e in rows if e)
+            handover += [(b - prev).total_seconds() for (b, _e), prev in zip(rows[2:], ends, strict=False)]
+        out.update(total=totals, trigger=triggers, run_time=run_times, handover=handover)
     bell.close()
     out["runtimes"] = sorted(seen_runtimes)
     print(json.dumps(out), flush=True)

@@ -115,7 +115,7 @@ def measure_slipway(root: Path, repos: common.Repos, reps: int, reps_c: int) -> 
     except (SlipwayUnavailable, subprocess.TimeoutExpired) as e:
         return {"error": f"Slipway engine not available: {e}"}
     return {"t1": a["t1"], "t21": a["t21"], "step_duration": a["step_duration"], "step_gap": a["step_gap"], "start": b["start"], "do_run": b["do_run"], "phases": b["phases"],
-            "total": c["total"], "trigger": c["trigger"],
+            "total": c["total"], "trigger": c["trigger"], "run_time": c["run_time"], "handover": c["handover"],
             "runtimes": sorted(set(a["runtimes"]) | set(b["runtimes"]) | set(c["runtimes"]))}
 
 
@@ -123,7 +123,7 @@ def measure_slipway(root: Path, repos: common.Repos, reps: int, reps_c: int) -> 
 
 def per_step(m: dict) -> list[float]:
     """(t21 - t1) / 20 of each paired repetition."""
-    return [(b - a) / 20 for a, b in zip(m["t1"], m["t21"])]
+    return [(b - a) / 20 for a, b in zip(m["t1"], m["t21"], strict=True)]
 
 
 def figures(m: dict) -> dict[str, float]:
@@ -166,8 +166,9 @@ def main() -> None:
             print("      timeline (medians, ms after the trigger): " + ", ".join(
                 f"{label} {common.median(v) * 1000:.0f}" for label, v in sw["phases"].items()))
             print(f"  (c) {common.spread(sw['total'], 1, 's')}; of which 20 do_run calls "
-                  f"{common.spread(sw['trigger'], 1, 's')}; step runtimes seen: {', '.join(sw['runtimes'])}",
-                  flush=True)
+                  f"{common.spread(sw['trigger'], 1, 's')}; step runtimes seen: {', '.join(sw['runtimes'])}")
+            print(f"      per execution: runs {common.spread(sw['run_time'])}; a slot's previous execution "
+                  f"ended -> next started {common.spread(sw['handover'])}", flush=True)
         print("measuring Buildbot ...", flush=True)
         bb = measure_buildbot(scratch, repos, reps, reps_c)
         if "error" not in bb:

@@ -56,7 +56,8 @@ def _wait_port(port: int, timeout: float = 30) -> None:
 
 def _pct(xs: list[float]) -> tuple[float, float, float]:
     xs = sorted(xs)
-    at = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]
+    def at(q):
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
     return at(0.50) * 1000, at(0.95) * 1000, at(0.99) * 1000
 
 

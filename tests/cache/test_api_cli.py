@@ -21,7 +21,7 @@ def cached(project, tmp_path, settings):
                                              defaults={"value": str(root)})
     pipes = [Pipeline.objects.create(project=project, name=f"pl-{n}", repository_url=f"https://x/{n}.git")
              for n in ("a", "b")]
-    for pl, path in zip(pipes, ("/root/.m2", "node_modules")):
+    for pl, path in zip(pipes, ("/root/.m2", "node_modules"), strict=False):
         e = CacheEntry(root, project.id, pl.name, path)
         w, _ = e.restore()
         (w / "blob").write_bytes(b"x" * 5000)

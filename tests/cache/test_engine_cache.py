@@ -85,8 +85,8 @@ def test_two_concurrent_runs_both_succeed_and_cache_stays_usable(tmp_path, repo)
     specs = [make_spec(repo, _counter_pipeline("sleep 1"), name=f"p-cache-c{i}", project_id="p-cache",
                        pipeline_id="pl-cache") for i in (1, 2)]
     handles = [engine.run(s) for s in specs]  # both running at once
-    reports = [wait_done(engine, s, h, timeout=30) for s, h in zip(specs, handles)]
-    for s, r in zip(specs, reports):
+    reports = [wait_done(engine, s, h, timeout=30) for s, h in zip(specs, handles, strict=False)]
+    for s, r in zip(specs, reports, strict=False):
         log = log_of(data, s, 1, 0)
         assert r.state == "Success", log
         assert "cache restored: /root/.democache" in log and "count=1" in log and "cache saved" in log

@@ -43,7 +43,7 @@ class Live:
                               capture_output=True, text=True, check=False)
 
     def controller(self, *args: str, name: str) -> subprocess.Popen:
-        err = open(self.base / f"{name}.log", "w")  # noqa: SIM115
+        err = open(self.base / f"{name}.log", "w")
         p = subprocess.Popen([sys.executable, "manage.py", "runcontroller", *args], cwd=ROOT, env=self.env,
                              stdout=err, stderr=subprocess.STDOUT)
         p.log = self.base / f"{name}.log"

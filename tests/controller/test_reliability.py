@@ -86,7 +86,8 @@ def test_burst_of_20_with_quota_2_and_two_controllers(project, pipeline, local_e
             assert PipelineExecution.objects.filter(
                 project=project, execution_state=S.BUILDING).count() <= 2
 
-    done = lambda: not PipelineExecution.objects.filter(execution_state__in=list(S.active())).exists()
+    def done():
+        return not PipelineExecution.objects.filter(execution_state__in=list(S.active())).exists()
     assert wait_until(done, 90, both), list(PipelineExecution.objects.values_list("name", "execution_state"))
     assert peak == 2, peak
     assert set(PipelineExecution.objects.values_list("execution_state", flat=True)) == {S.SUCCESS}

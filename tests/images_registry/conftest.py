@@ -55,7 +55,7 @@ def make_ctx(*, data_dir: Path, workspace: Path, run_dir: Path, stages: list[dic
     from devops.engines.local.context import StepContext
     from devops.pipeline.config import PipelineConfig
 
-    raw = {"stages": [{"name": "Clone", "steps": [{"type": {"kind": "sourceCodeConfig"}}]}] + stages}
+    raw = {"stages": [{"name": "Clone", "steps": [{"type": {"kind": "sourceCodeConfig"}}]}, *stages]}
     if cache is not None:
         raw["cache"] = cache
     config = PipelineConfig.model_validate(raw)

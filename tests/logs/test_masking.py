@@ -27,7 +27,7 @@ def test_any_chunking_masks_like_the_whole_stream(case):
     m = Masker(secrets)
     out = b""
     prev = 0
-    for c in cuts + [len(data)]:
+    for c in [*cuts, len(data)]:
         out += m.feed(data[prev:c])
         prev = c
     out += m.close()

@@ -293,9 +293,9 @@ def _become_runner(
                 except OSError:
                     pass
         _forget_inherited_threads()
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
         write_pidfile(rd)
         os.write(notify, f"{os.getpid()}\n".encode())
         os.close(notify)

@@ -43,7 +43,6 @@ from devops.engines.local.errors import RuntimeUnavailable, StepStartError
 from devops.engines.local.limits import release_execution
 from devops.engines.local.options import LocalOptions
 from devops.engines.local.runtimes import select_runtime
-from devops.engines.local.steps.publish_image import published_image_env
 from devops.engines.local.runtimes.base import StepRuntime, UnavailableRuntime
 from devops.engines.local.steps import (
     AFTER_STEP,
@@ -53,6 +52,7 @@ from devops.engines.local.steps import (
     simulate,
     step_kind,
 )
+from devops.engines.local.steps.publish_image import published_image_env
 from devops.pipeline.config import Step
 from devops.pipeline.substitute import substitute
 

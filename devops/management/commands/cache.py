@@ -47,5 +47,5 @@ class Command(BaseCommand):
             rows.append((i.pipeline, i.path, human_size(i.size), last, str(i.hits), str(i.misses)))
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         for r in rows:
-            self.stdout.write("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+            self.stdout.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)).rstrip())
         self.stdout.write(f"total {human_size(sum(i.size for i in infos))}")

@@ -15,8 +15,6 @@ runner's session, killed with the step on timeout or stop.
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 import shutil
 from pathlib import Path
@@ -27,6 +25,7 @@ from devops.engines.local.context import StepResult
 from devops.engines.local.errors import CloneError, StepStartError
 from devops.engines.local.runtimes.base import HOST_PATH
 from devops.engines.local.steps import execute, run_on_host
+from devops.scm.git import credential_env
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext
@@ -41,26 +40,8 @@ def git_env(spec: RunSpec, run_dir: Path) -> dict[str, str]:
         "GIT_CONFIG_NOSYSTEM": "1",
         "LC_ALL": "C",
     }
-    auth = spec.git_auth
-    if auth.token:
-        user = auth.username or "x-access-token"
-        basic = base64.b64encode(f"{user}:{auth.token}".encode()).decode()
-        env.update(
-            GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0="http.extraHeader",
-            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-        )
-    if auth.ssh_private_key:
-        ssh_dir = run_dir / "ssh"
-        ssh_dir.mkdir(mode=0o700, exist_ok=True)
-        key = ssh_dir / "id"
-        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(auth.ssh_private_key.rstrip("\n") + "\n")
-        env["GIT_SSH_COMMAND"] = (
-            f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes "
-            f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={ssh_dir / 'known_hosts'}"
-        )
+    # Credentials: the one implementation shared with the controller's mirror fetches.
+    env.update(credential_env(spec.git_auth, run_dir / "ssh"))
     return env
 
 
