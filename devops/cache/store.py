@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
 GEN_PREFIX = "gen-"
 META = "meta.json"
 LOCK = ".lock"
@@ -134,16 +136,6 @@ def copy_tree(src: Path, dst: Path) -> None:
     """
     subprocess.run(["cp", "-a", "--reflink=auto", str(src), str(dst)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class CacheEntry:
@@ -280,7 +272,7 @@ def _sweep_dead_work(workroot: Path) -> None:
             pid = int(child.name.rsplit("-", 2)[1])
         except (ValueError, IndexError):
             continue
-        if not _pid_alive(pid):
+        if not psutil.pid_exists(pid):
             shutil.rmtree(child, ignore_errors=True)
 
 

@@ -13,6 +13,8 @@ import socket
 import time
 from pathlib import Path
 
+import psutil
+
 STALE_AFTER = 5.0  # seconds without a beat: that controller is gone
 
 
@@ -39,16 +41,6 @@ def clear(data_dir: str | os.PathLike) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_controllers(data_dir: str | os.PathLike, *, exclude_self: bool = True) -> list[dict]:
     """Heartbeats fresher than STALE_AFTER whose process lives (same host)."""
     out = []
@@ -66,7 +58,7 @@ def running_controllers(data_dir: str | os.PathLike, *, exclude_self: bool = Tru
             continue
         if now - float(info.get("time", 0)) > STALE_AFTER:
             continue
-        if info.get("host") == host and not _alive(int(info.get("pid", 0))):
+        if info.get("host") == host and not psutil.pid_exists(int(info.get("pid", 0))):
             continue
         out.append(info)
     return out

@@ -97,7 +97,8 @@ class SlipwayHarness:
                                                start_new_session=True)
         bells = self.data_dir / "doorbell"
         deadline = time.monotonic() + timeout
-        while not any(p.name.startswith(f"{self.controller.pid}-") for p in _ls(bells)):
+        # Ready once the controller listens on its doorbell (nothing else runs on this data dir yet).
+        while not any(p.name.endswith(".sock") for p in _ls(bells)):
             if self.controller.poll() is not None:
                 raise SlipwayUnavailable(f"runcontroller exited with {self.controller.returncode}: "
                                          f"{_tail(self.log_path.read_text(errors='replace'))}")

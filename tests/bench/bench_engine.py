@@ -20,7 +20,9 @@ another. Buildbot 4.3.0 runs in its own venv (.slipway/bench-venvs/buildbot,
 installed from PyPI on first use) as a master + two workers on loopback,
 each build a Git step (fresh clone) + N ShellCommand steps, triggered over
 its REST API as the web UI's Force button does (see _buildbot.py). Buildbot
-runs steps unsandboxed; Slipway in bwrap.
+runs steps unsandboxed; Slipway in bwrap. Neither side is polled hard while
+it works: the bench learns of Slipway's finished executions from the
+controller's doorbell, and of Buildbot's from the master's event stream (SSE).
 
 Environment knob: SLIPWAY_BENCH_REPEAT (default 5) repetitions per scenario
 ((c) uses half, at least 2). Nothing here is part of the test suite.

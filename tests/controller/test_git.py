@@ -66,61 +66,18 @@ def test_url_kinds():
 
 def test_token_reaches_an_http_git_server_as_basic_auth(tmp_path):
     """A real smart-HTTP git server on loopback (git http-backend) that demands the token."""
-    import base64
-    import subprocess
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tests.gitserver import basic, git_http_server
 
     root = tmp_path / "srv"
     head = make_repo(root / "app", {".devops.yml": "stages: []\n"})
     git(root / "app", "config", "http.receivepack", "false")
-    expected = "Basic " + base64.b64encode(b"bot:tok-42").decode()
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def _cgi(self):
-            auth = self.headers.get("Authorization", "")
-            seen.append(auth)
-            if auth != expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.end_headers()
-                return
-            path, _, query = self.path.partition("?")
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            env = {"GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
-                   "QUERY_STRING": query, "REQUEST_METHOD": self.command, "PATH": "/usr/bin:/bin",
-                   "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body)),
-                   "GIT_PROTOCOL": self.headers.get("Git-Protocol", "")}
-            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
-                                 check=True).stdout
-            header, _, payload = out.partition(b"\r\n\r\n")
-            status = 200
-            self.send_response_only(status)
-            for line in header.decode().split("\r\n"):
-                if line.lower().startswith("status:"):
-                    continue
-                k, _, v = line.partition(":")
-                self.send_header(k.strip(), v.strip())
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = _cgi
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/app"
+    expected = basic("bot", "tok-42")
+    with git_http_server(root, expected) as server:
+        url = f"{server.base_url}/app"
         with pytest.raises(g.GitError) as err:
             g.update_mirror(tmp_path / "nope", url)  # no token: refused, no prompt
         assert "tok-42" not in str(err.value)
         mirror = g.update_mirror(tmp_path / "data", url, g.Auth(token="tok-42", username="bot"))
         assert g.resolve_commit(mirror, "main") == head
         assert "tok-42" not in (mirror / "config").read_text()
-        assert expected in seen
-    finally:
-        server.shutdown()
+        assert expected in server.seen
