@@ -6,6 +6,7 @@ message naming the variable, not surface later as odd behaviour.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -42,8 +43,42 @@ def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+def envchoice(name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
     value = os.environ.get(name, default).strip()
+    if upper:
+        value = value.upper()
     if value not in choices:
         raise ImproperlyConfigured(f"{name}={value!r} must be one of {', '.join(choices)}")
     return value
+
+
+def redact_url(url: str) -> str:
+    """`url` with the password of its user part replaced by `***` (for error messages)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "(unparseable URL)"
+
+
+def envurl(name: str, default: str, schemes: tuple[str, ...], *, hostless: tuple[str, ...] = ()) -> str:
+    """A URL with one of `schemes` and a host (schemes in `hostless`, e.g. sqlite, need none).
+
+    "" (unset) stays "". The message never shows a password from the URL.
+    """
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return raw
+    try:
+        parts = urlsplit(raw)
+        ok = parts.scheme in schemes and (parts.scheme in hostless or bool(parts.hostname))
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        forms = ", ".join(f"{s}://..." for s in schemes)
+        raise ImproperlyConfigured(f"{name}={redact_url(raw)!r} is not a URL of the form {forms}")
+    return raw

@@ -8,15 +8,21 @@ import hashlib
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from devops.env import envbool, envchoice, envstr
+from devops.env import envbool, envchoice, envstr, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Where everything Slipway writes lives in the embedded default: the SQLite
 # database, workspaces, logs, caches, the built-in registry's storage.
 DATA_DIR = Path(envstr("SLIPWAY_DATA_DIR", str(Path.cwd() / ".slipway"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:  # a file in the way, no permission: say which variable
+    raise ImproperlyConfigured(
+        f"SLIPWAY_DATA_DIR={str(DATA_DIR)!r}: cannot make the directory ({exc.strerror})"
+    ) from None
 
 
 def _secret_key() -> str:
@@ -51,7 +57,7 @@ CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in envstr("SLIPWAY_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
 # The URL Slipway is reached at; webhooks and commit-status links use it.
-PUBLIC_URL = envstr("SLIPWAY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_URL = envurl("SLIPWAY_PUBLIC_URL", "http://127.0.0.1:8000", ("http", "https")).rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",
@@ -113,7 +119,9 @@ TEMPLATES = [
     }
 ]
 
-DATABASE_URL = envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'slipway.sqlite3'}"
+# Only the two databases Slipway supports; PostgreSQL may use its local socket (no host).
+_DB_SCHEMES = ("sqlite", "postgres", "postgresql", "pgsql")
+DATABASE_URL = envurl("DATABASE_URL", "", _DB_SCHEMES, hostless=_DB_SCHEMES) or f"sqlite:///{DATA_DIR / 'slipway.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process, the controller and runners
@@ -126,7 +134,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = envstr("REDIS_URL")
+REDIS_URL = envurl("REDIS_URL", "", ("redis", "rediss", "unix"), hostless=("unix",))
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -211,6 +219,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": envstr("SLIPWAY_LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": envchoice("SLIPWAY_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True),
+    },
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

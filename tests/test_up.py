@@ -71,3 +71,20 @@ def test_up_migrates_makes_admin_starts_web_and_controller(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             raise
     assert proc.returncode == 0
+
+
+def test_first_admin_from_the_environment_keeps_its_password_out_of_the_output(db, monkeypatch):
+    import io
+
+    from django.contrib.auth import authenticate
+
+    from devops.management.commands.up import Command
+
+    monkeypatch.setenv("SLIPWAY_ADMIN_USER", "boss")
+    monkeypatch.setenv("SLIPWAY_ADMIN_PASSWORD", "env-given-pw-4711")
+    out = io.StringIO()
+    Command(stdout=out)._first_admin()
+    assert "boss" in out.getvalue() and "env-given-pw-4711" not in out.getvalue()
+    assert authenticate(username="boss", password="env-given-pw-4711").is_superuser
+    Command(stdout=out)._first_admin()  # an admin exists: nothing more is made or printed
+    assert out.getvalue().count("boss") == 1

@@ -200,12 +200,29 @@ def _stages(obj: PipelineExecution) -> list[dict[str, Any]]:
                         "ended": rfc3339(step.ended),
                         "exitCode": step.exit_code,
                         "message": step.message,
+                        # publishImageConfig steps: the digest the registry reported for the push
+                        **({"imageDigest": step.image_digest} if step.image_digest else {}),
                     }
                     for step in steps
                 ],
             }
         )
     return stages
+
+
+def _pipeline_config(stored: dict) -> Any:
+    """The run's config in pipeline-file shape (`runScriptConfig: {image, ...}`, Rancher's names).
+
+    Executions store `PipelineConfig.to_json()` (the typed form, `type: {kind: ...}`);
+    a row that does not hold that form is shown as stored.
+    """
+    from devops.pipeline import PipelineConfig
+    from devops.pipeline.dump import to_data
+
+    try:
+        return to_data(PipelineConfig.from_json(stored))
+    except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+        return stored
 
 
 def execution(obj: PipelineExecution) -> dict[str, Any]:
@@ -235,7 +252,7 @@ def execution(obj: PipelineExecution) -> dict[str, Any]:
             "author": obj.author,
             "email": obj.author_email,
             "temporaryConfig": obj.temporary_config,
-            "pipelineConfig": obj.config,
+            "pipelineConfig": _pipeline_config(obj.config),
         },
         status={
             "executionState": obj.execution_state,

@@ -35,13 +35,20 @@ class CRDObjectSerializer(serializers.Serializer):
 # --- input -----------------------------------------------------------------------------
 
 
+def _printable_name(value: str) -> str:
+    # as `project create`: control characters would break `project list` and logs
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise serializers.ValidationError("a project name holds printable characters only")
+    return value
+
+
 class ProjectCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[_printable_name])
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
+    name = serializers.CharField(max_length=100, required=False, validators=[_printable_name])
     description = serializers.CharField(required=False, allow_blank=True)
 
 
@@ -122,9 +129,17 @@ class PipelineSpecSerializer(serializers.Serializer):
 
     def validate_repositoryUrl(self, value: str) -> str:
         try:
-            return validation.check_repository_url(value)
+            value = validation.check_repository_url(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
+        # file:// reads any repository on the Slipway host (other projects'
+        # mirrors included), so only an administrator may point a pipeline there.
+        user = getattr(self.context.get("request"), "user", None)
+        if value.lower().startswith("file:") and not getattr(user, "is_superuser", False):
+            raise serializers.ValidationError(
+                "file:// repositories on the Slipway host are for administrators; use a remote Git URL"
+            )
+        return value
 
     def validate_defaultBranch(self, value: str) -> str:
         if value.startswith("-") or any(c.isspace() or c in "~^:?*[\\" for c in value) or ".." in value:

@@ -68,7 +68,7 @@ class PipelineViewSet(ProjectScopedViewSet):
         body = request.data
         if isinstance(body, dict) and "spec" not in body and "metadata" not in body:
             body = {"spec": body}  # the bare spec object
-        data = PipelineWriteSerializer(data=body, partial=partial)
+        data = PipelineWriteSerializer(data=body, partial=partial, context={"request": request})
         data.is_valid(raise_exception=True)
         return data.validated_data.get("metadata") or {}, data.validated_data.get("spec") or {}
 

@@ -17,6 +17,7 @@ stop it keeps `abort_requested` until the controller has stopped its runner.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -213,6 +214,7 @@ def read_source(
 
     try:
         mirror = git.update_mirror(settings.DATA_DIR, pipeline.repository_url, git_auth_of(pipeline))
+        named = bool(branch)  # a name the caller chose may be a tag or a commit id
         if not branch:
             if ref.startswith("refs/heads/"):
                 branch = ref[len("refs/heads/"):]
@@ -224,6 +226,8 @@ def read_source(
         else:
             commit = git.resolve_commit(mirror, commit)
         info = git.commit_info(mirror, commit)
+        if not ref:
+            ref = _ref_named(mirror, branch) if named else f"refs/heads/{branch}"
         if config_text is None:
             filename = git.find_file(mirror, commit, PIPELINE_FILENAMES)
             if filename is None:
@@ -237,9 +241,23 @@ def read_source(
     except git.GitError as exc:
         raise RepositoryError(str(exc)) from None
     config, _warnings = parse_config(config_text, filename)
-    return Source(branch=branch, commit=commit, ref=ref or f"refs/heads/{branch}", message=info.message,
+    return Source(branch=branch, commit=commit, ref=ref, message=info.message,
                   author=info.author, author_email=info.author_email, config=config,
                   config_text=config_text, filename=filename)
+
+
+def _ref_named(mirror, name: str) -> str:
+    """The full ref a run of `name` means: its branch, else its tag, else "" (a commit id).
+
+    A manual run may name a tag or a commit; CICD_GIT_REF / CICD_GIT_TAG must
+    say so instead of pretending `refs/heads/<name>`.
+    """
+    if re.fullmatch(r"[0-9a-f]{7,64}", name) and git.resolve_commit(mirror, name).startswith(name):
+        return ""  # resolve_commit took it as a commit id first
+    for full in (f"refs/heads/{name}", f"refs/tags/{name}"):
+        if git.run_git(["rev-parse", "--verify", "-q", full], cwd=mirror, check=False).returncode == 0:
+            return full
+    return ""
 
 
 # --- actions ------------------------------------------------------------------------------------

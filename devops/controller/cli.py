@@ -172,6 +172,7 @@ class LogTail:
         self.offsets: dict[tuple[int, int], int] = {}
         self.partial: dict[tuple[int, int], bytes] = {}
         self.reported: set[tuple[int, int]] = set()
+        self.store_trouble: str | None = None  # the last log-store error reported (once each)
         self.stage_names = {}
 
     def _steps(self) -> list[StepStatus]:
@@ -191,7 +192,16 @@ class LogTail:
             key = (s.stage_index, s.index)
             lk = LogKey(self.execution.name, *key)
             offset = self.offsets.get(key, 0)
-            data = self.store.read(lk, offset)
+            try:
+                data = self.store.read(lk, offset)
+            except Exception as exc:
+                # The log store (S3) is unreachable and this step is not in this
+                # machine's spool: say so once and keep following the run; its
+                # result must not depend on log trouble.
+                data = b""
+                if self.store_trouble != type(exc).__name__:
+                    self.store_trouble = type(exc).__name__
+                    self.stdout.write(f"[slipway] log store unreachable ({type(exc).__name__}); retrying")
             if data:
                 self.offsets[key] = offset + len(data)
                 buf = self.partial.get(key, b"") + data
@@ -230,19 +240,35 @@ def logs(options: dict[str, Any], stdout, stderr) -> int:
         if not StepStatus.objects.filter(execution=execution, stage_index=stage, index=step).exists():
             stderr.write(f"{name} has no step {stage}.{step} (stage indices count the Clone stage)")
             return EXIT_FAILED
-        _write_bytes(stdout, store.read(LogKey(name, stage, step)))
+        data = _read_log(store, LogKey(name, stage, step), stderr)
+        if data is None:
+            return EXIT_FAILED
+        _write_bytes(stdout, data)
         return EXIT_OK
     stage_names = dict(StageStatus.objects.filter(execution=execution).values_list("index", "name"))
+    code = EXIT_OK
     for s in StepStatus.objects.filter(execution=execution).order_by("stage_index", "index"):
         header = f"==> {s.stage_index}.{s.index} {stage_names.get(s.stage_index, '?')} / {s.name}: {s.state}"
         if s.exit_code is not None:
             header += f" (exit {s.exit_code})"
         stdout.write(header + " <==")
-        data = store.read(LogKey(name, s.stage_index, s.index))
+        data = _read_log(store, LogKey(name, s.stage_index, s.index), stderr)
+        if data is None:
+            code = EXIT_FAILED
+            continue
         _write_bytes(stdout, data)
         if data and not data.endswith(b"\n"):
             _write_bytes(stdout, b"\n")
-    return EXIT_OK
+    return code
+
+
+def _read_log(store, key: LogKey, stderr) -> bytes | None:
+    """The whole log, or None after a one-line error (S3 unreachable and not spooled here)."""
+    try:
+        return store.read(key)
+    except Exception as exc:
+        stderr.write(f"log store unreachable: cannot read {key.path}: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _write_bytes(stdout, data: bytes) -> None:

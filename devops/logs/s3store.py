@@ -142,7 +142,19 @@ class S3LogStore(LogStore):
         self._bucket_ready = True
 
     def _put(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self.client.put_object(self.bucket, name, io.BytesIO(data), len(data), content_type=content_type)
+        from minio.error import S3Error
+
+        try:
+            self.client.put_object(self.bucket, name, io.BytesIO(data), len(data), content_type=content_type)
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket":
+                raise
+            # The bucket went away since ensure_bucket() (S3 restarted without its
+            # storage, or it was deleted): a long-lived store (the controller's)
+            # must make it again, not fail every upload until it restarts.
+            self._bucket_ready = False
+            self.ensure_bucket()
+            self.client.put_object(self.bucket, name, io.BytesIO(data), len(data), content_type=content_type)
 
     def _chunks(self, key: LogKey, kind: str = "d") -> list[tuple[str, int]]:
         """[(object name, size)] of a log's chunk objects, in order."""

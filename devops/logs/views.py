@@ -10,7 +10,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -38,6 +38,24 @@ class PlainTextRenderer(BaseRenderer):
         return str(data).encode() if not isinstance(data, bytes) else data
 
 
+class LogStoreUnavailable(APIException):
+    status_code = 503
+    default_detail = "The log store is unreachable (S3 down?) and this log is not spooled here; try again later."
+    default_code = "log_store_unavailable"
+
+
+class _StoreErrorsAre503:
+    """A log store that cannot be reached is a 503 with a reason, not a 500."""
+
+    def handle_exception(self, exc):
+        from minio.error import MinioException
+        from urllib3.exceptions import HTTPError
+
+        if isinstance(exc, (MinioException, HTTPError)):
+            exc = LogStoreUnavailable()
+        return super().handle_exception(exc)
+
+
 def _execution_key(request: Request, project: str, name: str, stage: int, step: int) -> LogKey:
     from devops.models import PipelineExecution
 
@@ -47,7 +65,7 @@ def _execution_key(request: Request, project: str, name: str, stage: int, step: 
     return LogKey(name, stage, step)
 
 
-class StepLogView(APIView):
+class StepLogView(_StoreErrorsAre503, APIView):
     """GET the raw log of one step: `text/plain; charset=utf-8`, byte-exact.
 
     Supports a single `Range: bytes=...` (206 + Content-Range; 416 when it
@@ -100,7 +118,7 @@ def _pieces(store, key: LogKey, start: int, end: int):
         yield data
 
 
-class StepLogLinesView(APIView):
+class StepLogLinesView(_StoreErrorsAre503, APIView):
     """GET `?from=LINE&limit=N`: a page of lines (1-based numbers, byte offsets,
     ISO-8601 UTC timestamps) for the UI. `limit` defaults to 100, at most 1000."""
 
@@ -123,7 +141,7 @@ class StepLogLinesView(APIView):
         return Response({"execution": name, "stage": stage, "step": step, **page})
 
 
-class ExecutionLogsView(APIView):
+class ExecutionLogsView(_StoreErrorsAre503, APIView):
     """GET the step logs an execution has: [{stage, step, size, complete}]."""
 
     @extend_schema(

@@ -15,10 +15,12 @@ found in the usual order (.devops.yml, .rancher-pipeline.yml, .yaml).
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
 from devops.pipeline import dump, find_pipeline_file, load
+from devops.pipeline.yamltree import MAX_BYTES
 
 
 def add_arguments(name: str, parser) -> None:
@@ -28,10 +30,20 @@ def add_arguments(name: str, parser) -> None:
         parser.add_argument("file", metavar="FILE", help="a pipeline file ('-' for stdin)")
 
 
+def _too_big(size: int | None) -> str:
+    what = f"{size} bytes" if size else f"larger than {MAX_BYTES} bytes"
+    return f"the file is {what}; the limit is {MAX_BYTES} bytes (1 MiB)"
+
+
 def _read(arg: str) -> tuple[str, bytes | None, str]:
-    """(display name, content or None, why not)."""
+    """(display name, content or None, why not).
+
+    At most MAX_BYTES + 1 bytes are read, so a huge file (or `/dev/zero`) costs
+    neither memory nor time; it is refused with the linter's own message.
+    """
     if arg == "-":
-        return "<stdin>", sys.stdin.buffer.read(), ""
+        content = sys.stdin.buffer.read(MAX_BYTES + 1)
+        return ("<stdin>", None, _too_big(None)) if len(content) > MAX_BYTES else ("<stdin>", content, "")
     path = pathlib.Path(arg)
     if path.is_dir():
         found = find_pipeline_file(path)
@@ -39,7 +51,11 @@ def _read(arg: str) -> tuple[str, bytes | None, str]:
             return arg, None, "no .devops.yml or .rancher-pipeline.y[a]ml in this directory"
         path, arg = found, str(found)
     try:
-        return arg, path.read_bytes(), ""
+        with path.open("rb") as f:
+            content = f.read(MAX_BYTES + 1)
+            if len(content) > MAX_BYTES:
+                return arg, None, _too_big(os.fstat(f.fileno()).st_size)
+        return arg, content, ""
     except OSError as exc:
         return arg, None, f"cannot read the file: {exc.strerror or exc}"
 

@@ -9,6 +9,7 @@ pass collects every problem of the file.
 """
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable
 
@@ -51,6 +52,16 @@ def workspace_path_problem(value: str, *, allow_absolute: bool = False) -> str |
                 return f"{value!r} leaves the workspace (`..`); use a path inside the repository"
         elif part not in ("", "."):
             depth += 1
+    return None
+
+
+def _whole_tree_problem(value: str) -> str | None:
+    """A cache path that names the whole workspace or `/` (the engine cannot cache either)."""
+    norm = posixpath.normpath(value.replace("\\", "/"))
+    if norm == ".":
+        return f"{value!r} is the whole workspace; name a directory inside it (e.g. node_modules)"
+    if norm.strip("/") == "":
+        return f"{value!r} is the root directory; name a directory (e.g. /root/.cache/pip)"
     return None
 
 
@@ -256,7 +267,7 @@ class Checker:
             if not value.strip():
                 self.error(item, ipath, "empty cache path")
                 continue
-            problem = workspace_path_problem(value, allow_absolute=True)
+            problem = workspace_path_problem(value, allow_absolute=True) or _whole_tree_problem(value)
             if problem:
                 self.error(item, ipath, f"cache path: {problem}")
             out.append(value)

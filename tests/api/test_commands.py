@@ -69,6 +69,13 @@ def test_project_create_list(personas):
         run("project", "create", "shop")
 
 
+@pytest.mark.parametrize("name", ["", "   ", "tab\there", "line\nbreak", "x" * 101])
+def test_project_create_refuses_a_blank_or_unprintable_name(db, name):
+    with pytest.raises(CommandError, match="project name"):
+        run("project", "create", name)
+    assert not Project.objects.exists()
+
+
 def test_project_setting(project):
     assert run("project", "setting", "demo", "executor-quota").strip() == "2"
     assert "= 5" in run("project", "setting", project.id, "executor-quota", "5")

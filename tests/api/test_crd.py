@@ -56,6 +56,29 @@ def test_execution_shape(world, client_as):
     ]
 
 
+def test_execution_pipeline_config_is_in_pipeline_file_shape(world, client_as):
+    """The controller stores `PipelineConfig.to_json()`; the CRD shows Rancher's file shape."""
+    import yaml
+
+    from devops.models import PipelineExecution
+    from devops.pipeline import load
+
+    text = (
+        "stages:\n- name: Test\n  steps:\n  - runScriptConfig: {image: busybox, shellScript: make}\n"
+        "    when: {branch: main}\n"
+    )
+    config = load(text).config
+    run = add_execution(world["pipeline"], 3)
+    PipelineExecution.objects.filter(pk=run.pk).update(config=config.to_json())
+    shown = client_as("ronnie").get(url(world, f"executions/{run.name}/")).json()["spec"]["pipelineConfig"]
+    assert [s["name"] for s in shown["stages"]] == ["Clone", "Test"]
+    step = shown["stages"][1]["steps"][0]
+    assert step["runScriptConfig"] == {"image": "busybox", "shellScript": "make"}
+    assert step["when"] == {"branch": {"include": ["main"]}}
+    assert "type" not in step and shown["timeout"] == 60
+    assert load(yaml.safe_dump(shown)).config == config  # a valid pipeline file again
+
+
 def test_setting_secret_credential_repository_provider_shapes(world, client_as):
     client = client_as("ronnie")
     setting = client.get(url(world, "settings/executor-quota/")).json()

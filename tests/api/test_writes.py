@@ -105,6 +105,9 @@ def test_projects(world, client_as):
     assert client.post("/api/v1/projects/", {}, format="json").json().keys() == {"name"}
     assert client_as("alice").patch(url(world), {"name": "renamed"}, format="json").json()["spec"]["displayName"] == "renamed"
     assert client_as(None).post("/api/v1/projects/", {"name": "x"}, format="json").status_code in (401, 403)
+    for bad in ("tab\there", "line\nbreak"):  # as `project create`: printable names only
+        assert client.post("/api/v1/projects/", {"name": bad}, format="json").json().keys() == {"name"}
+        assert client_as("alice").patch(url(world), {"name": bad}, format="json").json().keys() == {"name"}
 
 
 def test_delete_refused_while_an_execution_runs(world, client_as):
@@ -127,3 +130,20 @@ def test_setting_added_after_the_project_was_made(world, client_as):
     response = client.patch(url(world, "settings/goproxy/"), {"value": "https://proxy.example,direct"}, format="json")
     assert response.status_code == 200
     assert world["project"].setting("goproxy") == "https://proxy.example,direct"
+
+
+def test_file_repository_urls_are_for_superusers_only(world, client_as, personas, tmp_path):
+    # A file:// URL reads any Git repository on the Slipway host, e.g. another
+    # project's mirror under $SLIPWAY_DATA_DIR/mirrors: members may not use it.
+    spec = {"repositoryUrl": f"file://{tmp_path}/other-project.git"}
+    for method, tail in (("post", "pipelines/"), ("patch", "pipelines/p-app01/")):
+        response = getattr(client_as("alice"), method)(url(world, tail), {"spec": spec}, format="json")
+        assert response.status_code == 400, response.content
+        assert "administrator" in response.json()["spec"]["repositoryUrl"][0]
+    assert not Pipeline.objects.filter(repository_url=spec["repositoryUrl"]).exists()
+    root = personas["alice"].__class__.objects.create_superuser("root", password="root-pw-123")
+    from rest_framework.test import APIClient
+
+    admin = APIClient()
+    admin.force_authenticate(root)
+    assert admin.post(url(world, "pipelines/"), {"spec": spec}, format="json").status_code == 201

@@ -143,3 +143,16 @@ def test_run_rings_the_controller_after_commit(repo_pipeline, data_dir, django_c
         with django_capture_on_commit_callbacks(execute=True):
             do_run(pipeline)
         assert bell.wait(0.5)
+
+
+def test_run_of_a_tag_or_commit_gets_the_matching_ref(repo_pipeline):
+    """`pipeline run --branch v1.0` (or the API's `branch`) may name a tag or a commit: the ref
+    (CICD_GIT_REF, and CICD_GIT_TAG derived from it) must be that tag, never `refs/heads/v1.0`."""
+    pipeline, path = repo_pipeline
+    head = git(path, "rev-parse", "HEAD")
+    git(path, "tag", "v1.0")
+    ex = do_run(pipeline, branch="v1.0")
+    assert (ex.branch, ex.commit, ex.ref) == ("v1.0", head, "refs/tags/v1.0")
+    by_commit = do_run(pipeline, branch=head)
+    assert (by_commit.commit, by_commit.ref) == (head, "")
+    assert do_run(pipeline, branch="main").ref == "refs/heads/main"

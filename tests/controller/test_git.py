@@ -81,3 +81,37 @@ def test_token_reaches_an_http_git_server_as_basic_auth(tmp_path):
         assert g.resolve_commit(mirror, "main") == head
         assert "tok-42" not in (mirror / "config").read_text()
         assert expected in server.seen
+
+
+def test_ssh_url_is_fetched_through_ssh_with_the_key(tmp_path, monkeypatch):
+    """An ssh:// URL with a key end to end through git's ssh transport.
+
+    No sshd on this machine: a stand-in `ssh` first on PATH records what git
+    gave it (our GIT_SSH_COMMAND's `-i KEY`) and runs the remote command
+    (`git-upload-pack '/path'`) locally, as sshd would.
+    """
+    head = make_repo(tmp_path / "srv" / "app", {".devops.yml": "stages: []\n"})
+    key_text = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-key-material\n-----END OPENSSH PRIVATE KEY-----"
+    bindir, seen = tmp_path / "bin", tmp_path / "seen"
+    bindir.mkdir()
+    (bindir / "ssh").write_text(
+        "#!/bin/sh\n"
+        'key=""\n'
+        'while [ $# -gt 2 ]; do case "$1" in -i) key="$2"; shift 2;; -o|-p) shift 2;; *) shift;; esac; done\n'
+        f'{{ echo "$key"; echo "host=$1"; echo "cmd=$2"; stat -c %a "$key"; cat "$key"; }} > {seen}\n'
+        'exec sh -c "$2"\n'
+    )
+    (bindir / "ssh").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    url = f"ssh://git@example.invalid{tmp_path}/srv/app"
+    mirror = g.update_mirror(tmp_path / "data", url, g.Auth(ssh_private_key=key_text))
+    assert g.resolve_commit(mirror, "main") == head
+    record = seen.read_text()
+    assert "host=git@example.invalid" in record and "git-upload-pack" in record
+    assert "\n600\n" in record and key_text in record  # the key, in a 0600 file
+    assert not os.path.exists(record.splitlines()[0])  # the key file is gone afterwards
+    assert "fake-key-material" not in (mirror / "config").read_text()
+    with pytest.raises(g.GitError) as err:  # without the key the stand-in fails like ssh would
+        (bindir / "ssh").write_text("#!/bin/sh\necho 'Permission denied (publickey).' >&2\nexit 255\n")
+        g.update_mirror(tmp_path / "data2", url, g.Auth(ssh_private_key=key_text))
+    assert "Permission denied" in str(err.value) and "fake-key-material" not in str(err.value)

@@ -206,6 +206,9 @@ def test_kill_9_of_the_runner_is_reported_with_the_reason(repo, data_dir):
     handle = engine.run(spec)
     wait_step(engine, spec, handle, 1, 0)
     step_pid = int(wait_file(engine.workspace(spec.execution) / "step.pid"))
+    # The runner names itself in `ps` (forked from the controller without exec).
+    cmdline = Path(f"/proc/{handle['pid']}/cmdline").read_bytes().replace(b"\0", b" ")
+    assert cmdline.startswith(f"slipway-runner {spec.execution}".encode()), cmdline
     os.kill(handle["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 5
     while alive(handle["pid"]) and time.monotonic() < deadline:

@@ -197,3 +197,21 @@ def test_the_controller_ships_spooled_logs_on_its_own(s3_url, tmp_path, monkeypa
     assert good.read(key) == b"spooled while S3 was down\n" and good.is_complete(key)
     # Rate-limited: the next pass does not scan the spool again at once.
     assert controller.tick_upload_logs() is False
+
+
+def test_spooled_logs_reach_s3_after_it_lost_the_bucket(s3_store):
+    """S3 came back empty (a restarted MinIO/moto without its volume): a long-lived
+    store (the controller's) makes the bucket again instead of failing forever."""
+    from minio.deleteobjects import DeleteObject
+
+    first = LogKey("e-bucket", 1, 0)
+    _write(s3_store, first, [b"before\n"])
+    assert s3_store.is_complete(first) and not s3_store.spool(first).log.exists()
+    client = s3_store.client
+    names = [o.object_name for o in client.list_objects(s3_store.bucket, recursive=True)]
+    assert not list(client.remove_objects(s3_store.bucket, [DeleteObject(n) for n in names]))
+    client.remove_bucket(s3_store.bucket)
+    key = LogKey("e-bucket", 2, 0)
+    _write(s3_store, key, [b"after the bucket vanished\n"])
+    assert not s3_store.spool(key).log.exists()      # shipped at close, bucket made again
+    assert s3_store.read(key) == b"after the bucket vanished\n" and s3_store.is_complete(key)

@@ -122,3 +122,19 @@ def test_download_from_s3_after_the_spool_is_gone(settings, s3_url, execution, p
         assert c.get(_url(execution, "/lines"), {"from": 300}).json()["lines"][0]["text"] == "line 300 é output"
     finally:
         current.cache_clear()
+
+
+def test_an_unreachable_s3_store_is_a_503_not_a_500(settings, execution, personas):
+    """S3 down and the log not in this machine's spool: say so (503), don't crash."""
+    from tests.logs.conftest import free_port
+
+    settings.SLIPWAY_LOG_STORE = f"s3://k:s@127.0.0.1:{free_port()}/logs?secure=false"
+    get_log_store.cache_clear()
+    try:
+        c = client_for(personas["ronnie"])
+        for suffix in ("", "/lines"):
+            r = c.get(_url(execution, suffix))
+            assert r.status_code == 503, (suffix, r.status_code)
+            assert "log store" in r.json()["detail"]
+    finally:
+        get_log_store.cache_clear()

@@ -46,3 +46,54 @@ def test_project_name_unique(project):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Project.objects.create(name="demo")
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def _import_settings(tmp_path, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    full.update({"SLIPWAY_DATA_DIR": str(tmp_path), **env})
+    return subprocess.run([sys.executable, "-c", "import devops.settings"], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("DATABASE_URL", "garbage"),
+    ("DATABASE_URL", "mysql://root:hunter2-db-pass@db/x"),
+    ("REDIS_URL", "not-a-url"),
+    ("SLIPWAY_LOG_LEVEL", "LOUD"),
+    ("SLIPWAY_PUBLIC_URL", "slipway.example.com"),
+    ("SLIPWAY_DATA_DIR", "/dev/null/slipway"),
+])
+def test_bad_setting_stops_start_up_naming_the_variable(tmp_path, name, value):
+    done = _import_settings(tmp_path, **{name: value})
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in last and name in last, done.stderr
+    assert "hunter2" not in done.stderr  # a database password is never echoed
+
+
+def test_good_settings_are_accepted(tmp_path):
+    done = _import_settings(
+        tmp_path, DATABASE_URL="postgres://u:p@127.0.0.1:5432/db", REDIS_URL="redis://127.0.0.1:6379/0",
+        SLIPWAY_LOG_LEVEL="warning", SLIPWAY_PUBLIC_URL="https://ci.example.com/",
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_up_refuses_a_bad_port_naming_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_PORT": "80a"}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "manage.py", "up"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and "SLIPWAY_PORT='80a' is not an integer" in done.stderr, done.stderr
+    assert not (tmp_path / "slipway.sqlite3").exists()  # refused before migrating

@@ -124,3 +124,20 @@ def test_find_pipeline_file_order(tmp_path):
     (tmp_path / ".devops.yml").unlink()
     (tmp_path / ".devops.yml").symlink_to("/etc/hostname")
     assert find_pipeline_file(tmp_path) == tmp_path / ".rancher-pipeline.yml"
+
+
+def test_lint_refuses_a_huge_file_without_reading_it(files):
+    import tracemalloc
+
+    huge = files / "huge.yml"
+    with huge.open("wb") as f:  # sparse: 64 MiB that cost no disk
+        f.truncate(64 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        code, out, _ = run("lint", str(huge), str(files / "good.yml"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 1
+    assert out == f"{huge}:1:1: (document): the file is 67108864 bytes; the limit is 1048576 bytes (1 MiB)\n"
+    assert peak < 8 * 1024 * 1024  # at most the limit is read, not the file

@@ -140,6 +140,17 @@ def test_cache_paths():
     assert "empty" in one_error(text, "stages[0].steps[0].cache.paths[0]", 7)
 
 
+@pytest.mark.parametrize("value, words", [
+    (".", "whole workspace"), ("./", "whole workspace"), ("src/..", "whole workspace"),
+    ("/", "root directory"), ("//", "root directory"), ("/usr/..", "root directory"),
+])
+def test_cache_path_that_is_the_whole_workspace_or_root(value, words):
+    # The engine skips "." (restoring it would overwrite the fresh checkout) and
+    # a cache mounted over "/" hides the image: lint says so before anything runs.
+    text = f"stages:\n- name: a\n  steps:\n  - runScriptConfig: {{image: alpine}}\n    cache: ['{value}']\n"
+    assert words in one_error(text, "stages[0].steps[0].cache[0]", 5)
+
+
 def test_env_from_needs_source_name_and_key():
     text = """
     stages:

@@ -266,6 +266,11 @@ def _become_runner(
     """In the forked grandchild: detach from everything the controller holds, then run."""
     code = 70
     try:
+        # Forked without exec, the runner would still read `manage.py runcontroller`
+        # in `ps`, and `pkill -f runcontroller` would kill every running execution.
+        import setproctitle
+
+        setproctitle.setproctitle(f"slipway-runner {spec.execution}")
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, 0)

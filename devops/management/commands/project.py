@@ -62,6 +62,10 @@ class Command(BaseCommand):
         getattr(self, "cmd_" + subcommand)(**options)
 
     def cmd_create(self, *, name: str, owner: str | None, description: str, **_):
+        name = name.strip()
+        # as the API: 1-100 characters; no control characters (they would break `project list`)
+        if not name or len(name) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise CommandError(f"{name!r} is not a valid project name: 1 to 100 printable characters")
         if Project.objects.filter(name=name).exists():
             raise CommandError(f"a project named {name!r} exists")
         project = do_create_project(name, owner=_user(owner) if owner else None, description=description)

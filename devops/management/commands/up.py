@@ -18,13 +18,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from devops.env import envint
+
 
 class Command(BaseCommand):
     help = "Run Slipway on this machine: migrate, make a first admin, start web + controller."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("SLIPWAY_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("SLIPWAY_PORT", "8000")))
+        parser.add_argument("--port", type=int, default=envint("SLIPWAY_PORT", 8000, minimum=1))
         parser.add_argument("--no-controller", action="store_true", help="web server only")
 
     def handle(self, *args, host: str, port: int, no_controller: bool, **options):
@@ -75,8 +77,12 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             return
         username = os.environ.get("SLIPWAY_ADMIN_USER", "admin")
-        password = os.environ.get("SLIPWAY_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        given = os.environ.get("SLIPWAY_ADMIN_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
         User.objects.create_superuser(username=username, email="", password=password)
+        if given:  # the operator knows it; never copy it into logs
+            self.stdout.write(f"Created the first admin: user {username!r}, password from SLIPWAY_ADMIN_PASSWORD.")
+            return
         self.stdout.write(self.style.WARNING(
             f"Created the first admin: user {username!r}, password {password!r} (shown once; change it)."
         ))
