@@ -11,11 +11,12 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devops.api.parsers import JSONParser, nests_deeper_than
 from devops.api.serializers import (
     EditRequestSerializer,
     EditResponseSerializer,
@@ -23,6 +24,7 @@ from devops.api.serializers import (
     LintResponseSerializer,
 )
 from devops.pipeline import EditError, apply_edit, lint
+from devops.pipeline.yamltree import MAX_DEPTH
 
 
 class PlainTextParser(BaseParser):
@@ -116,6 +118,8 @@ class EditView(APIView):
         config = data.validated_data["config"]
         if not isinstance(config, dict):
             raise ValidationError({"config": ["must be an object (the pipeline's top level)"]})
+        if nests_deeper_than(config, MAX_DEPTH):  # the file could not be read back anyway
+            raise ValidationError({"config": [f"nests deeper than {MAX_DEPTH} levels"]})
         try:
             text = apply_edit(data.validated_data["yaml"], config)
         except EditError as exc:  # the original text does not parse, or the data cannot be written

@@ -46,6 +46,11 @@ def parse_size(text: str | int) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def _also_human(n: int) -> str:
+    """` (1.5 MiB)` after a byte count, or nothing when the count is already small."""
+    return f" ({_human(n)})" if n >= 1024 else ""
+
+
 def _human(n: int) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= size:
@@ -101,7 +106,7 @@ class StepLogWriter(LogWriter):
                 self._capped(self.masker.close())
                 if self.truncated:
                     self._store(
-                        f"[slipway] log truncated: {self.dropped} bytes ({_human(self.dropped)}) "
+                        f"[slipway] log truncated: {self.dropped} bytes{_also_human(self.dropped)} "
                         f"were dropped after the cap of {self.cap} bytes\n".encode()
                     )
             except Exception as exc:

@@ -77,3 +77,20 @@ def test_lint_body_size_is_capped(alice, settings):
     assert response.status_code == 400 and "yaml" in response.json()
     under_the_cap = alice.post("/api/v1/lint", "a: " + "x" * 60_000, content_type="text/plain")
     assert under_the_cap.status_code == 200 and "problems" in under_the_cap.json()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/lint", "/api/v1/pipelinefiles/edit", "/api/v1/projects/"])
+def test_json_nested_too_deep_is_a_400_not_a_crash(client_as, path):
+    # 200 kB of `[`: Python's json module hits the recursion limit; that is bad input.
+    body = '{"yaml": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = client_as("alice").post(path, body, content_type="application/json")
+    assert response.status_code == 400, response.content[:200]
+    assert "nest" in response.json()["detail"]
+
+
+def test_edit_with_a_deeply_nested_config_is_answered(alice):
+    config: dict = {"stages": []}
+    for _ in range(400):  # within json's limit, beyond the pipeline file's 64 levels
+        config = {"x": config}
+    response = alice.post("/api/v1/pipelinefiles/edit", {"yaml": GOOD, "config": config}, format="json")
+    assert response.status_code in (200, 400), response.content[:200]
