@@ -63,6 +63,9 @@ class RepositoryAdmin(admin.ModelAdmin):
 class PipelineAdmin(admin.ModelAdmin):
     list_display = ("name", "project", "repository_url", "last_run_state", "next_run")
     search_fields = ("name", "repository_url", "display_name")
+    # Webhook tokens are write-only (as in the API); image webhooks carry tokens
+    # too and are edited through the API (which keeps a token it is not sent).
+    exclude = ("webhook_token", "image_webhooks")
 
 
 class StageInline(admin.TabularInline):

@@ -81,3 +81,23 @@ def test_browsable_api_pages_render_without_secrets(world, client_as, url):
     response = client_as("alice").get(url, HTTP_ACCEPT="text/html")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
     assert_no_planted(response.content)
+
+
+def test_no_admin_page_shows_a_planted_value(world, personas, client):
+    """The Django admin is for operators, but write-only values stay write-only there too."""
+    from django.contrib import admin
+
+    root = personas["alice"].__class__.objects.create_superuser("root", password="root-pw-123")
+    client.force_login(root)
+    pages = 0
+    for model in admin.site._registry:
+        if model._meta.app_label != "devops":
+            continue
+        base = f"/admin/devops/{model._meta.model_name}/"
+        for obj in model.objects.all()[:3]:
+            for page in (base, f"{base}{obj.pk}/change/"):
+                response = client.get(page)
+                assert response.status_code == 200, page
+                assert_no_planted(response.content)
+                pages += 1
+    assert pages >= 10

@@ -41,6 +41,23 @@ def test_secret_values_are_encrypted_at_rest(project):
     assert Secret.objects.get(name="reg").data == {"password": "hunter2-very-secret"}
 
 
+def test_credential_tokens_and_client_secrets_are_encrypted_at_rest(project):
+    from devops.models import SourceCodeCredential, SourceCodeProviderConfig
+
+    SourceCodeCredential.objects.create(project=project, name="gh", source_code_type="github",
+                                        access_token="tok-A-41aa", refresh_token="tok-R-77b2",
+                                        ssh_private_key="KEY-d90e")
+    SourceCodeProviderConfig.objects.create(project=project, type="github", client_secret="cs-5e3c")
+    with connection.cursor() as cur:
+        cur.execute("SELECT access_token, refresh_token, ssh_private_key FROM devops_sourcecodecredential")
+        stored = list(cur.fetchone())
+        cur.execute("SELECT client_secret FROM devops_sourcecodeproviderconfig")
+        stored += list(cur.fetchone())
+    assert all(v.startswith("fernet:v1:") for v in stored), stored
+    assert not any(plain in "".join(stored) for plain in ("tok-A-41aa", "tok-R-77b2", "KEY-d90e", "cs-5e3c"))
+    assert SourceCodeCredential.objects.get(name="gh").access_token == "tok-A-41aa"
+
+
 def test_project_name_unique(project):
     from django.db import IntegrityError, transaction
 
