@@ -82,3 +82,14 @@ def envurl(name: str, default: str, schemes: tuple[str, ...], *, hostless: tuple
         forms = ", ".join(f"{s}://..." for s in schemes)
         raise ImproperlyConfigured(f"{name}={redact_url(raw)!r} is not a URL of the form {forms}")
     return raw
+
+
+def envhostport(name: str, default: str = "") -> str:
+    """`host:port` (port 1-65535), or "" when unset."""
+    raw = os.environ.get(name, default).strip()
+    if not raw:
+        return raw
+    host, sep, port = raw.rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not host:port (e.g. 127.0.0.1:5000)")
+    return raw

@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from devops.env import envbool, envchoice, envstr, envurl
+from devops.env import envbool, envchoice, envhostport, envstr, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -216,7 +216,7 @@ SLIPWAY_EMBEDDED_CONTROLLER = envbool("SLIPWAY_EMBEDDED_CONTROLLER", False)
 SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)
 # The built-in registry (docker-registry) listens here; empty = a free
 # loopback port chosen once and kept in DATA_DIR/registry/state.json.
-SLIPWAY_REGISTRY_ADDR = envstr("SLIPWAY_REGISTRY_ADDR", "")
+SLIPWAY_REGISTRY_ADDR = envhostport("SLIPWAY_REGISTRY_ADDR")
 # Start the built-in registry with the controller when docker-registry is installed.
 SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 

@@ -251,6 +251,8 @@ def logs(options: dict[str, Any], stdout, stderr) -> int:
         header = f"==> {s.stage_index}.{s.index} {stage_names.get(s.stage_index, '?')} / {s.name}: {s.state}"
         if s.exit_code is not None:
             header += f" (exit {s.exit_code})"
+        if s.message and s.state != S.SUCCESS:
+            header += f": {s.message}"  # why it failed / was skipped, as the UI shows it
         stdout.write(header + " <==")
         data = _read_log(store, LogKey(name, s.stage_index, s.index), stderr)
         if data is None:

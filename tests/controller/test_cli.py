@@ -84,6 +84,11 @@ def test_failed_run_exits_1_and_later_stages_do_not_run(cli_env, tmp_path):
     assert "[1.0 Build] about to fail" in out and "[1.0 Build] -- Failed (exit 3)" in out
     assert "never" not in out.replace("Never", "")
     assert Project.objects.filter(name="team").exists()
+    # `pipeline logs` says why the step failed in its header.
+    name = PipelineExecution.objects.get(pipeline__project__name="team").name
+    code, all_logs, _ = pipeline_cmd("logs", name)
+    failed = [h for h in all_logs.splitlines() if h.startswith("==> 1.0 ")]
+    assert failed and "Failed (exit 3)" in failed[0] and "exit code 3" in failed[0], all_logs
 
 
 def test_invalid_file_exits_2_with_lint_lines(cli_env, tmp_path, repo):

@@ -86,6 +86,9 @@ def _import_settings(tmp_path, **env: str):
     ("SLIPWAY_LOG_LEVEL", "LOUD"),
     ("SLIPWAY_PUBLIC_URL", "slipway.example.com"),
     ("SLIPWAY_DATA_DIR", "/dev/null/slipway"),
+    ("SLIPWAY_REGISTRY_ADDR", "abc"),
+    ("SLIPWAY_REGISTRY_ADDR", "127.0.0.1:99999"),
+    ("SLIPWAY_STEP_RUNTIME", "docker"),
 ])
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path, name, value):
     done = _import_settings(tmp_path, **{name: value})
