@@ -228,6 +228,13 @@ class Controller:
                             last_run_state=S.QUEUEING)
         return did
 
+    def _start_admitted(self, project_id: str) -> None:
+        for pk in (PipelineExecution.objects.filter(project_id=project_id, execution_state=S.WAITING)
+                   .exclude(engine="").order_by("created", "id").values_list("pk", flat=True)):
+            if self.stopping:
+                return
+            self.start(pk)
+
     def start(self, pk: int) -> bool:
         """Hand one admitted execution to the engine: deploy, pre_check, run, store the handle."""
         with transaction.atomic():
@@ -323,8 +330,11 @@ class Controller:
             if do_finish(row, report.state, error=report.error, ended=dt(report.ended)):
                 log.info("finished %s: %s%s", row.name, report.state, f" ({report.error})" if report.error else "")
                 self._record_node(row, report.node)
+                # The freed slot first: the next queued run of the project starts
+                # before this one's workspace is removed (cleanup can wait; users can't).
+                if self.admit_project(row.project_id):
+                    self._start_admitted(row.project_id)
                 self._cleanup(row, spec)
-                self.admit_project(row.project_id)
             self._forget(e.pk)
         return True
 
