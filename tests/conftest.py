@@ -47,6 +47,21 @@ def require_tool(name: str) -> str:
     return path
 
 
+def pipeline_cmd(*args: str) -> tuple[int, str, str]:
+    """`manage.py pipeline ARGS` in-process: (exit code, stdout, stderr)."""
+    import io
+
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("pipeline", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """Personas get passwords; the default PBKDF2 costs ~1 s each on 2 cores."""

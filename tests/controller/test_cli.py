@@ -1,13 +1,11 @@
 """`pipeline run` / `pipeline logs` end to end: a real git repository, the local engine, the host runtime."""
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import call_command
 
 from devops.models import ExecutionState as S
 from devops.models import Pipeline, PipelineExecution, Project
+from tests.conftest import pipeline_cmd
 
 from .conftest import git, make_repo
 
@@ -37,16 +35,6 @@ stages:
 def cli_env(data_dir, settings, db):
     settings.SLIPWAY_STEP_RUNTIME = "host"
     return data_dir
-
-
-def pipeline_cmd(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("pipeline", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_run_success_prints_prefixed_output_and_logs_reads_it_back(cli_env, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 from devops.engines.local import state as st
 from tests.engines.conftest import (
     config,
+    git,
     log_of,
     make_engine,
     make_spec,
@@ -401,3 +402,22 @@ def test_a_reused_session_id_is_never_killed():
     finally:
         other.kill()
         other.wait()
+
+
+def test_clone_of_a_commit_only_a_pull_request_ref_reaches(repo, data_dir):
+    """A PR head is on no branch: the clone fetches exactly the ref and commit asked for."""
+    git(repo.path, "checkout", "-q", "-b", "topic")
+    head = repo.commit("pr.txt", "from the pull request\n")
+    git(repo.path, "update-ref", "refs/pull/1/head", head)
+    git(repo.path, "checkout", "-q", "main")
+    git(repo.path, "branch", "-q", "-D", "topic")
+    engine = make_engine(data_dir)
+    cfg = config([{"name": "B", "steps": [script("cat pr.txt")]}])
+    spec = make_spec(repo, cfg, name="p-pr-1", repository_url=f"file://{repo.path}", commit=head,
+                     ref="refs/pull/1/head", branch="main", event="pull_request")
+    report = wait_done(engine, spec, engine.run(spec))
+    clone_log = log_of(data_dir, spec, 0, 0)
+    assert report.state == "Success", clone_log
+    assert "from the pull request" in log_of(data_dir, spec, 1, 0)
+    # The plain clone lacks the commit; the fallback fetched the PR ref and checked it out.
+    assert "reference is not a tree" in clone_log and f"checked out {head}" in clone_log, clone_log

@@ -2,12 +2,11 @@
 output still shows (from this machine's spool) and the command never crashes."""
 from __future__ import annotations
 
-import io
 import shutil
 
 import pytest
-from django.core.management import call_command
 
+from tests.conftest import pipeline_cmd
 from tests.controller.conftest import make_repo
 from tests.logs.conftest import free_port
 
@@ -20,16 +19,6 @@ stages:
   steps:
   - runScriptConfig: {image: busybox, shellScript: echo tested}
 """
-
-
-def _cmd(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("pipeline", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -51,15 +40,15 @@ def dead_s3(tmp_path, settings, db):
 def test_run_and_logs_while_s3_is_unreachable(dead_s3, tmp_path):
     repo = tmp_path / "app"
     make_repo(repo, {".devops.yml": YAML})
-    code, out, err = _cmd("run", str(repo))
+    code, out, err = pipeline_cmd("run", str(repo))
     assert code == 0, out + err                                    # the run's result, not a traceback
     assert "[1.0 Build] built while S3 was down" in out and "[2.0 Test] tested" in out
     name = out.strip().splitlines()[-1].split(":")[0]
-    code, out, err = _cmd("logs", name, "--stage", "1", "--step", "0")
+    code, out, err = pipeline_cmd("logs", name, "--stage", "1", "--step", "0")
     assert code == 0 and out.endswith("\nbuilt while S3 was down\n"), out + err
-    code, out, err = _cmd("logs", name)
+    code, out, err = pipeline_cmd("logs", name)
     assert code == 0 and "==> 2.0 Test" in out and "tested" in out, out + err
     # A log that is neither in the spool nor reachable: a clear error, exit 1.
     shutil.rmtree(dead_s3 / "log-spool")
-    code, out, err = _cmd("logs", name, "--stage", "1", "--step", "0")
+    code, out, err = pipeline_cmd("logs", name, "--stage", "1", "--step", "0")
     assert code == 1 and "log store unreachable" in err and "Traceback" not in err, out + err

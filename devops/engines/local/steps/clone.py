@@ -116,22 +116,17 @@ def _fast_local_checkout(
             f.write(
                 f'[remote "origin"]\n\turl = {source}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n'
             )
-    checkout = [
-        git,
-        "-c",
-        "advice.detachedHead=false",
-        "checkout",
-        "--quiet",
-        "--detach",
-        spec.commit,
-        "--",
-    ]
-    if run_on_host(ctx, checkout, env=env, cwd=str(ws)) != 0:
+    if run_on_host(ctx, _checkout(git, spec.commit), env=env, cwd=str(ws)) != 0:
         shutil.rmtree(ws)
         ctx.say("commit not found that way; cloning")
         return False
     ctx.say(f"checked out {spec.commit}")
     return True
+
+
+def _checkout(git: str, target: str) -> list[str]:
+    """Detached checkout of exactly `target`; `--` so a ref can never be read as a path or option."""
+    return [git, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", target, "--"]
 
 
 def _clone(ctx: StepContext, spec: RunSpec, ws: Path, env: dict[str, str]) -> StepResult:
@@ -156,17 +151,7 @@ def _clone(ctx: StepContext, spec: RunSpec, ws: Path, env: dict[str, str]) -> St
     if run_on_host(ctx, argv, env=env) != 0:
         raise CloneError(f"git clone of {spec.repository_url} failed (see the log)")
     target = spec.commit or spec.ref or (f"origin/{spec.branch}" if spec.branch else "HEAD")
-    checkout = [
-        git,
-        "-c",
-        "advice.detachedHead=false",
-        "checkout",
-        "--quiet",
-        "--detach",
-        target,
-        "--",
-    ]
-    if run_on_host(ctx, checkout, env=env, cwd=str(ws)) != 0:
+    if run_on_host(ctx, _checkout(git, target), env=env, cwd=str(ws)) != 0:
         # Not reachable from the cloned branches (a pull request head, a deleted
         # branch): fetch exactly what was asked for, then check it out.
         wanted = [w for w in (spec.ref, spec.commit) if w]
@@ -176,12 +161,7 @@ def _clone(ctx: StepContext, spec: RunSpec, ws: Path, env: dict[str, str]) -> St
             != 0
         ):
             raise CloneError(f"commit {target} is not in {spec.repository_url}")
-        if (
-            run_on_host(
-                ctx, [*checkout[:-2], spec.commit or "FETCH_HEAD", "--"], env=env, cwd=str(ws)
-            )
-            != 0
-        ):
+        if run_on_host(ctx, _checkout(git, spec.commit or "FETCH_HEAD"), env=env, cwd=str(ws)) != 0:
             raise CloneError(f"cannot check out {target}")
     head = (ws / ".git" / "HEAD").read_text().strip()
     if spec.commit and len(spec.commit) == 40 and head != spec.commit:
