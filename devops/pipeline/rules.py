@@ -140,14 +140,7 @@ def _stage(chk: Checker, node: Node, path: str) -> dict:
         if steps == []:
             chk.error(key, join(path, "steps"), "`steps` is empty: a stage needs at least one step")
     out["steps"] = [_step(chk, s, join(join(path, "steps"), i)) for i, s in enumerate(steps or ())]
-    if "when" in items:
-        when = chk.when(items["when"][1], join(path, "when"))
-        if when:
-            out["when"] = when
-    if "cache" in items:
-        cache = chk.cache(items["cache"][1], join(path, "cache"))
-        if cache is not None:
-            out["cache"] = cache
+    _when_and_cache(chk, items, path, out)
     return out
 
 
@@ -186,14 +179,7 @@ def _step(chk: Checker, node: Node, path: str) -> dict:
     for name in RESOURCES:
         if name in items:
             out[name] = chk.quantity(items[name][1], join(path, name), f"`{name}`")
-    if "when" in items:
-        when = chk.when(items["when"][1], join(path, "when"))
-        if when:
-            out["when"] = when
-    if "cache" in items:
-        cache = chk.cache(items["cache"][1], join(path, "cache"))
-        if cache is not None:
-            out["cache"] = cache
+    _when_and_cache(chk, items, path, out)
     return out
 
 
@@ -292,3 +278,15 @@ def _notification(chk: Checker, node: Node, path: str) -> dict:
         if conditions:
             out["condition"] = conditions
     return out
+
+
+def _when_and_cache(chk: Checker, items: dict, path: str, out: dict) -> None:
+    """`when` and `cache`, which stages and steps both carry, checked the same way."""
+    if "when" in items:
+        when = chk.when(items["when"][1], join(path, "when"))
+        if when:
+            out["when"] = when
+    if "cache" in items:
+        cache = chk.cache(items["cache"][1], join(path, "cache"))
+        if cache is not None:
+            out["cache"] = cache
