@@ -55,7 +55,7 @@ def cicd_env(execution: PipelineExecution) -> dict[str, str]:
 
 
 def _local_registry_address() -> str:
-    from devops.engines.local.registry import registry_info
+    from devops.registry.server import registry_info
 
     info = registry_info(settings.DATA_DIR)
     return info.address if info else ""
@@ -63,8 +63,8 @@ def _local_registry_address() -> str:
 
 def registry_auth(project) -> dict[str, tuple[str, str]]:
     """host -> (username, password): the project's registry credentials and the built-in registry."""
-    from devops.engines.local.registry import registry_info
     from devops.models import RegistryCredential
+    from devops.registry.server import registry_info
 
     auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
     info = registry_info(settings.DATA_DIR)
