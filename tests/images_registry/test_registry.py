@@ -148,9 +148,9 @@ def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, setting
     import subprocess
     import time
 
-    from devops.cache.notifications import recent_pushes
     from devops.engines.local.images import auth_json, buildah_storage_args
     from devops.registry.server import ensure_registry, manifest_digest, stop_registry
+    from devops.triggers.registry_events import recent_pushes
     from tests.images_registry.conftest import BASE_IMAGE
 
     settings.DATA_DIR = tmp_path
