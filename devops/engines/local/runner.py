@@ -391,7 +391,7 @@ def _store(url: str) -> Any:
 
 
 def _doorbell() -> Any:
-    for module in ("devops.controller.wakeup", "devops.controller.doorbell"):
+    for module in ("devops.controller.wakeup", "devops.doorbell"):
         try:
             mod = __import__(module, fromlist=["ring"])
         except Exception:
