@@ -338,21 +338,20 @@ def warm_up() -> None:
     them on every run (~100 ms on 2 cores). Failures are left for the runner
     to report on the step that needs the module.
     """
+    import devops.logs.live
+    import devops.logs.writer  # noqa: F401
     from devops.engines.local import steps
+    from devops.engines.local.runtimes import RUNTIMES
 
-    for module in set(steps.KINDS.values()) | {
-        "devops.logs",
-        "devops.logs.writer",
-        "devops.logs.live",
-        "devops.pipeline.substitute",
-        "devops.engines.local.runtimes.sandbox",
-        "devops.engines.local.runtimes.container",
-        "devops.engines.local.runtimes.host",
-        "devops.engines.local.runtimes.dummy",
-    }:
+    for kind in steps.KINDS:  # the step kinds' table (lazy, like RUNTIMES)
         try:
-            __import__(module)
+            steps.step_kind(kind)
         except Exception:
+            pass
+    for name in RUNTIMES.names(test=True):
+        try:
+            RUNTIMES.load(name)
+        except ImportError:
             pass
 
 
