@@ -22,34 +22,14 @@ def check_engine_and_runtime(app_configs, **kwargs):
     runtimes are enabled. Without these `runcontroller` would fail later, or run nothing."""
     from devops.engines.local.runtimes import AUTO, RUNTIMES
     from devops.engines.registry import ENGINES
-    from devops.kinds import KindNotFound, KindUnavailable
 
-    problems = []
     engine = settings.SLIPWAY_ENGINE
-    try:
-        ENGINES.load(engine)
-    except (KindNotFound, KindUnavailable) as exc:
-        problems.append(Error(
-            f"SLIPWAY_ENGINE={engine!r} cannot be used: {exc}",
-            hint=f"choose one of the installed engines: {', '.join(_loadable(ENGINES))}",
-            id="slipway.E020",
-        ))
+    problems = _unloadable(ENGINES, [engine], "SLIPWAY_ENGINE", engine, "slipway.E020")
     test_runtimes = getattr(settings, "SLIPWAY_TEST_RUNTIMES", False)
     runtime = settings.SLIPWAY_STEP_RUNTIME
     if engine == "local":
-        if runtime == AUTO:
-            wanted = [k.name for k in RUNTIMES if getattr(k, "auto_tool", None) is not None]
-        else:
-            wanted = [runtime]
-        for name in wanted:
-            try:
-                RUNTIMES.load(name)
-            except (KindNotFound, KindUnavailable) as exc:
-                problems.append(Error(
-                    f"SLIPWAY_STEP_RUNTIME={runtime!r} cannot be used: {exc}",
-                    hint=f"one of: {', '.join((AUTO, *RUNTIMES.names()))}",
-                    id="slipway.E021",
-                ))
+        wanted = [k.name for k in RUNTIMES if k.auto_tool is not None] if runtime == AUTO else [runtime]
+        problems += _unloadable(RUNTIMES, wanted, "SLIPWAY_STEP_RUNTIME", runtime, "slipway.E021")
         if runtime in RUNTIMES and RUNTIMES.get(runtime).test_only and not test_runtimes:
             problems.append(Error(
                 f"SLIPWAY_STEP_RUNTIME={runtime!r} is for tests only: nothing really runs",
@@ -66,14 +46,22 @@ def check_engine_and_runtime(app_configs, **kwargs):
     return problems
 
 
-def _loadable(table) -> list[str]:
-    from devops.kinds import KindUnavailable
+def _unloadable(table, names, variable: str, value: str, check_id: str) -> list[Error]:
+    """One error per name of `table` that cannot be loaded (unknown, missing, failing import)."""
+    from devops.kinds import KindNotFound, KindUnavailable
 
-    names = []
-    for name in table.names():
+    errors = []
+    for name in names:
         try:
             table.load(name)
-        except KindUnavailable:
-            continue
-        names.append(name)
-    return names
+        except (KindNotFound, KindUnavailable) as exc:
+            usable = []
+            for other in table.names():
+                try:
+                    table.load(other)
+                    usable.append(other)
+                except KindUnavailable:
+                    pass
+            errors.append(Error(f"{variable}={value!r} cannot be used: {exc}",
+                                hint=f"installed: {', '.join(usable) or 'none'}", id=check_id))
+    return errors

@@ -102,7 +102,7 @@ def test_a_configured_engine_that_cannot_be_imported_fails_the_check(settings):
     errors = [e for e in run_checks() if e.id == "slipway.E020"]
     assert len(errors) == 1
     assert "SLIPWAY_ENGINE='jenkins'" in errors[0].msg and "devops.engines.jenkins" in errors[0].msg
-    assert "local" in errors[0].hint
+    assert errors[0].hint == "installed: local"
     settings.SLIPWAY_ENGINE = "local"
     assert not [e for e in run_checks() if e.id == "slipway.E020"]
 
