@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from devops.logs.consumers import LogStreamConsumer
+from devops.api.consumers import LogStreamConsumer
 
 websocket_urlpatterns: list = [
     path(

@@ -10,7 +10,11 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from devops.engines.local.runtimes import AUTO as RUNTIME_AUTO
+from devops.engines.local.runtimes import RUNTIMES
+from devops.engines.registry import ENGINES
 from devops.env import envbool, envchoice, envhostport, envstr, envurl
+from devops.scm.providers import oauth_apps
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -78,9 +82,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
-    "allauth.socialaccount.providers.github",
-    "allauth.socialaccount.providers.gitlab",
-    "allauth.socialaccount.providers.bitbucket_oauth2",
+    *oauth_apps(),  # one allauth provider app per SCM provider type (devops/scm/providers.py)
     "devops.apps.DevopsConfig",
 ]
 
@@ -198,11 +200,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Slipway's own settings (README "Settings") --------------------------------
-# Engine that runs executions: "local" (embedded default) or "jenkins".
-SLIPWAY_ENGINE = envchoice("SLIPWAY_ENGINE", "local", ("local", "jenkins"))
-# How the local engine runs steps: auto | container | sandbox | host.
+# Engine that runs executions: a name of the ENGINES table (devops/engines/registry.py).
+SLIPWAY_ENGINE = envchoice("SLIPWAY_ENGINE", "local", ENGINES.names())
+# Test-only step runtimes (dummy) may be chosen; tests/conftest.py sets it, slipway.W020 flags it.
+SLIPWAY_TEST_RUNTIMES = envbool("SLIPWAY_TEST_RUNTIMES", False)
+_runtime = envstr("SLIPWAY_STEP_RUNTIME").strip()
+if not SLIPWAY_TEST_RUNTIMES and _runtime in set(RUNTIMES.names(test=True)) - set(RUNTIMES.names()):
+    raise ImproperlyConfigured(
+        f"SLIPWAY_STEP_RUNTIME={_runtime!r} is for tests only (nothing really runs); "
+        "set SLIPWAY_TEST_RUNTIMES=1 to allow it"
+    )
+# How the local engine runs steps: auto or a name of the RUNTIMES table
+# (devops/engines/local/runtimes/__init__.py): container | sandbox | host.
 SLIPWAY_STEP_RUNTIME = envchoice(
-    "SLIPWAY_STEP_RUNTIME", "auto", ("auto", "container", "sandbox", "host", "dummy")
+    "SLIPWAY_STEP_RUNTIME", "auto", (RUNTIME_AUTO, *RUNTIMES.names(test=SLIPWAY_TEST_RUNTIMES))
 )
 # Where step logs go: file:///path (default under the data dir) or s3://...
 SLIPWAY_LOG_STORE = envstr("SLIPWAY_LOG_STORE", f"file://{DATA_DIR / 'logs'}")

@@ -16,6 +16,10 @@ from pathlib import Path
 
 import pytest
 
+# The dummy step runtime is test-only (devops/engines/local/runtimes/__init__.py):
+# allowed here and in every Slipway process a test starts (they inherit the environment).
+os.environ.setdefault("SLIPWAY_TEST_RUNTIMES", "1")
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 FIXTURES = SHARED / "fixtures"
 
@@ -68,6 +72,8 @@ def _fast_password_hashing():
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Settings were read before this file (pytest-django loads them first).
+    settings.SLIPWAY_TEST_RUNTIMES = True
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from devops.api import validation
 from devops.models import Role
+from devops.triggers.image_webhooks import IMAGE_WEBHOOKS
 
 # --- the CRD shape (schema only) -------------------------------------------------------
 
@@ -110,7 +111,7 @@ class ImageWebHookSerializer(serializers.Serializer):
 
     branches = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     comment = serializers.CharField(required=False, allow_blank=True, default="")
-    imageType = serializers.ChoiceField(choices=["harbor", "dockerhub", "aliyun", "builtin"])
+    imageType = serializers.ChoiceField(choices=IMAGE_WEBHOOKS.choices())
     token = serializers.CharField(required=False, allow_blank=True, write_only=True)
     triggerImage = serializers.CharField()
 

@@ -6,6 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("devops.api.routes")),         # projects, members, settings, secrets, pipelines, executions, lint
     path("", include("devops.api.action_urls")),    # run / rerun / stop (controller actions)
-    path("", include("devops.logs.urls")),          # log download and paged JSON
-    path("", include("devops.cache.urls")),         # cache list / clear
+    path("", include("devops.api.log_urls")),          # log download and paged JSON
+    path("", include("devops.api.cache_urls")),         # cache list / clear
 ]

@@ -2,8 +2,9 @@
 
 The runner's hooks are `prepare_step_caches(ctx)` and `finish_step_caches(ctx, result)`
 (see stepcache.py).
-Pure parts (store, affinity, mirrors) never import Django models; views.py
-and index.py (API/CLI) do.
+The whole package is Django-free and never imports the engine (it sees a step
+through `step.CacheStep`); its API and CLI side is `devops.api.caches` /
+`devops.api.views_caches`.
 """
 from __future__ import annotations
 

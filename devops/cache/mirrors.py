@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
-    from devops.engines.local.context import StepContext
+    from devops.cache.step import CacheStep
 
 # Mounted read-only here in container/sandbox steps; host steps get the run-dir path.
 MAVEN_SETTINGS_DIR = "/etc/slipway/maven"
@@ -62,14 +62,12 @@ def maven_settings_xml(mirror_url: str) -> str:
     )
 
 
-def apply_mirrors(ctx: StepContext) -> list[str]:
+def apply_mirrors(ctx: CacheStep) -> list[str]:
     """Add the mirror env (where the step has not set it) and the Maven settings mount.
 
     Returns the names of what was applied (the step's log lists them).
     """
-    from devops.engines.local.context import Mount
-
-    applied = []
+    applied: list[str] = []
     if ctx.config.kind != "runScriptConfig":
         return applied
     own = {k for k, _ in ctx.config.env}
@@ -85,7 +83,7 @@ def apply_mirrors(ctx: StepContext) -> list[str]:
         if getattr(getattr(ctx, "runtime", None), "name", "") == "host":
             settings_path = str(directory / "settings.xml")
         else:
-            ctx.mounts.append(Mount(source=directory, target=MAVEN_SETTINGS_DIR, read_only=True))
+            ctx.add_mount(directory, MAVEN_SETTINGS_DIR, read_only=True)
             settings_path = f"{MAVEN_SETTINGS_DIR}/settings.xml"
         ctx.env.setdefault("SLIPWAY_MAVEN_SETTINGS", settings_path)
         if "MAVEN_ARGS" not in own:

@@ -1,15 +1,15 @@
 """The runner's hook: caches (and package mirrors) for one step.
 
 Call order, in the runner process, per step (the local engine's hooks,
-`steps.BEFORE_STEP` / `steps.AFTER_STEP`)::
+`runner.BEFORE_STEP` / `runner.AFTER_STEP`; `ctx` is a `step.CacheStep`)::
 
-    prepare_step_caches(ctx)            # before the step: fills ctx.mounts, adds mirror env
+    prepare_step_caches(ctx)            # before the step: adds mounts, adds mirror env
     result = kind.run(ctx)
     finish_step_caches(ctx, result)     # after (also when it failed): save on success
 
 `prepare_step_caches` restores a private copy of every cache path of the
 step's effective `cache:` (nearest of step, stage, pipeline) and appends a
-`Mount` per path: absolute targets are bind-mounted by the container and
+mount per path (`ctx.add_mount`): absolute targets are bind-mounted by the container and
 sandbox runtimes, workspace-relative targets are linked (host) or bind-mounted
 (container, sandbox) into the workspace by the runtime.
 `finish(0)` publishes each copy as the cache's new generation and applies the
@@ -29,7 +29,7 @@ from devops.cache.mirrors import apply_mirrors
 from devops.cache.store import CacheEntry, enforce_cap, human_size, parse_size
 
 if TYPE_CHECKING:
-    from devops.engines.local.context import StepContext
+    from devops.cache.step import CacheStep
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def cache_root(settings: dict[str, str], data_dir: Path) -> Path:
     return Path(configured) if configured else Path(data_dir) / "cache"
 
 
-def cache_paths(ctx: StepContext) -> tuple[str, ...]:
+def cache_paths(ctx: CacheStep) -> tuple[str, ...]:
     """The step's effective cache paths (empty when off or not a cached kind)."""
     if ctx.config.kind not in CACHED_KINDS:
         return ()
@@ -82,7 +82,7 @@ class _Restored:
 class StepCaches:
     """What `prepare_step_caches` restored for one step; `finish` saves or discards it."""
 
-    ctx: StepContext = field(repr=False)
+    ctx: CacheStep = field(repr=False)
     restored: list[_Restored] = field(default_factory=list)
     root: Path | None = None
     finished: bool = False
@@ -128,18 +128,16 @@ class StepCaches:
             self.finish(None)
 
 
-def prepare_step_caches(ctx: StepContext) -> StepCaches:
-    """Restore the step's caches into private copies and add them to `ctx.mounts`.
+def prepare_step_caches(ctx: CacheStep) -> StepCaches:
+    """Restore the step's caches into private copies and mount them (`ctx.add_mount`).
 
     Also injects the project's package mirrors (`apply_mirrors`). Returns the
     handle (also kept on the context) whose `finish(exit_code)` runs after the
     step; `finish_step_caches(ctx, result)` calls it.
     """
-    from devops.engines.local.context import Mount
-
     apply_mirrors(ctx)
     handle = StepCaches(ctx)
-    ctx.step_caches = handle  # type: ignore[attr-defined]
+    ctx.step_caches = handle
     paths = cache_paths(ctx)
     runtime = getattr(getattr(ctx, "runtime", None), "name", "")
     if not paths:
@@ -162,7 +160,7 @@ def prepare_step_caches(ctx: StepContext) -> StepCaches:
             ctx.say(f"cache {path}: cannot restore ({e}); the step runs without it")
             continue
         handle.restored.append(_Restored(entry, work, hit))
-        ctx.mounts.append(Mount(source=work, target=target))
+        ctx.add_mount(work, target)
         if hit:
             ctx.say(f"cache restored: {path} ({human_size(entry.read_meta().size)})")
         else:
@@ -170,7 +168,7 @@ def prepare_step_caches(ctx: StepContext) -> StepCaches:
     return handle
 
 
-def finish_step_caches(ctx: StepContext, result=None) -> None:
+def finish_step_caches(ctx: CacheStep, result=None) -> None:
     """After the step: save its caches when `result.exit_code == 0`, else discard them."""
     handle = getattr(ctx, "step_caches", None)
     if handle is not None:

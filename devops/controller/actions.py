@@ -143,7 +143,7 @@ def set_condition(conditions: list[dict], type_: str, status: str, reason: str =
 
 def ring_controllers() -> None:
     """Wake controllers: the local doorbell, and NOTIFY on PostgreSQL (other machines)."""
-    from devops.controller.doorbell import ring
+    from devops.doorbell import ring
 
     ring(settings.DATA_DIR)
     if connection.vendor == "postgresql":

@@ -127,7 +127,7 @@ def follow(execution: PipelineExecution, stdout) -> str:
                     controller.open_wakeups()
                     if publishes_locally(execution):
                         # As runcontroller does: the built-in registry for `pushRemote: false`.
-                        from devops.engines.local.registry import start_with_controller
+                        from devops.registry.server import start_with_controller
 
                         registry_started = start_with_controller() is not None
             did = False
@@ -149,7 +149,7 @@ def follow(execution: PipelineExecution, stdout) -> str:
             controller.close_wakeups()
             heartbeat.clear(controller.data_dir)
         if registry_started:
-            from devops.engines.local.registry import stop_with_controller
+            from devops.registry.server import stop_with_controller
 
             stop_with_controller()
 

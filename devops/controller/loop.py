@@ -46,9 +46,9 @@ from django.utils import timezone
 
 from devops.controller import heartbeat
 from devops.controller.actions import NOTIFY_CHANNEL, announce_on_commit, do_finish, set_condition
-from devops.controller.doorbell import Bell
 from devops.controller.spec import build_spec
 from devops.controller.status import copy_report, dt
+from devops.doorbell import Bell
 from devops.engines.base import (
     PermanentEngineError,
     PipelineEngine,

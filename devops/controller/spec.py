@@ -1,4 +1,4 @@
-"""Models -> `RunSpec`: the plain data an engine gets (engines never see models).
+"""Models -> `RunSpec` / `ProjectSpec`: the plain data an engine gets (engines never see models).
 
 The CICD_* environment (DESIGN §3), `envFrom` secrets resolved from the
 project's Secret rows (none on pull_request events: forks never see
@@ -11,8 +11,8 @@ import re
 
 from django.conf import settings
 
-from devops.engines.base import GitAuth, RunSpec
-from devops.models import PipelineExecution, Secret
+from devops.engines.base import GitAuth, ProjectSpec, RunSpec
+from devops.models import PipelineExecution, Project, Secret
 from devops.pipeline.config import PipelineConfig
 
 # Project settings that become well-known environment variables of every step.
@@ -55,7 +55,7 @@ def cicd_env(execution: PipelineExecution) -> dict[str, str]:
 
 
 def _local_registry_address() -> str:
-    from devops.engines.local.registry import registry_info
+    from devops.registry.server import registry_info
 
     info = registry_info(settings.DATA_DIR)
     return info.address if info else ""
@@ -63,14 +63,28 @@ def _local_registry_address() -> str:
 
 def registry_auth(project) -> dict[str, tuple[str, str]]:
     """host -> (username, password): the project's registry credentials and the built-in registry."""
-    from devops.engines.local.registry import registry_info
     from devops.models import RegistryCredential
+    from devops.registry.server import registry_info
 
     auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
     info = registry_info(settings.DATA_DIR)
     if info is not None:
         auth[info.address] = (info.username, info.password)
     return auth
+
+
+def build_project_spec(project: Project) -> ProjectSpec:
+    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret."""
+    return ProjectSpec(
+        project_id=project.id,
+        cluster_id=project.cluster_id,
+        namespace=f"{project.id}-pipeline",
+        settings={row.name: row.effective for row in project.settings.all()},
+        secrets={
+            secret.name: {str(k): str(v) for k, v in (secret.data or {}).items()}
+            for secret in Secret.objects.filter(project=project)
+        },
+    )
 
 
 def build_spec(execution: PipelineExecution) -> RunSpec:

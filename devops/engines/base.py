@@ -1,18 +1,31 @@
-"""The execution-level engine contract (DESIGN §5).
+"""The execution-level engine contract (DESIGN §5): what the controller relies on.
 
-Engines see plain data only (`RunSpec`, `PipelineConfig`), never Django
-models: the controller converts models to a RunSpec and writes the returned
-`RunReport` back. That keeps engines testable without a database and lets
-the Jenkins engine live in another process or machine.
+Engines see plain data only (`ProjectSpec`, `RunSpec`, `PipelineConfig`),
+never Django models: the controller converts models to specs and writes the
+returned `RunReport` back. That keeps engines testable without a database and
+lets the Jenkins engine live in another process or machine.
 
-Call order, per execution, by the controller:
-    deploy(project_id)           once per project per controller start; idempotent
+Call order, per execution, by the controller (`devops/controller/loop.py`):
+    deploy(project)              before the project's first run in this controller
+                                 process; `project` is a ProjectSpec. Idempotent:
+                                 called again after every controller restart.
     pre_check(spec) -> bool      until True (False = "not ready yet, ask again")
-    run(spec) -> handle          exactly once; the handle is persisted on the execution
-    sync(spec, handle) -> report repeatedly while Building; must be cheap
+    run(spec) -> handle          IDEMPOTENT PER EXECUTION (`spec.execution`): a second
+                                 call, after a controller crash between run() and
+                                 storing the handle, or from another controller, returns
+                                 the same run's handle and starts nothing. The handle
+                                 (plain JSON) is persisted on the execution.
+    sync(spec, handle) -> report repeatedly while Building, from ANY controller process
+                                 (a restarted one, or one of several on PostgreSQL):
+                                 cheap (a file read / one bounded API call; no waiting),
+                                 starts and stops nothing, and concurrent calls for one
+                                 execution never conflict. `report.node` names the machine
+                                 the run lives on when the engine knows it.
     stop(spec, handle)           on abort; idempotent; may be called after the run ended
     cleanup(spec, handle)        once after the execution finished; idempotent
-    rerun(spec) -> handle        a fresh run of a finished execution (same as run for local)
+
+A re-run is a NEW execution (`do_rerun`), so it goes through run() again under
+its own name: there is no engine-level rerun.
 
 Exceptions: `TemporaryEngineError` = try again next pass; `PermanentEngineError`
 = the execution fails with the message. A failing step is a result in the
@@ -40,6 +53,23 @@ class TemporaryEngineError(EngineError):
 
 class PermanentEngineError(EngineError):
     """Give up: the execution is Failed with this message."""
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """What `deploy()` gets: one project, as plain data (built by devops.controller.spec).
+
+    The resources an engine keeps per project (Jenkins: the data plane in the
+    project's pipeline namespace) are derived from this alone.
+    """
+
+    project_id: str           # e.g. "p-abcde"
+    cluster_id: str           # Rancher's cluster of the project, e.g. "local"
+    namespace: str            # the project's pipeline namespace: "<project_id>-pipeline" (Rancher's)
+    # Project PipelineSettings (effective values), e.g. "executor-quota".
+    settings: dict[str, str] = field(default_factory=dict)
+    # The project's secrets: name -> key -> value. Values are secret: never log them.
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -104,7 +134,7 @@ class PipelineEngine:
 
     name = "base"
 
-    def deploy(self, project_id: str) -> None:
+    def deploy(self, project: ProjectSpec) -> None:
         return None
 
     def pre_check(self, spec: RunSpec) -> bool:
@@ -112,9 +142,6 @@ class PipelineEngine:
 
     def run(self, spec: RunSpec) -> dict[str, Any]:
         raise NotImplementedError
-
-    def rerun(self, spec: RunSpec) -> dict[str, Any]:
-        return self.run(spec)
 
     def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -5,6 +5,9 @@
                           log wherever it is (spool or bucket).
 - `open_step_writer()`    the one way a runner opens a step's log (mask, cap, live).
 - `upload_spooled()`      ship logs spooled while S3 was unreachable (controller tick).
+
+Django-free core (the runner imports it): its HTTP and WebSocket sides are
+`devops.api.views_logs` and `devops.api.consumers`.
 """
 from __future__ import annotations
 

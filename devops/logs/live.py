@@ -1,6 +1,6 @@
 """Live log bytes over the Redis channel layer (several web processes).
 
-Without Redis the consumer tails the store (see consumers.py); with Redis the
+Without Redis the consumer tails the store (devops/api/consumers.py); with Redis the
 runner also sends every stored piece to the Channels group of its execution,
 so a consumer in any web process gets it within milliseconds, even when the
 store itself (S3) only sees the bytes a second later.

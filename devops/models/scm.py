@@ -4,20 +4,14 @@ from django.conf import settings
 from django.db import models
 
 from devops.crypto import EncryptedTextField
-
-
-class ProviderType(models.TextChoices):
-    GITHUB = "github", "GitHub"
-    GITLAB = "gitlab", "GitLab"
-    BITBUCKET_CLOUD = "bitbucketcloud", "Bitbucket Cloud"
-    BITBUCKET_SERVER = "bitbucketserver", "Bitbucket Server"
+from devops.scm.providers import GENERIC_GIT, PROVIDERS
 
 
 class SourceCodeProviderConfig(models.Model):
     """Per project and provider type: the OAuth app, backed by allauth's SocialApp."""
 
     project = models.ForeignKey("devops.Project", on_delete=models.CASCADE, related_name="provider_configs")
-    type = models.CharField(max_length=32, choices=ProviderType.choices)
+    type = models.CharField(max_length=32, choices=PROVIDERS.choices())
     enabled = models.BooleanField(default=False)
     client_id = models.CharField(max_length=255, blank=True)
     client_secret = EncryptedTextField(blank=True)
@@ -41,7 +35,7 @@ class SourceCodeCredential(models.Model):
     project = models.ForeignKey("devops.Project", on_delete=models.CASCADE, related_name="credentials")
     name = models.CharField(max_length=100)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    source_code_type = models.CharField(max_length=32, choices=[*ProviderType.choices, ("git", "Generic Git")])
+    source_code_type = models.CharField(max_length=32, choices=[*PROVIDERS.choices(), GENERIC_GIT])
     login_name = models.CharField(max_length=255, blank=True)
     display_name = models.CharField(max_length=255, blank=True)
     avatar_url = models.URLField(max_length=512, blank=True)

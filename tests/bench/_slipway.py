@@ -184,8 +184,8 @@ def _driver(argv: list[str]) -> int:
     from django.conf import settings
 
     from devops.controller.actions import do_run
-    from devops.controller.doorbell import Bell
     from devops.controller.projects import do_create_project
+    from devops.doorbell import Bell
     from devops.logs import LogKey, get_log_store
     from devops.models import Pipeline, PipelineExecution, PipelineSetting, Project, StepStatus
 

@@ -194,7 +194,7 @@ def bench_image(tmp: Path, results: list[str]) -> None:
     if not shutil.which("buildah") or not shutil.which("docker-registry"):
         print("(b) skipped: needs buildah and docker-registry")
         return
-    from devops.engines.local.registry import ensure_registry, stop_registry
+    from devops.registry.server import ensure_registry, stop_registry
     from tests.images import build_busybox
 
     data = tmp / "data-b"

@@ -94,8 +94,8 @@ def test_registry_credentials_are_write_only(project, personas):
 
 
 def test_registry_notifications_token_and_signal(tmp_path, settings, db):
-    from devops.cache.notifications import image_pushed, recent_pushes
-    from devops.engines.local.registry import _save_state, registry_dir
+    from devops.registry.server import _save_state, registry_dir
+    from devops.triggers.registry_events import image_pushed, recent_pushes
 
     settings.DATA_DIR = tmp_path
     registry_dir(tmp_path).mkdir(parents=True)

@@ -136,7 +136,7 @@ def test_finish_is_final_and_transitions_are_one_table(repo_pipeline):
 
 
 def test_run_rings_the_controller_after_commit(repo_pipeline, data_dir, django_capture_on_commit_callbacks):
-    from devops.controller.doorbell import Bell
+    from devops.doorbell import Bell
 
     pipeline, _ = repo_pipeline
     with Bell(data_dir) as bell:

@@ -34,6 +34,7 @@ class Live:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")},
             "DATABASE_URL": db_url, "SLIPWAY_DATA_DIR": str(self.data), "SLIPWAY_STEP_RUNTIME": "dummy",
+            "SLIPWAY_TEST_RUNTIMES": "1",
             "SLIPWAY_LOG_LEVEL": "DEBUG", "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "devops.settings",
         }
         self.procs: list[subprocess.Popen] = []

@@ -196,7 +196,7 @@ def test_runner_died_reason_lands_on_error_and_step(project, pipeline, engine, c
 def test_doorbell_wakes_the_controller_at_once(project, pipeline, engine, controller, data_dir):
     import threading
 
-    from devops.controller.doorbell import ring
+    from devops.doorbell import ring
 
     controller.open_wakeups()
     t0 = time.monotonic()

@@ -75,3 +75,17 @@ def test_untrusted_branch_names_are_plain_values(pipeline):
 
 def test_repo_name():
     assert repo_name("git@github.com:org/app.git") == "app" and repo_name("/srv/git/tool/") == "tool"
+
+
+def test_deploy_gets_a_plain_project_spec(secret_pipeline, project):
+    """engine.deploy() receives namespace, settings and secrets as plain data, not an id."""
+    from devops.controller.spec import build_project_spec
+    from devops.engines.base import ProjectSpec
+
+    spec = build_project_spec(project)
+    assert isinstance(spec, ProjectSpec)
+    assert (spec.project_id, spec.cluster_id, spec.namespace) == (project.id, "local", f"{project.id}-pipeline")
+    assert spec.settings["pip-index-url"] == "http://127.0.0.1:3141/simple"
+    assert spec.settings["executor-quota"] == project.setting("executor-quota")
+    assert spec.secrets == {"deploy": {"token": "tok-123", "other": "zz"}, "unrelated": {"x": "never-sent"}}
+    assert "tok-123" not in repr(spec)  # secret values never reach a log line through repr

@@ -379,17 +379,6 @@ def test_local_paths_and_urls():
         assert not is_local_path(url)
 
 
-def test_rerun_starts_a_fresh_run_of_a_finished_execution(repo, data_dir):
-    engine = make_engine(data_dir)
-    spec = make_spec(repo, config([{"name": "B", "steps": [script("echo run")]}]))
-    first = engine.run(spec)
-    assert wait_done(engine, spec, first).state == "Success"
-    second = engine.rerun(spec)
-    assert second["pid"] != first["pid"]
-    assert wait_done(engine, spec, second).state == "Success"
-    assert engine.run(spec)["pid"] == second["pid"]  # and it is idempotent again
-
-
 def test_a_reused_session_id_is_never_killed():
     """kill_session must not touch a foreign session that got our old session id."""
     import subprocess

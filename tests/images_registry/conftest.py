@@ -33,7 +33,7 @@ def image_data_dir(busybox_image) -> Path:
 def registry(image_data_dir):
     """The real docker-registry, started by ensure_registry on a free loopback port."""
     require_tool("docker-registry")
-    from devops.engines.local.registry import ensure_registry, stop_registry
+    from devops.registry.server import ensure_registry, stop_registry
 
     info = ensure_registry(image_data_dir, notify_url="")
     yield info

@@ -44,7 +44,7 @@ def test_publish_then_run_in_the_built_image(tmp_path, image_data_dir, registry)
     digest = step_of(report, 1, 0).image_digest
     assert digest.startswith("sha256:") and digest in publish_log
     assert registry.password not in publish_log
-    from devops.engines.local.registry import manifest_digest
+    from devops.registry.server import manifest_digest
 
     assert manifest_digest(registry, "e2e/app", "7") == digest
     use_log = _log(image_data_dir, spec, 2, 0)

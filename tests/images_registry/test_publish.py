@@ -76,8 +76,8 @@ def _publish_ctx(tmp_path, data_dir, registry, tag, env=None):
 @pytest.mark.services
 @pytest.mark.slow
 def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, capsys):
-    from devops.engines.local.registry import manifest_digest, tags
     from devops.engines.local.steps import publish_image
+    from devops.registry.server import manifest_digest, tags
 
     ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1,latest",
                        env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})

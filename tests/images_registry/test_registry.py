@@ -25,7 +25,7 @@ def _status(url: str, auth: tuple[str, str] | None = None) -> int:
 
 def test_start_auth_restart_persistence(tmp_path):
     require_tool("docker-registry")
-    from devops.engines.local.registry import (
+    from devops.registry.server import (
         _pid_of,
         ensure_registry,
         registry_dir,
@@ -52,7 +52,7 @@ def test_start_auth_restart_persistence(tmp_path):
         # Push a blob through the API, restart, and it is still there.
         upload = _upload_blob(info, "keep/me", b"survives restarts")
         assert stop_registry(tmp_path)
-        from devops.engines.local.registry import answers
+        from devops.registry.server import answers
 
         assert not answers(info.address)
         again = ensure_registry(tmp_path, notify_url="")
@@ -84,7 +84,7 @@ def test_notifications_configured_with_token(tmp_path):
     require_tool("docker-registry")
     import yaml
 
-    from devops.engines.local.registry import (
+    from devops.registry.server import (
         ensure_registry,
         notification_token,
         registry_dir,
@@ -104,7 +104,7 @@ def test_notifications_configured_with_token(tmp_path):
 
 
 def test_not_installed_message(tmp_path, monkeypatch):
-    from devops.engines.local import registry as reg
+    from devops.registry import server as reg
 
     # Only the PATH lookup is replaced: this machine has docker-registry.
     monkeypatch.setattr(reg.shutil, "which", lambda name: None)
@@ -121,9 +121,9 @@ def test_registry_dies_with_the_process_that_started_it(tmp_path):
     import sys
     import time
 
-    from devops.engines.local.registry import _pid_of, answers, registry_dir, registry_info
+    from devops.registry.server import _pid_of, answers, registry_dir, registry_info
 
-    code = ("import sys, time; from devops.engines.local.registry import ensure_registry; "
+    code = ("import sys, time; from devops.registry.server import ensure_registry; "
             f"ensure_registry({str(tmp_path)!r}, notify_url=''); print('up', flush=True); time.sleep(60)")
     starter = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "DJANGO_SETTINGS_MODULE": ""})
@@ -148,9 +148,9 @@ def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, setting
     import subprocess
     import time
 
-    from devops.cache.notifications import recent_pushes
     from devops.engines.local.images import auth_json, buildah_storage_args
-    from devops.engines.local.registry import ensure_registry, manifest_digest, stop_registry
+    from devops.registry.server import ensure_registry, manifest_digest, stop_registry
+    from devops.triggers.registry_events import recent_pushes
     from tests.images_registry.conftest import BASE_IMAGE
 
     settings.DATA_DIR = tmp_path

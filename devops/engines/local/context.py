@@ -2,8 +2,8 @@
 
 A step kind (clone, run script, publish image, apply YAML, ...) is a function
 `run(ctx: StepContext) -> StepResult`. Runtimes execute commands for it; the
-cache package turns the step's effective `cache:` into mounts/links. None of
-this touches Django.
+cache package turns the step's effective `cache:` into mounts/links
+(`StepContext` is its `devops.cache.step.CacheStep`). None of this touches Django.
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ class StepContext:
     # Set when the step must end now (timeout, stop, log limit); `kill()` sets it.
     cancelled: threading.Event = field(default_factory=threading.Event)
     _kill_hooks: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+    # The cache package's handle for this step (devops.cache.StepCaches), set before it runs.
+    step_caches: Any = None
+
+    def add_mount(self, source: Path, target: str, read_only: bool = False) -> None:
+        """Show `source` to the step at `target` (devops.cache.step.CacheStep)."""
+        self.mounts.append(Mount(source=Path(source), target=target, read_only=read_only))
 
     def on_kill(self, hook: Callable[[str], None]) -> None:
         """Register how to kill what this step started (called with the reason, from any thread)."""

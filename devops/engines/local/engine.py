@@ -109,22 +109,6 @@ class LocalEngine(PipelineEngine):
                 raise
             return self._handle(spec, rd)
 
-    def rerun(self, spec: RunSpec) -> dict[str, Any]:
-        """A fresh run under the same execution name: the finished run directory is set aside.
-
-        While a runner of that name is still running, its handle is returned (nothing runs twice).
-        """
-        rd = self.run_dir(spec.execution)
-        state = st.read_json(rd / "state.json")
-        if state is not None and state["state"] in st.FINISHED:
-            self.cleanup(spec, {"run_dir": str(rd)})
-            rd.rename(rd.with_name(f"{rd.name}.{int(time.time() * 1000)}.old"))
-            # The same execution name: its step logs restart from byte 0.
-            from devops.logs import log_store_from_url
-
-            log_store_from_url(self.options.log_store_url).delete_execution(spec.execution)
-        return self.run(spec)
-
     def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
         rd = self._rd(spec, handle)
         state = st.read_json(rd / "state.json")

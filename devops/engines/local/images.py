@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devops.engines.local.registry import registry_info
+from devops.registry.server import registry_info
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RUNTIMES = ("auto", "container", "sandbox", "host", "dummy")
+from devops.engines.local.runtimes import AUTO, RUNTIMES
+
 START_METHODS = ("fork", "exec")
 
 
@@ -39,9 +40,11 @@ class LocalOptions:
     stop_grace: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.step_runtime not in RUNTIMES:
+        # Test-only rows (dummy) are accepted here: settings.py is where they are gated.
+        if self.step_runtime != AUTO and self.step_runtime not in RUNTIMES:
             raise ValueError(
-                f"step runtime {self.step_runtime!r} must be one of {', '.join(RUNTIMES)}"
+                f"step runtime {self.step_runtime!r} must be one of "
+                f"{', '.join((AUTO, *RUNTIMES.names(test=True)))}"
             )
         if self.start_method not in START_METHODS:
             raise ValueError(

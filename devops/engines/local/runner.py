@@ -5,8 +5,11 @@ Started by `LocalEngine.run()` (forked from the controller, or
 session, so a kill -9 of the controller does not touch it, and a child
 subreaper, so nothing a step leaves behind escapes the final sweep. It talks
 to the engine only through files in its run directory (state.py) and rings the
-controller's doorbell (`devops.controller.wakeup.ring(data_dir)`, if present)
-after every state change.
+controller's doorbell (`devops.doorbell.ring(data_dir)`) after every state change.
+Caches are restored before and saved after every step by `devops.cache`
+(`prepare_step_caches` / `finish_step_caches`), which sees the step only
+through its `CacheStep` interface: the engine imports the cache, never the
+reverse.
 
 Semantics:
   * stages run in order; the steps of a stage run concurrently (one thread each);
@@ -36,6 +39,8 @@ from typing import Any
 
 import psutil
 
+from devops.cache import finish_step_caches, prepare_step_caches
+from devops.doorbell import ring as ring_doorbell
 from devops.engines.base import RunSpec
 from devops.engines.local import state as st
 from devops.engines.local.context import StepContext, StepResult
@@ -44,17 +49,15 @@ from devops.engines.local.limits import release_execution
 from devops.engines.local.options import LocalOptions
 from devops.engines.local.runtimes import select_runtime
 from devops.engines.local.runtimes.base import StepRuntime, UnavailableRuntime
-from devops.engines.local.steps import (
-    AFTER_STEP,
-    BEFORE_STEP,
-    banner,
-    load_hooks,
-    simulate,
-    step_kind,
-)
+from devops.engines.local.steps import banner, simulate, step_kind
 from devops.engines.local.steps.publish_image import published_image_env
 from devops.pipeline.config import Step
 from devops.pipeline.substitute import substitute
+
+# Called around every step: f(ctx) before it runs (may add mounts and env, or
+# raise to fail the step), f(ctx, result) after it ran (also when it failed).
+BEFORE_STEP = (prepare_step_caches,)
+AFTER_STEP = (finish_step_caches,)
 
 
 def _log_cap(spec: RunSpec) -> int:
@@ -102,7 +105,7 @@ class Runner:
         self.abort = threading.Event()
         self.running: dict[tuple[int, int], StepContext] = {}
         self.timed_out = ""
-        self.ring = _doorbell()
+        self.ring = ring_doorbell
 
     # -- state ------------------------------------------------------------------
     def _step(self, i: int, j: int) -> dict[str, Any]:
@@ -163,8 +166,8 @@ class Runner:
             runtime.setup(self)
         except RuntimeUnavailable as exc:
             runtime = UnavailableRuntime(runtime, str(exc))
-        self.before = load_hooks(BEFORE_STEP)
-        self.after = load_hooks(AFTER_STEP)
+        self.before = BEFORE_STEP
+        self.after = AFTER_STEP
         try:
             for i, stage in enumerate(cfg.stages):
                 if self.abort.is_set() or (self.run_dir / "stop").exists():
@@ -335,28 +338,21 @@ def warm_up() -> None:
     them on every run (~100 ms on 2 cores). Failures are left for the runner
     to report on the step that needs the module.
     """
+    import devops.logs.live
+    import devops.logs.writer  # noqa: F401
     from devops.engines.local import steps
+    from devops.engines.local.runtimes import RUNTIMES
 
-    for module in set(steps.KINDS.values()) | {
-        "devops.logs",
-        "devops.logs.writer",
-        "devops.logs.live",
-        "devops.pipeline.substitute",
-        "devops.engines.local.runtimes.sandbox",
-        "devops.engines.local.runtimes.container",
-        "devops.engines.local.runtimes.host",
-        "devops.engines.local.runtimes.dummy",
-    }:
+    for kind in steps.KINDS:  # the step kinds' table (lazy, like RUNTIMES)
         try:
-            __import__(module)
+            steps.step_kind(kind)
         except Exception:
             pass
-    try:
-        load_hooks(BEFORE_STEP)
-        load_hooks(AFTER_STEP)
-    except Exception:
-        pass
-    _doorbell()
+    for name in RUNTIMES.names(test=True):
+        try:
+            RUNTIMES.load(name)
+        except ImportError:
+            pass
 
 
 def step_env(spec: RunSpec, step: Step) -> dict[str, str]:
@@ -388,18 +384,6 @@ def _store(url: str) -> Any:
     if url not in _stores:
         _stores[url] = log_store_from_url(url)
     return _stores[url]
-
-
-def _doorbell() -> Any:
-    for module in ("devops.controller.wakeup", "devops.controller.doorbell"):
-        try:
-            mod = __import__(module, fromlist=["ring"])
-        except Exception:
-            continue
-        ring = getattr(mod, "ring", None)
-        if ring is not None:
-            return ring
-    return None
 
 
 def become_subreaper() -> None:

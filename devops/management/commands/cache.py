@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from devops.cache import index
+from devops.api import caches as index
 from devops.cache.store import human_size, slug_for
 from devops.controller.projects import get_project
 from devops.models import Project

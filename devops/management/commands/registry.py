@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from devops.engines.local import registry as reg
+from devops.registry import server as reg
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         if logging.getLogger().getEffectiveLevel() > logging.INFO:
             # Admissions, starts and finishes are the operator's view of the loop.
             logging.getLogger("devops.controller").setLevel(logging.INFO)
-        from devops.engines.local.registry import start_with_controller, stop_with_controller
+        from devops.registry.server import start_with_controller, stop_with_controller
 
         start_with_controller()  # the built-in registry (DESIGN §9); logs and goes on when not installed
         try:

@@ -4,12 +4,7 @@
 `execute()` runs a command in the execution's StepRuntime with the step's
 limits and streams its output into the step's log; `run_on_host()` does the
 same for Slipway's own tools (git, buildah bud). Both obey `ctx.kill()`.
-
-Hooks (the cache package plugs in here without touching the runner):
-    BEFORE_STEP: "module:function" called as f(ctx) before a step runs; it
-                 may append to ctx.mounts or raise to fail the step.
-    AFTER_STEP:  f(ctx, result) after it ran (also when it failed).
-A hook whose module or function does not exist (yet) is skipped.
+The caches around each step are the runner's hooks (`runner.BEFORE_STEP`).
 """
 
 from __future__ import annotations
@@ -35,9 +30,6 @@ KINDS: dict[str, str] = {
     "publishCatalogConfig": "devops.engines.local.steps.deploy",
 }
 
-BEFORE_STEP: tuple[str, ...] = ("devops.cache:prepare_step_caches",)
-AFTER_STEP: tuple[str, ...] = ("devops.cache:finish_step_caches",)
-
 
 def step_kind(kind: str) -> Callable[[StepContext], StepResult]:
     try:
@@ -62,22 +54,6 @@ def banner(kind: str, runtime: StepRuntime) -> str:
     if kind == "sourceCodeConfig":
         return "runtime: host (git clones on the host, outside any sandbox)"
     return f"runtime: host ({kind} runs Slipway's own tools on this machine)"
-
-
-def load_hooks(names: tuple[str, ...]) -> list[Callable]:
-    hooks = []
-    for name in names:
-        module, _, attr = name.partition(":")
-        try:
-            mod = import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # not written (yet)
-            raise
-        fn = getattr(mod, attr, None)
-        if fn is not None:
-            hooks.append(fn)
-    return hooks
 
 
 def step_limits_name(ctx: StepContext) -> str:

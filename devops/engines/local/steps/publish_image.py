@@ -39,8 +39,8 @@ from devops.engines.local.images import (
     step_containers_root,
     step_storage_args,
 )
-from devops.engines.local.registry import INSTALL_HINT, answers
 from devops.engines.local.steps import run_on_host
+from devops.registry.server import INSTALL_HINT, answers
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext

@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from devops.engines.local.registry import notification_token, registry_dir, registry_info
+from devops.registry.server import notification_token, registry_dir, registry_info
 
 log = logging.getLogger(__name__)
 

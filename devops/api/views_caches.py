@@ -15,8 +15,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from devops.api import caches as index
 from devops.api.permissions import project_for
-from devops.cache import index
 from devops.models import Pipeline, RegistryCredential
 
 

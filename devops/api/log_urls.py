@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from devops.logs import views
+from devops.api import views_logs as views
 
 _STEP = "projects/<str:project>/executions/<str:name>/stages/<int:stage>/steps/<int:step>/log"
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from devops.cache import notifications, views
+from devops.api import views_caches as views
+from devops.triggers import registry_events as notifications
 
 urlpatterns = [
     path("projects/<str:project>/caches", views.caches, name="caches"),
