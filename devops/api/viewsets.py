@@ -63,14 +63,21 @@ class Conflict(APIException):
 
 
 def refuse_while_running(executions: QuerySet) -> None:
-    """409 when any of `executions` is Waiting, Queueing or Building.
+    """409 when any of `executions` is Waiting, Queueing or Building, or stopped with its stop pending.
 
     Deleting a project or pipeline cascades to its executions; one still
-    running would leave a runner writing to rows that no longer exist.
+    running would leave a runner writing to rows that no longer exist. A
+    stopped execution keeps `abort_requested` until the controller has
+    stopped its runner and cleaned up (secrets in its run directory): until
+    then its row is how the controller finds the runner, so it must stay.
     """
     running = list(executions.filter(execution_state__in=ExecutionState.active()).values_list("name", flat=True)[:5])
     if running:
         raise Conflict(f"executions still running: {', '.join(running)}; stop them first")
+    stopping = list(executions.filter(abort_requested=True).values_list("name", flat=True)[:5])
+    if stopping:
+        raise Conflict(f"executions stopped but their runners not yet stopped by the controller: "
+                       f"{', '.join(stopping)}; try again once the controller has stopped them")
 
 
 def detail_routes(viewset: type, *, write: dict[str, str] | None = None) -> tuple:

@@ -13,8 +13,11 @@ Process model (docs/architecture.md, "Local engine"):
     left in its session or cgroups is killed.
   * stop() asks the runner to abort (SIGTERM: running steps killed, Aborted);
     after `stop_grace` seconds it kills the runner's whole session itself.
-  * cleanup() deletes the workspace and the secrets in the run directory; step
-    logs live in the LogStore and stay.
+  * cleanup() deletes the workspace and everything in the run directory but
+    the runner's bookkeeping (`KEEP_AFTER_CLEANUP`): spec.json (secrets),
+    registry auth files, SSH keys, registries.conf, env files; step logs live
+    in the LogStore and stay. The rest of the run directory goes when the
+    retention ends (devops/controller/prune.py).
 Start methods: "fork" (default: the runner is forked from the already-imported
 controller and never execs; ~150 ms sooner than a fresh interpreter, which
 must import pydantic) or "exec" (`python -m devops.engines.local.runner RUN_DIR`).
@@ -46,6 +49,29 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 # A claimed run directory without a runner.json after this long: the runner never started.
 START_GRACE = 30.0
 _warm: list[bool] = []
+# What cleanup() leaves in a run directory: state and pid bookkeeping that
+# sync() and rerun() still read, and the runner's own log. Anything else a run
+# wrote (spec.json with every secret, containers/auth-*.json, ssh/, env and
+# config files of steps) may hold a credential and is deleted, whoever wrote it.
+KEEP_AFTER_CLEANUP = frozenset({"state.json", "runner.json", "runner.log", "claimed", ".lock", "stop"})
+
+
+def remove_run_secrets(rd: Path) -> None:
+    """Delete everything in run directory `rd` except KEEP_AFTER_CLEANUP (idempotent)."""
+    try:
+        entries = list(os.scandir(rd))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name in KEEP_AFTER_CLEANUP:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 class LocalEngine(PipelineEngine):
@@ -191,10 +217,7 @@ class LocalEngine(PipelineEngine):
         release_execution(spec.execution)
         remove_containers(self.options.containers_root, spec.execution)
         shutil.rmtree(self.workspace(spec.execution), ignore_errors=True)
-        # Secrets (git token, ssh key, envFrom values) must not outlive the run.
-        for name in ("spec.json",):
-            (rd / name).unlink(missing_ok=True)
-        shutil.rmtree(rd / "ssh", ignore_errors=True)
+        remove_run_secrets(rd)
 
     # -- helpers ------------------------------------------------------------------
     def _handle(self, spec: RunSpec, rd: Path) -> dict[str, Any]:
