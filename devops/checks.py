@@ -14,7 +14,7 @@ def check_log_store(app_configs, **kwargs):
     return [Error(msg, id=check_id) for check_id, msg in log_store_url_problems(settings.SLIPWAY_LOG_STORE)]
 
 
-# --- dangerous configurations (issue 8): W020-W023, E020 ------------------------------
+# --- dangerous configurations (issue 8): W020-W024 --------------------------------------
 # Each is its own function so a deployment can silence one id (SILENCED_SYSTEM_CHECKS)
 # and the ids stay stable as checks are added.
 
@@ -69,13 +69,16 @@ def check_encryption_key(app_configs, **kwargs):
 
 @register()
 def check_step_runtime(app_configs, **kwargs):
-    """E020: the `dummy` step runtime outside the tests; W022: the unisolated `host` runtime."""
+    """W024: the `dummy` step runtime outside the tests; W022: the unisolated `host` runtime.
+
+    Warnings, not errors: the test suite's own controller subprocesses run `dummy` on purpose.
+    """
     runtime = settings.SLIPWAY_STEP_RUNTIME
     if runtime == "dummy" and not settings.SLIPWAY_TESTING:
-        return [Error(
+        return [Warning(
             "SLIPWAY_STEP_RUNTIME is 'dummy': no step runs, every step reports what its env scripts",
             hint="use auto, container or sandbox (dummy is for tests)",
-            id="slipway.E020",
+            id="slipway.W024",
         )]
     if runtime == "host" and not settings.SLIPWAY_TESTING:
         return [Warning(

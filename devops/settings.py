@@ -229,7 +229,7 @@ SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 # after the run ended (logs stay in the log store): 30m, 24h, 7d; a number = hours.
 SLIPWAY_RUN_RETENTION = envduration("SLIPWAY_RUN_RETENTION", "24h")
 # True inside the test suite: the system checks for test-only setups
-# (the dummy runtime, slipway.E020) stay quiet there.
+# (the dummy and host runtimes, slipway.W022/W024) stay quiet there.
 SLIPWAY_TESTING = "pytest" in sys.modules
 
 LOGGING = {

@@ -13,6 +13,8 @@ Call order, per execution, by the controller:
     stop(spec, handle)           on abort; idempotent; may be called after the run ended
     cleanup(spec, handle)        once after the execution finished; idempotent
     rerun(spec) -> handle        a fresh run of a finished execution (same as run for local)
+    stored_runs() / prune(entry) what a finished run left on this machine, and deleting it after the
+                                 retention (devops/controller/prune.py decides which); idempotent
 
 Exceptions: `TemporaryEngineError` = try again next pass; `PermanentEngineError`
 = the execution fails with the message. A failing step is a result in the
@@ -124,3 +126,11 @@ class PipelineEngine:
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         return None
+
+    def stored_runs(self) -> list[tuple[str, str, float]]:
+        """(entry, execution name, last change as unix time) of every run kept on this machine."""
+        return []
+
+    def prune(self, entry: str) -> bool:
+        """Delete what `entry` (from stored_runs) holds; False while its runner still runs."""
+        return False

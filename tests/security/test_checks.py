@@ -11,7 +11,7 @@ from django.core.checks import run_checks
 
 def ids() -> list[str]:
     return sorted(m.id for m in run_checks() if m.id in {"slipway.W020", "slipway.W021", "slipway.W022",
-                                                          "slipway.W023", "slipway.E020"})
+                                                          "slipway.W023", "slipway.W024"})
 
 
 @pytest.fixture
@@ -64,9 +64,9 @@ def test_w021_follows_the_environment(tmp_path):
     assert (unset.stdout.strip(), given.stdout.strip()) == ("True", "False")
 
 
-def test_e020_dummy_runtime_outside_tests(safe):
+def test_w024_dummy_runtime_outside_tests(safe):
     safe.SLIPWAY_STEP_RUNTIME = "dummy"
-    assert ids() == ["slipway.E020"]
+    assert ids() == ["slipway.W024"]
     safe.SLIPWAY_TESTING = True
     assert ids() == []
 

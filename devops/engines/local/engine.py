@@ -46,6 +46,7 @@ from devops.engines.local.runner import serve, warm_up, write_pidfile  # a forke
 from devops.engines.local.runtimes.container import remove_containers
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+_OLD = re.compile(r"\.[0-9]+\.old$")  # a run directory set aside by rerun()
 # A claimed run directory without a runner.json after this long: the runner never started.
 START_GRACE = 30.0
 _warm: list[bool] = []
@@ -218,6 +219,48 @@ class LocalEngine(PipelineEngine):
         remove_containers(self.options.containers_root, spec.execution)
         shutil.rmtree(self.workspace(spec.execution), ignore_errors=True)
         remove_run_secrets(rd)
+
+    def stored_runs(self) -> list[tuple[str, str, float]]:
+        """Run directories and workspaces on this machine: (entry, execution, newest mtime).
+
+        An entry is a directory name under the runs root or the workspace root
+        (`<execution>`, or `<execution>.<ms>.old` for a run set aside by rerun).
+        """
+        found: dict[str, float] = {}
+        for root in (self.options.runs_root, self.options.workspace_dir):
+            try:
+                entries = list(os.scandir(root))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False) or not _NAME.fullmatch(entry.name):
+                    continue
+                try:
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                found[entry.name] = max(found.get(entry.name, 0.0), mtime)
+        return [(name, _OLD.sub("", name), mtime) for name, mtime in sorted(found.items())]
+
+    def prune(self, entry: str) -> bool:
+        """Delete run directory and workspace `entry` (logs live in the LogStore and stay).
+
+        Refused (False) while a runner of that directory still runs.
+        """
+        if not _NAME.fullmatch(entry):
+            raise ValueError(f"bad run entry {entry!r}")
+        rd = self.options.runs_root / entry
+        info = st.read_json(rd / "runner.json")
+        if info is not None and st.runner_alive(info):
+            return False
+        execution = _OLD.sub("", entry)
+        if entry == execution:
+            release_execution(execution)
+            remove_containers(self.options.containers_root, execution)
+        remove_run_secrets(rd)  # credentials first, in case the tree cannot be removed whole
+        shutil.rmtree(rd, ignore_errors=True)
+        shutil.rmtree(self.options.workspace_dir / entry, ignore_errors=True)
+        return not rd.exists()
 
     # -- helpers ------------------------------------------------------------------
     def _handle(self, spec: RunSpec, rd: Path) -> dict[str, Any]:
