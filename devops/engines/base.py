@@ -72,6 +72,11 @@ class RunSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # Registry credentials for pushes/pulls: host -> (username, password).
     registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # False for runs of code Slipway does not trust (pull requests, see
+    # controller/spec.py `is_trusted`): the controller already left out envFrom
+    # secrets and the project's registry credentials; engines must also refuse
+    # pushes to remote registries and never publish a cache (restoring is fine).
+    trusted: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 from devops.engines.base import GitAuth
 from tests.conftest import require_tool
 
-from .conftest import config, make_engine, make_spec, step_of, wait_done
+from .conftest import config, log_of, make_engine, make_spec, script, step_of, wait_done
 
 PASSWORD = "PLANTED-registry-pw-7e1d"
 TOKEN = "PLANTED-git-token-52aa"
@@ -62,3 +62,42 @@ def test_cleanup_removes_every_credential_file_of_the_run(repo, data_dir):
     # Idempotent, and sync() still reports the finished run.
     engine.cleanup(spec, handle)
     assert engine.sync(spec, handle).state == "Failed"
+
+
+def _gens(data_dir) -> list[str]:
+    return sorted(str(p.relative_to(data_dir)) for p in (data_dir / "cache").rglob("gen-*"))
+
+
+@pytest.mark.services
+def test_pull_request_runs_restore_but_never_publish_caches_and_never_push_remote(repo, data_dir):
+    require_tool("bwrap")
+    cfg = config([
+        {"name": "Build", "steps": [script("mkdir -p deps; cat deps/f 2>/dev/null || true; echo built > deps/f",
+                                           cache={"paths": ["deps"]})]},
+        {"name": "Publish", "steps": [{"type": {"kind": "publishImageConfig", "tag": "127.0.0.1:9/app:1",
+                                                "pushRemote": True}}]},
+    ])
+    engine = make_engine(data_dir, "sandbox")
+
+    pr = make_spec(repo, cfg, name="p-test-1", event="pull_request", trusted=False)
+    report = wait_done(engine, pr, engine.run(pr), timeout=60)
+    build = log_of(data_dir, pr, 1, 0)
+    assert step_of(report, 1, 0).state == "Success", build
+    assert "cache not saved: deps (runs of pull requests never publish caches)" in build
+    assert _gens(data_dir) == []
+    publish = step_of(report, 2, 0)
+    assert publish.state == "Failed" and "never push to remote registries" in publish.message
+    assert "never push to remote registries" in log_of(data_dir, pr, 2, 0)
+
+    # The same pipeline on a push saves the cache; a later pull request restores it (and still saves nothing).
+    push = make_spec(repo, cfg, name="p-test-2", event="push")
+    report = wait_done(engine, push, engine.run(push), timeout=60)
+    assert "cache saved: deps" in log_of(data_dir, push, 1, 0)
+    saved = _gens(data_dir)
+    assert len(saved) == 1
+    assert "never push to remote registries" not in step_of(report, 2, 0).message
+    pr2 = make_spec(repo, cfg, name="p-test-3", event="pull_request", trusted=False)
+    wait_done(engine, pr2, engine.run(pr2), timeout=60)
+    log = log_of(data_dir, pr2, 1, 0)
+    assert "cache restored: deps" in log and "built" in log and "cache not saved" in log
+    assert _gens(data_dir) == saved

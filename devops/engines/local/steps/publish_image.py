@@ -15,6 +15,9 @@
   the project's registry credentials, RunSpec.registry_auth). Credentials go
   through a 0600 auth file, never argv or the log. The digest of the pushed
   manifest is printed and returned as `StepResult.image_digest`.
+- Runs of pull requests (`spec.trusted` False): a push to a remote registry
+  fails the step with the reason, and the build records no whole-build
+  fingerprint (another run must not reuse an image a pull request made).
 - For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
   to `<run_dir>/published-image.env`.
 """
@@ -94,6 +97,10 @@ def run(ctx: StepContext) -> StepResult:
     buildah = shutil.which("buildah")
     if buildah is None:
         return _fail(ctx, 1, "publishImageConfig needs buildah: run `apt-get install buildah`")
+    if cfg.push_remote and not ctx.spec.trusted:
+        return _fail(ctx, 1, "pushRemote: runs of pull requests never push to remote registries "
+                             "(they get no registry credentials); push to the built-in registry instead "
+                             "(pushRemote: false)")
     local_address = ""
     if not cfg.push_remote:
         if shutil.which("docker-registry") is None:
@@ -203,7 +210,7 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
     cached = sum(1 for ln in lines if "Using cache" in ln)
     ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
     fp = getattr(ctx, "build_fingerprint", None)
-    if fp and iidfile.exists():
+    if fp and iidfile.exists() and ctx.spec.trusted:
         record = fingerprint_file(step_containers_root(ctx), fp)
         record.parent.mkdir(parents=True, exist_ok=True)
         tmp = record.with_suffix(".tmp")
