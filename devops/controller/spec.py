@@ -5,7 +5,7 @@ project's Secret rows, git auth from the pipeline's credential, the values
 to mask, and the project's effective PipelineSettings.
 
 Runs of pull requests run code from outside the project (`is_trusted`):
-their RunSpec is `trusted=False`, carries no envFrom secrets and no
+their RunSpec's `trusted` is False, it carries no envFrom secrets and no
 registry credentials of the project (only the built-in registry's, so
 images can still be built and pushed there), and engines refuse their
 pushes to remote registries and never publish their caches.
@@ -16,7 +16,7 @@ import re
 
 from django.conf import settings
 
-from devops.engines.base import GitAuth, RunSpec
+from devops.engines.base import UNTRUSTED_EVENTS, GitAuth, RunSpec
 from devops.models import PipelineExecution, Secret
 from devops.pipeline.config import PipelineConfig
 
@@ -28,12 +28,9 @@ SETTING_ENV = {
 }
 
 
-# Events whose code comes from outside the project (a fork's pull request).
-UNTRUSTED_EVENTS = frozenset({"pull_request"})
-
-
 def is_trusted(execution: PipelineExecution) -> bool:
-    """False for an execution triggered by a pull request (the one rule; triggers set `event`)."""
+    """False for an execution triggered by a pull request (triggers set `event`; the same
+    rule as RunSpec.trusted, which engines read)."""
     return execution.event not in UNTRUSTED_EVENTS
 
 
@@ -142,5 +139,4 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         mask=tuple(sorted(set(mask), key=len, reverse=True)),
         settings=project_settings,
         registry_auth=reg_auth,
-        trusted=trusted,
     )

@@ -44,6 +44,10 @@ class PermanentEngineError(EngineError):
     """Give up: the execution is Failed with this message."""
 
 
+# Events whose code Slipway does not trust: a pull request may come from a fork.
+UNTRUSTED_EVENTS = frozenset({"pull_request"})
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything an engine needs to run one execution, as plain data."""
@@ -72,11 +76,16 @@ class RunSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # Registry credentials for pushes/pulls: host -> (username, password).
     registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
-    # False for runs of code Slipway does not trust (pull requests, see
-    # controller/spec.py `is_trusted`): the controller already left out envFrom
-    # secrets and the project's registry credentials; engines must also refuse
-    # pushes to remote registries and never publish a cache (restoring is fine).
-    trusted: bool = True
+
+    @property
+    def trusted(self) -> bool:
+        """False for runs of code from outside the project (`event` in UNTRUSTED_EVENTS: pull requests).
+
+        The controller leaves out envFrom secrets and the project's registry
+        credentials for them (controller/spec.py); engines also refuse their
+        pushes to remote registries and never publish their caches (restoring is fine).
+        """
+        return self.event not in UNTRUSTED_EVENTS
 
 
 @dataclass(frozen=True)

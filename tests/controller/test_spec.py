@@ -104,4 +104,4 @@ def test_untrusted_runs_get_no_envfrom_even_when_the_spec_has_secrets(secret_pip
     spec = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="push")))
     step = spec.config.stages[1].steps[0]
     assert step_env(spec, step)["TOKEN"] == "tok-123"
-    assert "TOKEN" not in step_env(replace(spec, trusted=False), step)
+    assert "TOKEN" not in step_env(replace(spec, event="pull_request"), step)

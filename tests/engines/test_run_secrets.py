@@ -79,7 +79,7 @@ def test_pull_request_runs_restore_but_never_publish_caches_and_never_push_remot
     ])
     engine = make_engine(data_dir, "sandbox")
 
-    pr = make_spec(repo, cfg, name="p-test-1", event="pull_request", trusted=False)
+    pr = make_spec(repo, cfg, name="p-test-1", event="pull_request")
     report = wait_done(engine, pr, engine.run(pr), timeout=60)
     build = log_of(data_dir, pr, 1, 0)
     assert step_of(report, 1, 0).state == "Success", build
@@ -96,7 +96,7 @@ def test_pull_request_runs_restore_but_never_publish_caches_and_never_push_remot
     saved = _gens(data_dir)
     assert len(saved) == 1
     assert "never push to remote registries" not in step_of(report, 2, 0).message
-    pr2 = make_spec(repo, cfg, name="p-test-3", event="pull_request", trusted=False)
+    pr2 = make_spec(repo, cfg, name="p-test-3", event="pull_request")
     wait_done(engine, pr2, engine.run(pr2), timeout=60)
     log = log_of(data_dir, pr2, 1, 0)
     assert "cache restored: deps" in log and "built" in log and "cache not saved" in log

@@ -9,7 +9,13 @@
   build is tagged without running bud (`SLIPWAY_BUILD_REUSE=false` in the
   step env turns it off).
 - Build args: `PLUGIN_BUILD_ARGS` in the step's env (`A=1,B=2`, as Rancher's
-  docker plugin read it) and every `BUILD_ARG_<NAME>` variable.
+  docker plugin read it) and every `BUILD_ARG_<NAME>` variable. Those that
+  come from secrets (the variable is an `envFrom` target, or its value is one
+  the run masks) are NOT build args: buildah's `--secret id=NAME,src=FILE`
+  (a 0600 file in the run directory, deleted when the build ends) exposes
+  them to `RUN --mount=type=secret,id=NAME` as /run/secrets/NAME, so they are
+  never on a command line and never in the image's history or config. The
+  others stay `--build-arg` (visible in `buildah history`, as in Docker).
 - Push: every tag, to the built-in registry (pushRemote false; plain http on
   loopback with its credentials) or to the remote registry (credentials from
   the project's registry credentials, RunSpec.registry_auth). Credentials go
@@ -81,10 +87,20 @@ def _run(ctx: StepContext, argv: list[str], env: dict[str, str]) -> tuple[int, l
         ctx.log = log
 
 
-def build_args(env: dict[str, str]) -> list[tuple[str, str]]:
-    args = parse_build_args(env.get("PLUGIN_BUILD_ARGS", ""))
-    args += [(k[len("BUILD_ARG_"):], v) for k, v in sorted(env.items()) if k.startswith("BUILD_ARG_")]
-    return [(k, v) for k, v in args if k]
+def build_args(env: dict[str, str], secret_vars: frozenset[str] = frozenset(),
+               masked: frozenset[str] = frozenset()) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(plain build args, secret build args) from the step env.
+
+    Secret: from a variable in `secret_vars` (the step's envFrom targets), or
+    a value in `masked` (the run's secrets, tokens and passwords).
+    """
+    args = [(k, v, "PLUGIN_BUILD_ARGS") for k, v in parse_build_args(env.get("PLUGIN_BUILD_ARGS", ""))]
+    args += [(k[len("BUILD_ARG_"):], v, k) for k, v in sorted(env.items()) if k.startswith("BUILD_ARG_")]
+    plain, secret = [], []
+    for name, value, var in args:
+        if name:
+            (secret if var in secret_vars or (value and value in masked) else plain).append((name, value))
+    return plain, secret
 
 
 def _fail(ctx: StepContext, code: int, message: str) -> StepResult:
@@ -129,9 +145,13 @@ def run(ctx: StepContext) -> StepResult:
            "HOME": os.environ.get("HOME", "/root")}
     env.update(registry_access(ctx))
     storage = step_storage_args(ctx)
-    args = build_args(ctx.env)
-    if not _reuse_build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs):
-        rc = _build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs)
+    args, secret_args = build_args(ctx.env, frozenset(ref.name for ref in ctx.config.env_from),
+                                   frozenset(ctx.spec.mask))
+    # The whole-build fingerprint sees secret names, not values (buildah's
+    # layer cache does not key on secret contents either).
+    fp_args = args + [(name, "\0secret") for name, _ in secret_args]
+    if not _reuse_build(ctx, buildah, storage, env, dockerfile, context_dir, fp_args, target.refs):
+        rc = _build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs, secret_args)
         if rc != 0:
             return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
@@ -191,8 +211,24 @@ def _reuse_build(ctx: StepContext, buildah: str, storage: list[str], env: dict[s
     return True
 
 
+def _secret_files(ctx: StepContext, secret_args: list[tuple[str, str]]) -> tuple[Path, list[str]]:
+    """Write each secret build arg to a 0600 file; (their directory, the `--secret` flags)."""
+    directory = Path(ctx.run_dir) / "containers" / f"secrets-{ctx.stage}-{ctx.step}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    flags: list[str] = []
+    for n, (name, value) in enumerate(secret_args):
+        path = directory / str(n)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        flags += ["--secret", f"id={name},src={path}"]
+    return directory, flags
+
+
 def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], dockerfile: Path,
-           context_dir: Path, args: list[tuple[str, str]], refs: list[str]) -> int:
+           context_dir: Path, args: list[tuple[str, str]], refs: list[str],
+           secret_args: list[tuple[str, str]] = ()) -> int:
     iidfile = Path(ctx.run_dir) / "containers" / f"iid-{ctx.stage}-{ctx.step}"
     argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "--iidfile", str(iidfile),
             "-f", str(dockerfile)]
@@ -200,10 +236,20 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
         argv += ["--build-arg", f"{name}={value}"]
     for ref in refs:
         argv += ["-t", ref]
+    secrets_dir = None
+    if secret_args:
+        secrets_dir, flags = _secret_files(ctx, list(secret_args))
+        argv += flags
+        ctx.say(f"secret build args (RUN --mount=type=secret,id=NAME reads /run/secrets/NAME): "
+                f"{', '.join(name for name, _ in secret_args)}")
     argv.append(str(context_dir))
     ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)")
     t0 = time.monotonic()
-    rc, lines = _run(ctx, argv, env)
+    try:
+        rc, lines = _run(ctx, argv, env)
+    finally:
+        if secrets_dir is not None:
+            shutil.rmtree(secrets_dir, ignore_errors=True)
     if rc != 0:
         return rc
     steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
