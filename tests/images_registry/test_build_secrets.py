@@ -131,3 +131,35 @@ def test_secret_build_arg_never_lands_in_argv_history_or_the_registry(tmp_path, 
     assert b"--mount=type=secret,id=NPM_TOKEN" in config_raw  # the history shows the mount, not the value
     # The build really read the secret: the layer holds its hash.
     assert token_sha is not None and hashlib.sha256(SECRET.encode()).hexdigest().encode() in token_sha
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_pull_request_build_neither_uses_nor_leaves_cached_layers(tmp_path, image_data_dir, registry):
+    from dataclasses import replace
+
+    from devops.engines.local.images import fingerprint_file  # noqa: F401  (where fingerprints live)
+    from devops.engines.local.steps import publish_image
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN echo pr-layer-{time.time_ns()} > /f\n")
+    fingerprints = image_data_dir / "containers" / "fingerprints"
+
+    def publish(event: str, n: int):
+        ctx = make_ctx(data_dir=image_data_dir, workspace=ws, run_dir=tmp_path / f"run{n}",
+                       stages=[{"name": "P", "steps": [{"type": {"kind": "publishImageConfig",
+                                                                  "tag": f"demo/pr-layers:{n}"}}]}],
+                       env={"CICD_LOCAL_REGISTRY": registry.address})
+        ctx.spec = replace(ctx.spec, event=event)
+        return publish_image.run(ctx), ctx.log.text
+
+    before = set(fingerprints.glob("*")) if fingerprints.exists() else set()
+    result, log = publish("pull_request", 1)
+    assert result.exit_code == 0, log
+    assert "without the layer cache" in log and "Using cache" not in log
+    assert (set(fingerprints.glob("*")) if fingerprints.exists() else set()) == before  # no reuse record
+    # A trusted build of the same Dockerfile finds nothing the pull request left: it builds the RUN itself.
+    result, log = publish("push", 2)
+    assert result.exit_code == 0, log
+    assert "0 of 1 build steps reused cached layers" in log, log

@@ -22,8 +22,9 @@
   through a 0600 auth file, never argv or the log. The digest of the pushed
   manifest is printed and returned as `StepResult.image_digest`.
 - Runs of pull requests (`spec.trusted` False): a push to a remote registry
-  fails the step with the reason, and the build records no whole-build
-  fingerprint (another run must not reuse an image a pull request made).
+  fails the step with the reason, and the build neither uses nor leaves
+  cached layers or a whole-build fingerprint (a later trusted build must not
+  reuse what a pull request built).
 - For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
   to `<run_dir>/published-image.env`.
 """
@@ -155,6 +156,19 @@ def run(ctx: StepContext) -> StepResult:
         if rc != 0:
             return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
+    try:
+        digest = _push(ctx, buildah, storage, env, target)
+    finally:
+        if not ctx.spec.trusted:
+            _forget_image(ctx, buildah, storage, env, target.refs)
+    if isinstance(digest, StepResult):
+        return digest
+    _export(ctx, target.registry, target.repository, target.refs[0])
+    return StepResult(0, "", image_digest=digest)
+
+
+def _push(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], target) -> str | StepResult:
+    """Push every tag; the last digest, or the failed StepResult."""
     digest = ""
     digest_file = Path(ctx.run_dir) / "containers" / f"digest-{ctx.stage}-{ctx.step}"
     for ref in target.refs:
@@ -168,8 +182,23 @@ def run(ctx: StepContext) -> StepResult:
             return _fail(ctx, rc, f"push of {ref} failed (buildah exit {rc})")
         digest = digest_file.read_text().strip()
         ctx.say(f"pushed {ref}@{digest}")
-    _export(ctx, target.registry, target.repository, target.refs[0])
-    return StepResult(0, "", image_digest=digest)
+    return digest
+
+
+def _forget_image(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], refs: list[str]) -> None:
+    """Remove a pull request's image from local storage once pushed.
+
+    buildah's `--layers` takes ANY local image whose history matches as a
+    cache hit, the final image of a `--layers=false` build included; kept,
+    a pull request's image would be reused by the next trusted build.
+    """
+    done = subprocess.run([buildah, *storage, "rmi", "-f", *refs], capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode == 0:
+        ctx.say("the image was removed from local storage after the push (a pull request's build is never "
+                "reused as a cache)")
+    else:
+        ctx.say(f"could not remove the image from local storage (buildah exit {done.returncode})")
 
 
 def _image_id(buildah: str, storage: list[str], env: dict[str, str], ref: str) -> str | None:
@@ -184,7 +213,7 @@ def _reuse_build(ctx: StepContext, buildah: str, storage: list[str], env: dict[s
 
     The step env `SLIPWAY_BUILD_REUSE=false` turns this off (bud runs, layers still reused).
     """
-    if ctx.env.get("SLIPWAY_BUILD_REUSE", "").strip().lower() in ("0", "false", "no", "off"):
+    if not ctx.spec.trusted or ctx.env.get("SLIPWAY_BUILD_REUSE", "").strip().lower() in ("0", "false", "no", "off"):
         ctx.build_fingerprint = None  # type: ignore[attr-defined]
         return False
     try:
@@ -230,7 +259,10 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
            context_dir: Path, args: list[tuple[str, str]], refs: list[str],
            secret_args: list[tuple[str, str]] = ()) -> int:
     iidfile = Path(ctx.run_dir) / "containers" / f"iid-{ctx.stage}-{ctx.step}"
-    argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "--iidfile", str(iidfile),
+    # A pull request's build must not leave layers that a trusted build would
+    # reuse (cache poisoning): it neither reads nor writes buildah's layer cache.
+    layers = "--layers" if ctx.spec.trusted else "--layers=false"
+    argv = [buildah, *storage, "bud", layers, "--isolation", "chroot", "--iidfile", str(iidfile),
             "-f", str(dockerfile)]
     for name, value in args:
         argv += ["--build-arg", f"{name}={value}"]
@@ -243,7 +275,8 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
         ctx.say(f"secret build args (RUN --mount=type=secret,id=NAME reads /run/secrets/NAME): "
                 f"{', '.join(name for name, _ in secret_args)}")
     argv.append(str(context_dir))
-    ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)")
+    ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)" if ctx.spec.trusted
+            else f"building {', '.join(refs)} without the layer cache (a pull request's build never writes it)")
     t0 = time.monotonic()
     try:
         rc, lines = _run(ctx, argv, env)
