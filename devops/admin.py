@@ -1,9 +1,29 @@
 """Every model in the Django admin; encrypted fields are never shown."""
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from devops import models as m
+from devops.api.viewsets import busy_executions
+
+
+class RefuseBusyDelete:
+    """No delete in the admin while an execution below runs or its stop is pending (the API's 409)."""
+
+    @staticmethod
+    def executions_of(obj):
+        raise NotImplementedError
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and any(busy_executions(self.executions_of(obj))):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        busy = [obj.pk for obj in queryset if any(busy_executions(self.executions_of(obj)))]
+        if busy:
+            messages.error(request, f"{len(busy)} not deleted: an execution is running or its stop is pending")
+        super().delete_queryset(request, queryset.exclude(pk__in=busy))
 
 
 class MemberInline(admin.TabularInline):
@@ -17,7 +37,8 @@ class SettingInline(admin.TabularInline):
 
 
 @admin.register(m.Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(RefuseBusyDelete, admin.ModelAdmin):
+    executions_of = staticmethod(lambda obj: obj.executions.all())
     list_display = ("id", "name", "cluster_id", "created")
     search_fields = ("id", "name")
     inlines = [MemberInline, SettingInline]
@@ -60,7 +81,8 @@ class RepositoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(RefuseBusyDelete, admin.ModelAdmin):
+    executions_of = staticmethod(lambda obj: obj.executions.all())
     list_display = ("name", "project", "repository_url", "last_run_state", "next_run")
     search_fields = ("name", "repository_url", "display_name")
     # Webhook tokens are write-only (as in the API); image webhooks carry tokens
@@ -74,7 +96,8 @@ class StageInline(admin.TabularInline):
 
 
 @admin.register(m.PipelineExecution)
-class ExecutionAdmin(admin.ModelAdmin):
+class ExecutionAdmin(RefuseBusyDelete, admin.ModelAdmin):
+    executions_of = staticmethod(lambda obj: m.PipelineExecution.objects.filter(pk=obj.pk))
     list_display = ("name", "project", "execution_state", "branch", "event", "started", "ended")
     list_filter = ("execution_state", "event")
     search_fields = ("name", "commit", "branch")

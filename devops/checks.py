@@ -1,4 +1,4 @@
-"""System checks for misconfiguration, with stable ids (slipway.E00x / W00x)."""
+"""System checks for misconfiguration, with stable ids (slipway.E0xx / W0xx; README "System checks")."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -18,7 +18,7 @@ def check_log_store(app_configs, **kwargs):
 def check_engine_and_runtime(app_configs, **kwargs):
     """E020: SLIPWAY_ENGINE's module is missing or fails to import. E021: the same for
     SLIPWAY_STEP_RUNTIME (local engine; `auto` checks every runtime it may pick).
-    E022: a test-only runtime (dummy) without SLIPWAY_TEST_RUNTIMES. W020: test-only
+    E022: a test-only runtime (dummy) without SLIPWAY_TEST_RUNTIMES. W025: test-only
     runtimes are enabled. Without these `runcontroller` would fail later, or run nothing."""
     from devops.engines.local.runtimes import AUTO, RUNTIMES
     from devops.engines.registry import ENGINES
@@ -41,7 +41,7 @@ def check_engine_and_runtime(app_configs, **kwargs):
             "SLIPWAY_TEST_RUNTIMES is on: test-only step runtimes "
             f"({', '.join(k.name for k in RUNTIMES if k.test_only)}) may be chosen",
             hint="unset it outside the test suite",
-            id="slipway.W020",
+            id="slipway.W025",
         ))
     return problems
 
@@ -65,3 +65,89 @@ def _unloadable(table, names, variable: str, value: str, check_id: str) -> list[
             errors.append(Error(f"{variable}={value!r} cannot be used: {exc}",
                                 hint=f"installed: {', '.join(usable) or 'none'}", id=check_id))
     return errors
+# --- dangerous configurations (issue 8): W020-W024 --------------------------------------
+# Each is its own function so a deployment can silence one id (SILENCED_SYSTEM_CHECKS)
+# and the ids stay stable as checks are added.
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = (host or "").strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _exposed_hosts() -> list[str]:
+    """The non-loopback places Slipway is reached at: SLIPWAY_HOST (where `up` binds) and SLIPWAY_PUBLIC_URL."""
+    import os
+    from urllib.parse import urlsplit
+
+    bind = os.environ.get("SLIPWAY_HOST", "127.0.0.1")
+    public = urlsplit(settings.PUBLIC_URL).hostname or ""
+    return [h for h in (bind, public) if h and not _is_loopback(h)]
+
+
+@register()
+def check_allowed_hosts(app_configs, **kwargs):
+    """W020: ALLOWED_HOSTS contains '*' while Slipway listens or is published beyond loopback."""
+    exposed = _exposed_hosts()
+    if "*" in settings.ALLOWED_HOSTS and exposed:
+        return [Warning(
+            f"SLIPWAY_ALLOWED_HOSTS is '*' but Slipway is reachable at {', '.join(exposed)}: any Host "
+            "header is accepted (host-header poisoning of links and password-reset mails)",
+            hint="set SLIPWAY_ALLOWED_HOSTS to the host names Slipway is served under",
+            id="slipway.W020",
+        )]
+    return []
+
+
+@register()
+def check_encryption_key(app_configs, **kwargs):
+    """W021: SLIPWAY_ENCRYPTION_KEY unset, so the key for secrets at rest is derived from the secret key."""
+    if settings.ENCRYPTION_KEY_DERIVED:
+        return [Warning(
+            "SLIPWAY_ENCRYPTION_KEY is not set: credentials and secrets are encrypted with a key derived "
+            "from the Django secret key; whoever reads or rotates that key reads or loses every stored secret",
+            hint="set SLIPWAY_ENCRYPTION_KEY to a long random value and keep it apart from SLIPWAY_SECRET_KEY",
+            id="slipway.W021",
+        )]
+    return []
+
+
+@register()
+def check_step_runtime(app_configs, **kwargs):
+    """W024: the `dummy` step runtime outside the tests; W022: the unisolated `host` runtime.
+
+    Warnings, not errors: the test suite's own controller subprocesses run `dummy` on purpose.
+    """
+    runtime = settings.SLIPWAY_STEP_RUNTIME
+    if runtime == "dummy" and not settings.SLIPWAY_TESTING:
+        return [Warning(
+            "SLIPWAY_STEP_RUNTIME is 'dummy': no step runs, every step reports what its env scripts",
+            hint="use auto, container or sandbox (dummy is for tests)",
+            id="slipway.W024",
+        )]
+    if runtime == "host" and not settings.SLIPWAY_TESTING:
+        return [Warning(
+            "SLIPWAY_STEP_RUNTIME is 'host': steps run as plain processes with Slipway's own rights "
+            "(they can read the data dir, the database and other projects' workspaces)",
+            hint="use auto, container or sandbox unless every pipeline is trusted",
+            id="slipway.W022",
+        )]
+    return []
+
+
+@register()
+def check_signup(app_configs, **kwargs):
+    """W023: SLIPWAY_SIGNUP=open: anyone who reaches Slipway can make an account and run code on it."""
+    if settings.SLIPWAY_SIGNUP == "open":
+        return [Warning(
+            "SLIPWAY_SIGNUP is 'open': anyone who reaches /accounts/signup/ gets an account",
+            hint="set SLIPWAY_SIGNUP=closed and add users with `manage.py user add` or the admin",
+            id="slipway.W023",
+        )]
+    return []

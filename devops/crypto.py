@@ -75,3 +75,33 @@ class EncryptedJSONField(EncryptedTextField):
         if value is None:
             value = {}
         return encrypt(json.dumps(value, sort_keys=True))
+
+
+class EncryptedTokensJSONField(models.JSONField):
+    """A JSON list of objects whose `token` values are encrypted in the database.
+
+    For Rancher's `imageWebHookToken` entries: the other keys (image,
+    branches) stay plain JSON so triggers can still look entries up, while
+    the row holds `"token": "fernet:v1:..."`. Python code sees plain tokens.
+    """
+
+    KEY = "token"
+
+    def _map(self, value, fn):
+        if not isinstance(value, list):
+            return value
+        out = []
+        for entry in value:
+            if isinstance(entry, dict) and isinstance(entry.get(self.KEY), str) and entry[self.KEY]:
+                entry = {**entry, self.KEY: fn(entry[self.KEY])}
+            out.append(entry)
+        return out
+
+    def from_db_value(self, value, expression, connection):
+        return self._map(super().from_db_value(value, expression, connection), decrypt)
+
+    def get_prep_value(self, value):
+        # Already-encrypted tokens (a value read raw and written back) are not encrypted twice.
+        return super().get_prep_value(
+            self._map(value, lambda t: t if t.startswith(PREFIX) else encrypt(t))
+        )

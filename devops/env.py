@@ -93,3 +93,19 @@ def envhostport(name: str, default: str = "") -> str:
     if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
         raise ImproperlyConfigured(f"{name}={raw!r} is not host:port (e.g. 127.0.0.1:5000)")
     return raw
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def envduration(name: str, default: str) -> float:
+    """A duration in seconds: `90s`, `30m`, `24h`, `7d`; a bare number means hours."""
+    raw = os.environ.get(name, default).strip().lower()
+    text, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in _UNITS else (raw, "h")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not text or value < 0 or value != value or value == float("inf"):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a duration (e.g. 30m, 24h, 7d; a number = hours)")
+    return value * _UNITS[unit]

@@ -5,6 +5,7 @@ Every variable is documented in README.md; bad values fail at start-up.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -13,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from devops.engines.local.runtimes import AUTO as RUNTIME_AUTO
 from devops.engines.local.runtimes import RUNTIMES
 from devops.engines.registry import ENGINES
-from devops.env import envbool, envchoice, envhostport, envstr, envurl
+from devops.env import envbool, envchoice, envduration, envhostport, envstr, envurl
 from devops.scm.providers import oauth_apps
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ SECRET_KEY = _secret_key()
 # Credentials and secret values are encrypted with this key (Fernet). It
 # defaults to one derived from SECRET_KEY; set it explicitly in production so
 # that rotating SECRET_KEY does not make stored credentials unreadable.
+ENCRYPTION_KEY_DERIVED = not envstr("SLIPWAY_ENCRYPTION_KEY")  # system check slipway.W021
 ENCRYPTION_KEY = envstr("SLIPWAY_ENCRYPTION_KEY") or hashlib.sha256(
     ("slipway-encryption:" + SECRET_KEY).encode()
 ).hexdigest()
@@ -158,6 +160,10 @@ SITE_ID = 1
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_EMAIL_VERIFICATION = "none"
+# Who may create an account at /accounts/signup/ (and by a first social login):
+# "closed" (default: an admin adds users, `manage.py user add`) or "open".
+SLIPWAY_SIGNUP = envchoice("SLIPWAY_SIGNUP", "closed", ("closed", "open"))
+ACCOUNT_ADAPTER = "devops.accounts.AccountAdapter"
 SOCIALACCOUNT_STORE_TOKENS = True
 
 LANGUAGE_CODE = "en-us"
@@ -202,7 +208,7 @@ SPECTACULAR_SETTINGS = {
 # --- Slipway's own settings (README "Settings") --------------------------------
 # Engine that runs executions: a name of the ENGINES table (devops/engines/registry.py).
 SLIPWAY_ENGINE = envchoice("SLIPWAY_ENGINE", "local", ENGINES.names())
-# Test-only step runtimes (dummy) may be chosen; tests/conftest.py sets it, slipway.W020 flags it.
+# Test-only step runtimes (dummy) may be chosen; tests/conftest.py sets it, slipway.W025 flags it.
 SLIPWAY_TEST_RUNTIMES = envbool("SLIPWAY_TEST_RUNTIMES", False)
 _runtime = envstr("SLIPWAY_STEP_RUNTIME").strip()
 if not SLIPWAY_TEST_RUNTIMES and _runtime in set(RUNTIMES.names(test=True)) - set(RUNTIMES.names()):
@@ -230,6 +236,12 @@ SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)
 SLIPWAY_REGISTRY_ADDR = envhostport("SLIPWAY_REGISTRY_ADDR")
 # Start the built-in registry with the controller when docker-registry is installed.
 SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
+# Run directories and workspaces of finished executions are deleted this long
+# after the run ended (logs stay in the log store): 30m, 24h, 7d; a number = hours.
+SLIPWAY_RUN_RETENTION = envduration("SLIPWAY_RUN_RETENTION", "24h")
+# True inside the test suite: the system checks for test-only setups
+# (the dummy and host runtimes, slipway.W022/W024) stay quiet there.
+SLIPWAY_TESTING = "pytest" in sys.modules
 
 LOGGING = {
     "version": 1,

@@ -73,7 +73,8 @@ class SettingValueSerializer(serializers.Serializer):
 
     def validate_value(self, value: str) -> str:
         try:
-            return validation.check_setting(self.context["setting_name"], value)
+            return validation.check_setting(self.context["setting_name"], value,
+                                            superuser=bool(self.context.get("superuser")))
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
 

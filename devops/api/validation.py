@@ -6,11 +6,13 @@ with the same message. Each `check_*` returns the cleaned value or raises
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from devops.models import DEFAULT_SETTINGS
+from devops.scm.git import CREDENTIALS_IN_URL, embedded_credentials
 
 _INT = re.compile(r"^[0-9]+$")
 _CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]+)?)$")
@@ -87,10 +89,44 @@ SETTING_RULES: dict[str, Callable[[str], str]] = {
 }
 
 
-def check_setting(name: str, value: str) -> str:
+# Slipway's own directories in SLIPWAY_DATA_DIR: a cache root inside one of
+# them would let a project's caches read or overwrite runs, keys or images.
+_DATA_DIR_OWN = frozenset({"runs", "workspaces", "containers", "registry", "mirrors", "logs", "doorbell",
+                           "static", "heartbeats", "secret_key", "slipway.sqlite3"})
+
+
+def _under_data_dir(value: str) -> str:
+    """devops-cache-dir for a non-superuser: a directory of its own under SLIPWAY_DATA_DIR.
+
+    The runner copies caches in and out of this root as the Slipway user, so
+    an owner who could name any path could read or overwrite any host directory.
+    """
+    from django.conf import settings
+
+    data_dir = os.path.realpath(settings.DATA_DIR)
+    path = os.path.realpath(value)  # `..` and symlinks resolved, as the runner will see it
+    rel = os.path.relpath(path, data_dir)
+    if rel == "." or rel.startswith("..") or rel.split(os.sep, 1)[0] in _DATA_DIR_OWN:
+        raise ValueError(
+            f"devops-cache-dir must lie under SLIPWAY_DATA_DIR ({data_dir}), outside Slipway's own "
+            f"directories there (e.g. {os.path.join(data_dir, 'cache', 'NAME')}); only a superuser may "
+            f"set another path, got {value!r}"
+        )
+    return value
+
+
+# Rules that hold unless a superuser sets the value (API: request.user.is_superuser;
+# the `project setting` command runs as the machine's operator and counts as one).
+RESTRICTED_SETTING_RULES: dict[str, Callable[[str], str]] = {
+    "devops-cache-dir": _under_data_dir,
+}
+
+
+def check_setting(name: str, value: str, *, superuser: bool = False) -> str:
     """The cleaned value of setting `name`; "" (back to the default) is always allowed.
 
     KeyError for an unknown name (the caller lists the valid ones); ValueError for a bad value.
+    `superuser=False` also applies RESTRICTED_SETTING_RULES (host paths).
     """
     if name not in DEFAULT_SETTINGS:
         raise KeyError(name)
@@ -98,7 +134,9 @@ def check_setting(name: str, value: str) -> str:
     if value == "":
         return ""
     rule = SETTING_RULES.get(name)
-    return rule(value) if rule else value
+    value = rule(value) if rule else value
+    restricted = RESTRICTED_SETTING_RULES.get(name)
+    return restricted(value) if restricted and not superuser else value
 
 
 def check_secret_name(name: str) -> str:
@@ -126,13 +164,16 @@ def check_secret_data(data: object) -> dict[str, str]:
 def check_repository_url(url: str) -> str:
     """A Git URL (http(s), ssh, git, file, or scp-like `user@host:path`).
 
-    Refuses leading '-' (it would be read by git as an option) and whitespace.
+    Refuses leading '-' (it would be read by git as an option), whitespace,
+    and credentials in the URL (`https://user:token@host/...`: store a credential instead).
     """
     url = (url or "").strip()
     if not url or url.startswith("-") or any(c.isspace() or ord(c) < 32 for c in url):
         raise ValueError("must be a Git repository URL")
     if _SCP_LIKE.match(url):
         return url
+    if embedded_credentials(url):
+        raise ValueError(CREDENTIALS_IN_URL)  # the URL itself is not echoed: it holds the secret
     parts = urlsplit(url)
     if parts.scheme not in _URL_SCHEMES or (parts.scheme != "file" and not parts.netloc):
         raise ValueError(f"must be an {', '.join(_URL_SCHEMES)} or user@host:path Git URL, got {url!r}")

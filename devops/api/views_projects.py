@@ -145,7 +145,7 @@ class SettingViewSet(ProjectScopedViewSet):
     @extend_schema(request=SettingValueSerializer, responses=schema.PipelineSettingObject)
     def partial_update(self, request, project: str, name: str):
         setting = self.get_object()
-        data = SettingValueSerializer(data=request.data, context={"setting_name": setting.name})
+        data = SettingValueSerializer(data=request.data, context={"setting_name": setting.name, "superuser": request.user.is_superuser})
         data.is_valid(raise_exception=True)
         setting.value = data.validated_data["value"]
         setting.save()

@@ -62,15 +62,32 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def refuse_while_running(executions: QuerySet) -> None:
-    """409 when any of `executions` is Waiting, Queueing or Building.
+def busy_executions(executions: QuerySet) -> tuple[list[str], list[str]]:
+    """(running, stopping): names (at most 5 each) of executions whose rows must not be deleted.
 
-    Deleting a project or pipeline cascades to its executions; one still
-    running would leave a runner writing to rows that no longer exist.
+    running = Waiting, Queueing or Building; stopping = stopped, but the
+    controller has not yet stopped the runner (`abort_requested`): until
+    then the row is how the controller finds the runner and its secrets.
     """
     running = list(executions.filter(execution_state__in=ExecutionState.active()).values_list("name", flat=True)[:5])
+    stopping = list(executions.filter(abort_requested=True).values_list("name", flat=True)[:5])
+    return running, stopping
+
+
+def refuse_while_running(executions: QuerySet) -> None:
+    """409 when any of `executions` is running or has its stop pending (`busy_executions`).
+
+    Deleting a project or pipeline cascades to its executions; one still
+    running would leave a runner writing to rows that no longer exist, and
+    one whose stop is pending would leave its runner orphaned, with the
+    secrets in its run directory.
+    """
+    running, stopping = busy_executions(executions)
     if running:
         raise Conflict(f"executions still running: {', '.join(running)}; stop them first")
+    if stopping:
+        raise Conflict(f"executions stopped but their runners not yet stopped by the controller: "
+                       f"{', '.join(stopping)}; try again once the controller has stopped them")
 
 
 def detail_routes(viewset: type, *, write: dict[str, str] | None = None) -> tuple:

@@ -13,7 +13,8 @@ mount per path (`ctx.add_mount`): absolute targets are bind-mounted by the conta
 sandbox runtimes, workspace-relative targets are linked (host) or bind-mounted
 (container, sandbox) into the workspace by the runtime.
 `finish(0)` publishes each copy as the cache's new generation and applies the
-project's size cap; anything else discards the copies. Both write what they
+project's size cap; anything else discards the copies, and so does a run of
+a pull request (`spec.trusted` False: caches restored, never published). Both write what they
 did into the step's log. Neither raises for cache trouble: a cache is an
 optimisation, so problems are logged and the step goes on without it.
 """
@@ -94,9 +95,15 @@ class StepCaches:
         self.finished = True
         ctx = self.ctx
         ok = exit_code == 0
+        trusted = getattr(ctx.spec, "trusted", True)
         for r in self.restored:
             try:
-                if ok:
+                if ok and not trusted:
+                    # A pull request's code could plant anything in the cache
+                    # that later trusted runs would then execute.
+                    r.entry.discard(r.work)
+                    ctx.say(f"cache not saved: {r.entry.path} (runs of pull requests never publish caches)")
+                elif ok:
                     meta = r.entry.publish(r.work)
                     ctx.say(f"cache saved: {r.entry.path} ({human_size(meta.size)}, "
                             f"generation {meta.generation})")
@@ -107,7 +114,7 @@ class StepCaches:
                 log.warning("cache %s of %s: %s", r.entry.path, ctx.spec.pipeline_id, e)
                 ctx.say(f"cache not saved: {r.entry.path} ({e.strerror or e})")
                 r.entry.discard(r.work)
-        if ok and self.restored and self.root is not None:
+        if ok and trusted and self.restored and self.root is not None:
             cap_text = ctx.spec.settings.get("cache-size-cap") or DEFAULT_CAP
             try:
                 cap = parse_size(cap_text)

@@ -67,7 +67,13 @@ def project_named(ref: str) -> Project:
 
 
 def pipeline_for(project: Project, repo: str) -> Pipeline:
-    """The project's pipeline of this repository, registered on first use."""
+    """The project's pipeline of this repository, registered on first use.
+
+    A URL with credentials in it is refused (GitError): they would be stored,
+    shown and logged with the URL.
+    """
+    if git.embedded_credentials(repo):
+        raise git.GitError(f"the repository URL {git.CREDENTIALS_IN_URL}")
     url = git.normalise_url(repo)
     pipeline = Pipeline.objects.filter(project=project, repository_url=url).order_by("created").first()
     if pipeline is not None:

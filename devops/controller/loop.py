@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from devops.controller import heartbeat
 from devops.controller.actions import NOTIFY_CHANNEL, announce_on_commit, do_finish, set_condition
+from devops.controller.prune import tick_prune
 from devops.controller.spec import build_spec
 from devops.controller.status import copy_report, dt
 from devops.doorbell import Bell
@@ -131,6 +132,7 @@ class Controller:
             if self.stopping:
                 break
             did = step() or did
+        did = tick_prune(self) or did  # retention of finished runs' directories (controller/prune.py)
         return did
 
     # Spooled logs are a rare fallback (S3 was down); looking for them costs a

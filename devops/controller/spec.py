@@ -1,9 +1,14 @@
 """Models -> `RunSpec` / `ProjectSpec`: the plain data an engine gets (engines never see models).
 
 The CICD_* environment (DESIGN §3), `envFrom` secrets resolved from the
-project's Secret rows (none on pull_request events: forks never see
-secrets), git auth from the pipeline's credential, the values to mask, and
-the project's effective PipelineSettings.
+project's Secret rows, git auth from the pipeline's credential, the values
+to mask, and the project's effective PipelineSettings.
+
+Runs of pull requests run code from outside the project (`is_trusted`):
+their RunSpec's `trusted` is False, it carries no envFrom secrets and no
+registry credentials of the project (only the built-in registry's, so
+images can still be built and pushed there), and engines refuse their
+pushes to remote registries and never publish their caches.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import re
 
 from django.conf import settings
 
-from devops.engines.base import GitAuth, ProjectSpec, RunSpec
+from devops.engines.base import UNTRUSTED_EVENTS, GitAuth, ProjectSpec, RunSpec
 from devops.models import PipelineExecution, Project, Secret
 from devops.pipeline.config import PipelineConfig
 
@@ -21,6 +26,12 @@ SETTING_ENV = {
     "npm-registry": "npm_config_registry",
     "goproxy": "GOPROXY",
 }
+
+
+def is_trusted(execution: PipelineExecution) -> bool:
+    """False for an execution triggered by a pull request (triggers set `event`; the same
+    rule as RunSpec.trusted, which engines read)."""
+    return execution.event not in UNTRUSTED_EVENTS
 
 
 def repo_name(url: str) -> str:
@@ -61,12 +72,15 @@ def _local_registry_address() -> str:
     return info.address if info else ""
 
 
-def registry_auth(project) -> dict[str, tuple[str, str]]:
-    """host -> (username, password): the project's registry credentials and the built-in registry."""
+def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]]:
+    """host -> (username, password): the project's registry credentials (trusted runs only)
+    and the built-in registry."""
     from devops.models import RegistryCredential
     from devops.registry.server import registry_info
 
-    auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
+    auth = {}
+    if trusted:
+        auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
     info = registry_info(settings.DATA_DIR)
     if info is not None:
         auth[info.address] = (info.username, info.password)
@@ -100,10 +114,11 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         if project_settings.get(name):
             env[var] = project_settings[name]
 
+    trusted = is_trusted(execution)
     mask: list[str] = []
     secrets: dict[str, dict[str, str]] = {}
     wanted = {ef.source_name for stage in config.stages for step in stage.steps for ef in step.env_from}
-    if wanted and execution.event != "pull_request":
+    if wanted and trusted:
         for secret in Secret.objects.filter(project=project, name__in=wanted):
             data = {str(k): str(v) for k, v in (secret.data or {}).items()}
             secrets[secret.name] = data
@@ -116,7 +131,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
                        ssh_private_key=cred.ssh_private_key or "")
         mask.extend(v for v in (auth.token, auth.ssh_private_key) if v)
 
-    reg_auth = registry_auth(project)
+    reg_auth = registry_auth(project, trusted=trusted)
     mask.extend(p for _u, p in reg_auth.values() if p)
 
     return RunSpec(

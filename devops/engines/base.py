@@ -26,6 +26,8 @@ Call order, per execution, by the controller (`devops/controller/loop.py`):
 
 A re-run is a NEW execution (`do_rerun`), so it goes through run() again under
 its own name: there is no engine-level rerun.
+    stored_runs() / prune(entry) what a finished run left on this machine, and deleting it after the
+                                 retention (devops/controller/prune.py decides which); idempotent
 
 Exceptions: `TemporaryEngineError` = try again next pass; `PermanentEngineError`
 = the execution fails with the message. A failing step is a result in the
@@ -53,6 +55,10 @@ class TemporaryEngineError(EngineError):
 
 class PermanentEngineError(EngineError):
     """Give up: the execution is Failed with this message."""
+
+
+# Events whose code Slipway does not trust: a pull request may come from a fork.
+UNTRUSTED_EVENTS = frozenset({"pull_request"})
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,16 @@ class RunSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # Registry credentials for pushes/pulls: host -> (username, password).
     registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def trusted(self) -> bool:
+        """False for runs of code from outside the project (`event` in UNTRUSTED_EVENTS: pull requests).
+
+        The controller leaves out envFrom secrets and the project's registry
+        credentials for them (controller/spec.py); engines also refuse their
+        pushes to remote registries and never publish their caches (restoring is fine).
+        """
+        return self.event not in UNTRUSTED_EVENTS
 
 
 @dataclass(frozen=True)
@@ -151,3 +167,11 @@ class PipelineEngine:
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         return None
+
+    def stored_runs(self) -> list[tuple[str, str, float]]:
+        """(entry, execution name, last change as unix time) of every run kept on this machine."""
+        return []
+
+    def prune(self, entry: str) -> bool:
+        """Delete what `entry` (from stored_runs) holds; False while its runner still runs."""
+        return False

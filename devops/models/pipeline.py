@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from devops.crypto import EncryptedTextField, EncryptedTokensJSONField
 from devops.models.ids import random_id
 
 
@@ -29,8 +30,9 @@ class Pipeline(models.Model):
     trigger_webhook_push = models.BooleanField(default=True)
     trigger_webhook_pr = models.BooleanField(default=False)
     trigger_webhook_tag = models.BooleanField(default=False)
-    # Rancher's imageWebHookToken entries: [{branches, comment, imageType, token, triggerImage}]
-    image_webhooks = models.JSONField(default=list, blank=True)
+    # Rancher's imageWebHookToken entries: [{branches, comment, imageType, token, triggerImage}];
+    # each `token` encrypted at rest, the rest plain JSON.
+    image_webhooks = EncryptedTokensJSONField(default=list, blank=True)
     # --- status
     pipeline_state = models.CharField(max_length=16, default="active")
     next_run = models.PositiveIntegerField(default=1)
@@ -38,7 +40,7 @@ class Pipeline(models.Model):
     last_run_state = models.CharField(max_length=16, blank=True)
     last_started = models.DateTimeField(null=True, blank=True)
     webhook_id = models.CharField(max_length=128, blank=True)
-    webhook_token = models.CharField(max_length=128, blank=True)
+    webhook_token = EncryptedTextField(blank=True)  # encrypted at rest, like every credential
     # Nodes of recent runs, newest first (cache affinity, DESIGN §6).
     execution_scheduled_info = models.JSONField(default=list, blank=True)
 

@@ -97,6 +97,32 @@ def is_remote(url: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*://", url) or re.match(r"^[\w.-]+@[\w.-]+:", url))
 
 
+CREDENTIALS_IN_URL = ("holds credentials (user:token@): they would be shown to every project member, "
+                      "printed in clone logs and put in CICD_GIT_URL; store a source code credential "
+                      "for the pipeline instead and use the URL without them")
+
+
+def embedded_credentials(url: str) -> bool:
+    """True when `url` carries a password, or (http/https) any user part.
+
+    `https://user:token@host/repo.git` and `https://token@host/repo.git` both
+    put a secret in the URL; `ssh://git@host/repo` and scp-like
+    `git@host:path` name an account, not a secret, and stay valid.
+    """
+    if not re.match(r"^[a-z][a-z0-9+.-]*://", url, re.IGNORECASE):
+        return False  # scp-like or a local path: its user part is an account name
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if "@" not in parts.netloc:
+        return False
+    userinfo = parts.netloc.rpartition("@")[0]
+    return ":" in userinfo or parts.scheme.lower() in ("http", "https")
+
+
 def normalise_url(repo: str) -> str:
     """A repository reference as stored on a Pipeline: local paths become absolute."""
     if is_remote(repo) or repo.startswith("file://"):

@@ -89,19 +89,39 @@ def test_project_setting(project):
     assert project.setting("executor-quota") == "2"
 
 
-def test_project_secret_never_echoes_values(project):
-    out = run("project", "secret", "demo", "registry", "USER=robot", "PASSWORD=pl4nted-pw")
+def run_in(stdin: str, *args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stdin=io.StringIO(stdin))
+    return out.getvalue()
+
+
+def test_project_secret_never_echoes_values(project, tmp_path):
+    out = run_in("USER=robot\nPASSWORD=pl4nted-pw\n", "project", "secret", "demo", "registry", "--from-stdin")
     assert "created" in out and "PASSWORD" in out and "pl4nted-pw" not in out
-    out = run("project", "secret", "demo", "registry", "PASSWORD=pl4nted-pw2")
+    out = run_in("pl4nted-pw2\n", "project", "secret", "demo", "registry", "PASSWORD=-")
     assert "updated" in out and "pl4nted" not in out
     assert Secret.objects.get(name="registry").data == {"USER": "robot", "PASSWORD": "pl4nted-pw2"}
-    run("project", "secret", "demo", "registry", "ONLY=1", "--replace")
-    assert Secret.objects.get(name="registry").data == {"ONLY": "1"}
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN pl4nted KEY-----\nabc\n-----END-----\n")
+    run("project", "secret", "demo", "registry", f"ONLY=@{key}", "--replace")
+    assert Secret.objects.get(name="registry").data == {"ONLY": key.read_text()}
     with pytest.raises(CommandError) as err:
         run("project", "secret", "demo", "registry", "pl4nted-no-key")
     assert "pl4nted" not in str(err.value)
     with pytest.raises(CommandError, match="not a valid key"):
-        run("project", "secret", "demo", "registry", "bad key=v")
+        run_in("v", "project", "secret", "demo", "registry", "bad key=-")
+
+
+def test_project_secret_refuses_values_on_the_command_line(project):
+    with pytest.raises(CommandError) as err:
+        run("project", "secret", "demo", "registry", "PASSWORD=pl4nted-argv")
+    message = str(err.value)
+    assert "pl4nted" not in message and "KEY=-" in message and "KEY=@FILE" in message and "--from-stdin" in message
+    assert not Secret.objects.filter(name="registry").exists()
+    with pytest.raises(CommandError, match="no values given"):
+        run("project", "secret", "demo", "registry")
+    with pytest.raises(CommandError, match="cannot read"):
+        run("project", "secret", "demo", "registry", "K=@/nonexistent/file")
 
 
 def test_project_member(project, personas):

@@ -89,3 +89,31 @@ def test_deploy_gets_a_plain_project_spec(secret_pipeline, project):
     assert spec.settings["executor-quota"] == project.setting("executor-quota")
     assert spec.secrets == {"deploy": {"token": "tok-123", "other": "zz"}, "unrelated": {"x": "never-sent"}}
     assert "tok-123" not in repr(spec)  # secret values never reach a log line through repr
+def test_pull_request_specs_are_untrusted_without_registry_credentials(secret_pipeline, project, data_dir):
+    from devops.engines.local import state as st
+    from devops.models import RegistryCredential
+
+    RegistryCredential.objects.create(project=project, host="harbor.example.com", username="robot",
+                                      password="reg-pw-PLANTED")
+    pr = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="pull_request")))
+    assert pr.trusted is False
+    assert "harbor.example.com" not in pr.registry_auth and "reg-pw-PLANTED" not in pr.mask
+    assert pr.secrets == {}
+    assert st.spec_from_json(st.spec_to_json(pr)).trusted is False  # survives the runner's spec.json
+
+    push = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="push")))
+    assert push.trusted is True
+    assert push.registry_auth["harbor.example.com"] == ("robot", "reg-pw-PLANTED") and "reg-pw-PLANTED" in push.mask
+    assert push.secrets["deploy"]["token"] == "tok-123"
+
+
+def test_untrusted_runs_get_no_envfrom_even_when_the_spec_has_secrets(secret_pipeline):
+    """The runner's own rule: step_env drops envFrom for an untrusted spec, whatever it carries."""
+    from dataclasses import replace
+
+    from devops.engines.local.runner import step_env
+
+    spec = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="push")))
+    step = spec.config.stages[1].steps[0]
+    assert step_env(spec, step)["TOKEN"] == "tok-123"
+    assert "TOKEN" not in step_env(replace(spec, event="pull_request"), step)

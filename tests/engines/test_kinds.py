@@ -121,10 +121,10 @@ def test_a_configured_runtime_whose_module_fails_to_import_fails_the_check(setti
 def test_the_dummy_runtime_is_for_tests_only(settings):
     settings.SLIPWAY_STEP_RUNTIME = "dummy"
     settings.SLIPWAY_TEST_RUNTIMES = True        # tests/conftest.py's setting: flagged
-    found = {e.id: e for e in run_checks() if e.id in ("slipway.W020", "slipway.E022")}
-    assert list(found) == ["slipway.W020"] and "dummy" in found["slipway.W020"].msg
+    found = {e.id: e for e in run_checks() if e.id in ("slipway.W025", "slipway.E022")}
+    assert list(found) == ["slipway.W025"] and "dummy" in found["slipway.W025"].msg
     settings.SLIPWAY_TEST_RUNTIMES = False
-    found = {e.id for e in run_checks() if e.id in ("slipway.W020", "slipway.E022")}
+    found = {e.id for e in run_checks() if e.id in ("slipway.W025", "slipway.E022")}
     assert found == {"slipway.E022"}
 
 
@@ -146,4 +146,4 @@ def test_settings_refuse_the_dummy_runtime_outside_tests(tmp_path):
     assert refused.returncode != 0
     assert "SLIPWAY_STEP_RUNTIME='dummy' is for tests only" in refused.stderr
     allowed = _manage("check", SLIPWAY_TEST_RUNTIMES="1", **env)
-    assert allowed.returncode == 0 and "slipway.W020" in allowed.stderr
+    assert allowed.returncode == 0 and "slipway.W025" in allowed.stderr

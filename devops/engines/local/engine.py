@@ -13,8 +13,11 @@ Process model (docs/architecture.md, "Local engine"):
     left in its session or cgroups is killed.
   * stop() asks the runner to abort (SIGTERM: running steps killed, Aborted);
     after `stop_grace` seconds it kills the runner's whole session itself.
-  * cleanup() deletes the workspace and the secrets in the run directory; step
-    logs live in the LogStore and stay.
+  * cleanup() deletes the workspace and everything in the run directory but
+    the runner's bookkeeping (`KEEP_AFTER_CLEANUP`): spec.json (secrets),
+    registry auth files, SSH keys, registries.conf, env files; step logs live
+    in the LogStore and stay. The rest of the run directory goes when the
+    retention ends (devops/controller/prune.py).
 Start methods: "fork" (default: the runner is forked from the already-imported
 controller and never execs; ~150 ms sooner than a fresh interpreter, which
 must import pydantic) or "exec" (`python -m devops.engines.local.runner RUN_DIR`).
@@ -43,9 +46,33 @@ from devops.engines.local.runner import serve, warm_up, write_pidfile  # a forke
 from devops.engines.local.runtimes.container import remove_containers
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+_OLD = re.compile(r"\.[0-9]+\.old$")  # a run directory set aside by rerun()
 # A claimed run directory without a runner.json after this long: the runner never started.
 START_GRACE = 30.0
 _warm: list[bool] = []
+# What cleanup() leaves in a run directory: state and pid bookkeeping that
+# sync() and rerun() still read, and the runner's own log. Anything else a run
+# wrote (spec.json with every secret, containers/auth-*.json, ssh/, env and
+# config files of steps) may hold a credential and is deleted, whoever wrote it.
+KEEP_AFTER_CLEANUP = frozenset({"state.json", "runner.json", "runner.log", "claimed", ".lock", "stop"})
+
+
+def remove_run_secrets(rd: Path) -> None:
+    """Delete everything in run directory `rd` except KEEP_AFTER_CLEANUP (idempotent)."""
+    try:
+        entries = list(os.scandir(rd))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name in KEEP_AFTER_CLEANUP:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 class LocalEngine(PipelineEngine):
@@ -175,10 +202,49 @@ class LocalEngine(PipelineEngine):
         release_execution(spec.execution)
         remove_containers(self.options.containers_root, spec.execution)
         shutil.rmtree(self.workspace(spec.execution), ignore_errors=True)
-        # Secrets (git token, ssh key, envFrom values) must not outlive the run.
-        for name in ("spec.json",):
-            (rd / name).unlink(missing_ok=True)
-        shutil.rmtree(rd / "ssh", ignore_errors=True)
+        remove_run_secrets(rd)
+
+    def stored_runs(self) -> list[tuple[str, str, float]]:
+        """Run directories and workspaces on this machine: (entry, execution, newest mtime).
+
+        An entry is a directory name under the runs root or the workspace root
+        (`<execution>`, or `<execution>.<ms>.old` for a run set aside by rerun).
+        """
+        found: dict[str, float] = {}
+        for root in (self.options.runs_root, self.options.workspace_dir):
+            try:
+                entries = list(os.scandir(root))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False) or not _NAME.fullmatch(entry.name):
+                    continue
+                try:
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                found[entry.name] = max(found.get(entry.name, 0.0), mtime)
+        return [(name, _OLD.sub("", name), mtime) for name, mtime in sorted(found.items())]
+
+    def prune(self, entry: str) -> bool:
+        """Delete run directory and workspace `entry` (logs live in the LogStore and stay).
+
+        Refused (False) while a runner of that directory still runs.
+        """
+        if not _NAME.fullmatch(entry):
+            raise ValueError(f"bad run entry {entry!r}")
+        rd = self.options.runs_root / entry
+        info = st.read_json(rd / "runner.json")
+        if info is not None and st.runner_alive(info):
+            return False
+        execution = _OLD.sub("", entry)
+        if entry == execution:
+            release_execution(execution)
+            remove_containers(self.options.containers_root, execution)
+        remove_run_secrets(rd)  # credentials first, in case the tree cannot be removed whole
+        shutil.rmtree(rd, ignore_errors=True)
+        shutil.rmtree(self.options.workspace_dir / entry, ignore_errors=True)
+        return not rd.exists()
 
     # -- helpers ------------------------------------------------------------------
     def _handle(self, spec: RunSpec, rd: Path) -> dict[str, Any]:

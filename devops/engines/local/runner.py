@@ -358,16 +358,14 @@ def warm_up() -> None:
 def step_env(spec: RunSpec, step: Step) -> dict[str, str]:
     """CICD_* (spec.env), then the step's `env`, then `envFrom` from the project's secrets.
 
-    On pull_request events the controller hands no secrets: envFrom is dropped
-    (forks never see secrets). Otherwise a missing secret fails the step.
+    Untrusted runs (pull requests, `spec.trusted` False) get no secrets: envFrom
+    is dropped, whatever the spec holds. Otherwise a missing secret fails the step.
     """
     env = dict(spec.env)
     env.update(dict(step.env))
-    for ref in step.env_from:
+    for ref in step.env_from if spec.trusted else ():
         secret = spec.secrets.get(ref.source_name)
         if secret is None or ref.source_key not in secret:
-            if spec.event == "pull_request":
-                continue
             raise StepStartError(
                 f"envFrom: secret {ref.source_name!r} has no key {ref.source_key!r}"
             )

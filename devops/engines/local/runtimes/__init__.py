@@ -3,7 +3,7 @@
 `SLIPWAY_STEP_RUNTIME` is `auto` or a name of the table (devops/settings.py);
 slipway.E021 fails `manage.py check` when the configured runtime's module is
 missing or fails to import. `dummy` is test-only: settings accept it only with
-`SLIPWAY_TEST_RUNTIMES=1` (tests/conftest.py sets it; slipway.W020 flags it).
+`SLIPWAY_TEST_RUNTIMES=1` (tests/conftest.py sets it; slipway.W025 flags it).
 """
 
 from __future__ import annotations

@@ -9,12 +9,22 @@
   build is tagged without running bud (`SLIPWAY_BUILD_REUSE=false` in the
   step env turns it off).
 - Build args: `PLUGIN_BUILD_ARGS` in the step's env (`A=1,B=2`, as Rancher's
-  docker plugin read it) and every `BUILD_ARG_<NAME>` variable.
+  docker plugin read it) and every `BUILD_ARG_<NAME>` variable. Those that
+  come from secrets (the variable is an `envFrom` target, or its value is one
+  the run masks) are NOT build args: buildah's `--secret id=NAME,src=FILE`
+  (a 0600 file in the run directory, deleted when the build ends) exposes
+  them to `RUN --mount=type=secret,id=NAME` as /run/secrets/NAME, so they are
+  never on a command line and never in the image's history or config. The
+  others stay `--build-arg` (visible in `buildah history`, as in Docker).
 - Push: every tag, to the built-in registry (pushRemote false; plain http on
   loopback with its credentials) or to the remote registry (credentials from
   the project's registry credentials, RunSpec.registry_auth). Credentials go
   through a 0600 auth file, never argv or the log. The digest of the pushed
   manifest is printed and returned as `StepResult.image_digest`.
+- Runs of pull requests (`spec.trusted` False): a push to a remote registry
+  fails the step with the reason, and the build neither uses nor leaves
+  cached layers or a whole-build fingerprint (a later trusted build must not
+  reuse what a pull request built).
 - For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
   to `<run_dir>/published-image.env`.
 """
@@ -78,10 +88,20 @@ def _run(ctx: StepContext, argv: list[str], env: dict[str, str]) -> tuple[int, l
         ctx.log = log
 
 
-def build_args(env: dict[str, str]) -> list[tuple[str, str]]:
-    args = parse_build_args(env.get("PLUGIN_BUILD_ARGS", ""))
-    args += [(k[len("BUILD_ARG_"):], v) for k, v in sorted(env.items()) if k.startswith("BUILD_ARG_")]
-    return [(k, v) for k, v in args if k]
+def build_args(env: dict[str, str], secret_vars: frozenset[str] = frozenset(),
+               masked: frozenset[str] = frozenset()) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(plain build args, secret build args) from the step env.
+
+    Secret: from a variable in `secret_vars` (the step's envFrom targets), or
+    a value in `masked` (the run's secrets, tokens and passwords).
+    """
+    args = [(k, v, "PLUGIN_BUILD_ARGS") for k, v in parse_build_args(env.get("PLUGIN_BUILD_ARGS", ""))]
+    args += [(k[len("BUILD_ARG_"):], v, k) for k, v in sorted(env.items()) if k.startswith("BUILD_ARG_")]
+    plain, secret = [], []
+    for name, value, var in args:
+        if name:
+            (secret if var in secret_vars or (value and value in masked) else plain).append((name, value))
+    return plain, secret
 
 
 def _fail(ctx: StepContext, code: int, message: str) -> StepResult:
@@ -94,6 +114,10 @@ def run(ctx: StepContext) -> StepResult:
     buildah = shutil.which("buildah")
     if buildah is None:
         return _fail(ctx, 1, "publishImageConfig needs buildah: run `apt-get install buildah`")
+    if cfg.push_remote and not ctx.spec.trusted:
+        return _fail(ctx, 1, "pushRemote: runs of pull requests never push to remote registries "
+                             "(they get no registry credentials); push to the built-in registry instead "
+                             "(pushRemote: false)")
     local_address = ""
     if not cfg.push_remote:
         if shutil.which("docker-registry") is None:
@@ -122,12 +146,29 @@ def run(ctx: StepContext) -> StepResult:
            "HOME": os.environ.get("HOME", "/root")}
     env.update(registry_access(ctx))
     storage = step_storage_args(ctx)
-    args = build_args(ctx.env)
-    if not _reuse_build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs):
-        rc = _build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs)
+    args, secret_args = build_args(ctx.env, frozenset(ref.name for ref in ctx.config.env_from),
+                                   frozenset(ctx.spec.mask))
+    # The whole-build fingerprint sees secret names, not values (buildah's
+    # layer cache does not key on secret contents either).
+    fp_args = args + [(name, "\0secret") for name, _ in secret_args]
+    if not _reuse_build(ctx, buildah, storage, env, dockerfile, context_dir, fp_args, target.refs):
+        rc = _build(ctx, buildah, storage, env, dockerfile, context_dir, args, target.refs, secret_args)
         if rc != 0:
             return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
+    try:
+        digest = _push(ctx, buildah, storage, env, target)
+    finally:
+        if not ctx.spec.trusted:
+            _forget_image(ctx, buildah, storage, env, target.refs)
+    if isinstance(digest, StepResult):
+        return digest
+    _export(ctx, target.registry, target.repository, target.refs[0])
+    return StepResult(0, "", image_digest=digest)
+
+
+def _push(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], target) -> str | StepResult:
+    """Push every tag; the last digest, or the failed StepResult."""
     digest = ""
     digest_file = Path(ctx.run_dir) / "containers" / f"digest-{ctx.stage}-{ctx.step}"
     for ref in target.refs:
@@ -141,8 +182,23 @@ def run(ctx: StepContext) -> StepResult:
             return _fail(ctx, rc, f"push of {ref} failed (buildah exit {rc})")
         digest = digest_file.read_text().strip()
         ctx.say(f"pushed {ref}@{digest}")
-    _export(ctx, target.registry, target.repository, target.refs[0])
-    return StepResult(0, "", image_digest=digest)
+    return digest
+
+
+def _forget_image(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], refs: list[str]) -> None:
+    """Remove a pull request's image from local storage once pushed.
+
+    buildah's `--layers` takes ANY local image whose history matches as a
+    cache hit, the final image of a `--layers=false` build included; kept,
+    a pull request's image would be reused by the next trusted build.
+    """
+    done = subprocess.run([buildah, *storage, "rmi", "-f", *refs], capture_output=True, text=True, env=env,
+                          check=False)
+    if done.returncode == 0:
+        ctx.say("the image was removed from local storage after the push (a pull request's build is never "
+                "reused as a cache)")
+    else:
+        ctx.say(f"could not remove the image from local storage (buildah exit {done.returncode})")
 
 
 def _image_id(buildah: str, storage: list[str], env: dict[str, str], ref: str) -> str | None:
@@ -157,7 +213,7 @@ def _reuse_build(ctx: StepContext, buildah: str, storage: list[str], env: dict[s
 
     The step env `SLIPWAY_BUILD_REUSE=false` turns this off (bud runs, layers still reused).
     """
-    if ctx.env.get("SLIPWAY_BUILD_REUSE", "").strip().lower() in ("0", "false", "no", "off"):
+    if not ctx.spec.trusted or ctx.env.get("SLIPWAY_BUILD_REUSE", "").strip().lower() in ("0", "false", "no", "off"):
         ctx.build_fingerprint = None  # type: ignore[attr-defined]
         return False
     try:
@@ -184,26 +240,56 @@ def _reuse_build(ctx: StepContext, buildah: str, storage: list[str], env: dict[s
     return True
 
 
+def _secret_files(ctx: StepContext, secret_args: list[tuple[str, str]]) -> tuple[Path, list[str]]:
+    """Write each secret build arg to a 0600 file; (their directory, the `--secret` flags)."""
+    directory = Path(ctx.run_dir) / "containers" / f"secrets-{ctx.stage}-{ctx.step}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    flags: list[str] = []
+    for n, (name, value) in enumerate(secret_args):
+        path = directory / str(n)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        flags += ["--secret", f"id={name},src={path}"]
+    return directory, flags
+
+
 def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, str], dockerfile: Path,
-           context_dir: Path, args: list[tuple[str, str]], refs: list[str]) -> int:
+           context_dir: Path, args: list[tuple[str, str]], refs: list[str],
+           secret_args: list[tuple[str, str]] = ()) -> int:
     iidfile = Path(ctx.run_dir) / "containers" / f"iid-{ctx.stage}-{ctx.step}"
-    argv = [buildah, *storage, "bud", "--layers", "--isolation", "chroot", "--iidfile", str(iidfile),
+    # A pull request's build must not leave layers that a trusted build would
+    # reuse (cache poisoning): it neither reads nor writes buildah's layer cache.
+    layers = "--layers" if ctx.spec.trusted else "--layers=false"
+    argv = [buildah, *storage, "bud", layers, "--isolation", "chroot", "--iidfile", str(iidfile),
             "-f", str(dockerfile)]
     for name, value in args:
         argv += ["--build-arg", f"{name}={value}"]
     for ref in refs:
         argv += ["-t", ref]
+    secrets_dir = None
+    if secret_args:
+        secrets_dir, flags = _secret_files(ctx, list(secret_args))
+        argv += flags
+        ctx.say(f"secret build args (RUN --mount=type=secret,id=NAME reads /run/secrets/NAME): "
+                f"{', '.join(name for name, _ in secret_args)}")
     argv.append(str(context_dir))
-    ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)")
+    ctx.say(f"building {', '.join(refs)} (buildah bud --layers, layers kept under the data dir)" if ctx.spec.trusted
+            else f"building {', '.join(refs)} without the layer cache (a pull request's build never writes it)")
     t0 = time.monotonic()
-    rc, lines = _run(ctx, argv, env)
+    try:
+        rc, lines = _run(ctx, argv, env)
+    finally:
+        if secrets_dir is not None:
+            shutil.rmtree(secrets_dir, ignore_errors=True)
     if rc != 0:
         return rc
     steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
     cached = sum(1 for ln in lines if "Using cache" in ln)
     ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
     fp = getattr(ctx, "build_fingerprint", None)
-    if fp and iidfile.exists():
+    if fp and iidfile.exists() and ctx.spec.trusted:
         record = fingerprint_file(step_containers_root(ctx), fp)
         record.parent.mkdir(parents=True, exist_ok=True)
         tmp = record.with_suffix(".tmp")
