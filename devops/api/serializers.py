@@ -73,8 +73,8 @@ class SettingValueSerializer(serializers.Serializer):
     def validate_value(self, value: str) -> str:
         try:
             return validation.check_setting(self.context["setting_name"], value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+        except ValueError as exc:  # named as `project setting` names it
+            raise serializers.ValidationError(f"{self.context['setting_name']}: {exc}") from None
 
 
 class SecretDataField(serializers.DictField):
