@@ -10,7 +10,10 @@ settings.SLIPWAY_LOG_STORE via `devops.logs.get_log_store()`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+PIECE = 1 << 20  # what iter_bytes() holds at once, at most
 
 
 @dataclass(frozen=True, order=True)
@@ -46,6 +49,19 @@ class LogStore:
     def read(self, key: LogKey, offset: int = 0, length: int | None = None) -> bytes:
         """Bytes from `offset`; b"" when there is none (yet)."""
         raise NotImplementedError
+
+    def iter_bytes(self, key: LogKey, start: int, end: int, piece: int = PIECE) -> Iterator[bytes]:
+        """Bytes `start`..`end` (exclusive) in pieces of at most `piece` bytes, for
+        streaming a download: memory stays one piece, whatever the log's size.
+        Stops early when the log is shorter. Backends may read more cleverly
+        (one open file, one object listing) than this default."""
+        pos = start
+        while pos < end:
+            data = self.read(key, pos, min(piece, end - pos))
+            if not data:
+                return
+            pos += len(data)
+            yield data
 
     def size(self, key: LogKey) -> int:
         raise NotImplementedError

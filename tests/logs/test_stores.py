@@ -36,6 +36,17 @@ def test_the_log_is_byte_exact_what_the_step_wrote(store):
     assert store.keys("e-exact") == [key]
 
 
+def test_iter_bytes_streams_any_range_in_bounded_pieces(store):
+    key = LogKey("e-iter", 1, 0)
+    whole = b"".join(b"%05d streamed\n" % i for i in range(1500))    # ~21 KiB: S3 chunks of 4 KiB
+    _write(store, key, [whole[i:i + 999] for i in range(0, len(whole), 999)])
+    for first, end in [(0, len(whole)), (0, 1), (4095, 4097), (5000, 13001), (len(whole) - 3, len(whole) + 50)]:
+        pieces = list(store.iter_bytes(key, first, end, piece=1000))
+        assert b"".join(pieces) == whole[first:end], (first, end)
+        assert all(0 < len(p) <= 1000 for p in pieces)
+    assert list(store.iter_bytes(LogKey("e-iter", 9, 9), 0, 10)) == []
+
+
 def test_timestamps_live_beside_the_log_not_in_it(store):
     key = LogKey("e-lines", 0, 0)
     w = open_step_writer(store, key)
