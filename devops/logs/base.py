@@ -78,5 +78,13 @@ class LogStore:
         """The per-line timestamp records kept beside the log (devops.logs.index.IndexRecord)."""
         return []
 
+    def index_window(self, key: LogKey, first: int, last: int) -> list:
+        """The index records a page of lines `first`..`last` needs (devops.logs.index.window):
+        the last at or before `first`, then those up to `last`. Backends with the
+        sidecar in a file bisect it instead of reading it whole."""
+        from devops.logs.index import window
+
+        return window(self.index(key), first, last)
+
     def delete_execution(self, execution: str) -> None:
         raise NotImplementedError

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from devops.logs.base import PIECE, LogKey, LogStore, LogWriter
-from devops.logs.index import IndexRecord, LineIndexer, parse_index
+from devops.logs.index import IndexRecord, LineIndexer, parse_index, window_in_file
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -131,6 +131,9 @@ class FileLogStore(LogStore):
             return parse_index(self._path(key).with_suffix(".idx").read_bytes())
         except FileNotFoundError:
             return []
+
+    def index_window(self, key: LogKey, first: int, last: int) -> list[IndexRecord]:
+        return window_in_file(self._path(key).with_suffix(".idx"), first, last)
 
     def keys(self, execution: str) -> list[LogKey]:
         out = []

@@ -1,7 +1,6 @@
 """Reading logs by line (the paged JSON API) and by byte range (raw downloads)."""
 from __future__ import annotations
 
-import bisect
 import re
 from datetime import UTC, datetime
 
@@ -75,8 +74,9 @@ def read_lines(store: LogStore, key: LogKey, start: int = 1, limit: int = 100) -
     A last line without its newline is returned only once the log is complete
     (while the step runs it may still grow); `next` is the line to ask for
     next, `more` says whether more bytes are already stored after it. The
-    scan starts at the nearest index record, so a page costs one index read
-    plus the bytes of the lines it returns (and those since the record).
+    scan starts at the nearest index record, so a page costs a lookup in the
+    index (`LogStore.index_window`: a bisection of the sidecar file) plus the
+    bytes of the lines it returns (and those since the record).
 
     A line longer than MAX_LINE bytes is cut (at a character boundary): its
     `text` ends with a marker `[slipway: N bytes of this line cut; the raw log
@@ -86,8 +86,8 @@ def read_lines(store: LogStore, key: LogKey, start: int = 1, limit: int = 100) -
     start = max(1, start)
     complete = store.is_complete(key)   # before size: if complete, size is final
     size = store.size(key)
-    records = store.index(key)
-    ri = bisect.bisect_right([r.line for r in records], start) - 1
+    records = store.index_window(key, start, start + limit - 1)
+    ri = 0 if records and records[0].line <= start else -1
     line, off = (records[ri].line, records[ri].offset) if ri >= 0 else (1, 0)
     scan = _Scanner(store, key, off, size)
     out: list[dict] = []

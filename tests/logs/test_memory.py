@@ -126,3 +126,21 @@ def test_a_cut_never_splits_a_character(log_settings, execution, personas):
     # The raw download still has every byte.
     r = client.get(_url(execution, 1))
     assert b"".join(r.streaming_content) == b"a" + "é".encode() * MAX_LINE + b"\n"
+
+
+def test_a_page_of_a_chatty_log_bisects_its_index_instead_of_reading_it(log_settings, execution, personas):
+    """One index record per line (a step printing slowly): a page reads O(log n) of the sidecar."""
+    store = get_log_store()
+    client = APIClient()
+    client.force_authenticate(personas["ronnie"])
+    peaks = {}
+    for stage, lines in ((1, 10_000), (2, 100_000)):
+        w = store.writer(LogKey(execution.name, stage, 0))
+        for i in range(1, lines + 1):
+            w.write(b"line %d\n" % i)
+        w.close()
+        url = _url(execution, stage, "/lines")
+        client.get(url, {"from": lines - 10, "limit": 3})
+        peaks[lines], page = _peak(lambda u=url, n=lines: client.get(u, {"from": n - 10, "limit": 3}).json())
+        assert [ln["text"] for ln in page["lines"]] == [f"line {n}" for n in range(lines - 10, lines - 7)]
+    assert peaks[100_000] < peaks[10_000] + (256 << 10), peaks  # was ~29 MiB for 100 000 lines
