@@ -9,10 +9,11 @@ the engine applies, and a value the engine could not apply is refused where
 it is typed. Django-free and cheap to import (the runner imports it).
 
 Contract:
-- Grammar: Kubernetes' own (apimachinery `resource.ParseQuantity`): an
-  unsigned decimal number (`1`, `+1.5`, `.5`, `5.`), then nothing, a binary
-  suffix `Ki Mi Gi Ti Pi Ei`, a decimal one `n u m k M G T P E`, or an
-  exponent `e3`/`E-2`. No spaces, no `K`, no `mi`, no `NaN`. The value is
+- Grammar: Kubernetes' own (apimachinery `resource.ParseQuantity`), after
+  stripping surrounding spaces: a decimal number with an optional `+`
+  (`1`, `+1.5`, `.5`, `5.`), then nothing, a binary suffix `Ki Mi Gi Ti Pi
+  Ei`, a decimal one `n u m k M G T P E`, or an exponent `e3`/`E-2`. No `-`,
+  no inner spaces, no `K`, no `mi`, no `NaN`, at most 64 characters. The value is
   computed by `kubernetes.utils.parse_quantity` (which alone would also take
   `1K`, `1mi`, `NaN`, `1_000` and ` 5`; the grammar refuses them first).
 - `parse_cpu` -> whole millicores (int); `parse_bytes` -> whole bytes (int).

@@ -75,6 +75,27 @@ def test_a_download_holds_one_piece_not_the_log(logs, personas, headers):
     assert peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks  # does not grow with the log
 
 
+def test_a_download_from_s3_streams_its_chunks(settings, s3_url, execution, personas):
+    """The spool is gone (uploaded): pieces come from streamed GETs of the 4 MiB chunk objects."""
+    settings.SLIPWAY_LOG_STORE = s3_url
+    get_log_store.cache_clear()
+    try:
+        store = get_log_store()
+        for stage, size in ((1, 4 * MiB), (2, 40 * MiB)):
+            _fill(store, LogKey(execution.name, stage, 0), size, b"0123456789abcde\n")
+            assert not store.spool(LogKey(execution.name, stage, 0)).log.exists()
+        client = APIClient()
+        client.force_authenticate(personas["ronnie"])
+        _download(client, _url(execution, 1), HTTP_RANGE="bytes=0-")
+        peaks = {}
+        for stage, size in ((1, 4 * MiB), (2, 40 * MiB)):
+            peaks[size], got = _peak(lambda s=stage: _download(client, _url(execution, s), HTTP_RANGE="bytes=7-"))
+            assert got == (206, size - 7)
+        assert peaks[40 * MiB] < BOUND and peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks
+    finally:
+        get_log_store.cache_clear()
+
+
 def test_one_huge_line_is_cut_and_the_page_stays_small(logs, personas):
     client = APIClient()
     client.force_authenticate(personas["ronnie"])
