@@ -175,3 +175,17 @@ def test_the_parser_does_not_import_the_kubernetes_client():
             "print('kubernetes' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_admin_refuses_what_the_api_refuses(world):
+    from devops.admin import SettingForm
+
+    row = world["project"].settings.get(name="executor-memory-limit")
+
+    def form(value: str) -> SettingForm:
+        return SettingForm(instance=row, data={"project": world["project"].pk, "name": row.name,
+                                               "value": value, "default": "1Gi"})
+
+    bad = form("8Ei")
+    assert not bad.is_valid() and bad.errors["value"][0].startswith("executor-memory-limit: '8Ei' is more")
+    assert form("1Pi").is_valid(), form("1Pi").errors
