@@ -78,22 +78,28 @@ def _written(tmp_path, monkeypatch, lim: Limits, ctl: str) -> str:
     return (root / "slipway" / "p-q-1.1-0" / name).read_text()
 
 
-@pytest.mark.parametrize("value,millis", CPU)
-def test_cpu_limit_agrees_everywhere(world, client_as, tmp_path, monkeypatch, value, millis):
-    api = client_as("alice").patch(_settings_url(world, "executor-cpu-limit"), {"value": value}, format="json")
-    lint = _lint_errors("cpuLimit", value)
-    if millis is None:
-        assert api.status_code == 400 and "executor-cpu-limit" in api.json()["value"][0], api.content
-        assert "cpuLimit" in lint["stages[0].steps[0].cpuLimit"], lint
-        with pytest.raises(QuantityError, match="executor-cpu-limit"):
-            resolve_limits("", "", {"executor-cpu-limit": value}, None)
-        with pytest.raises(QuantityError, match="cpuLimit"):
-            resolve_limits(value, "", {}, None)
+def _through_api_and_lint(world, client_as, setting: str, field: str, value: str, accepted: bool) -> None:
+    """The settings endpoint and lint both accept `value`, or both refuse it naming the field."""
+    api = client_as("alice").patch(_settings_url(world, setting), {"value": value}, format="json")
+    lint = _lint_errors(field, value)
+    if not accepted:
+        assert api.status_code == 400 and setting in api.json()["value"][0], api.content
+        assert field in lint[f"stages[0].steps[0].{field}"], lint
+        with pytest.raises(QuantityError, match=setting):
+            resolve_limits("", "", {setting: value}, None)
+        with pytest.raises(QuantityError, match=field):
+            resolve_limits(*((value, "") if field == "cpuLimit" else ("", value)), {}, None)
         return
     assert api.status_code == 200, api.content
     assert lint == {}
-    stored = world["project"].setting("executor-cpu-limit")
-    applied = resolve_limits("", "", {"executor-cpu-limit": stored}, None)
+
+
+@pytest.mark.parametrize("value,millis", CPU)
+def test_cpu_limit_agrees_everywhere(world, client_as, tmp_path, monkeypatch, value, millis):
+    _through_api_and_lint(world, client_as, "executor-cpu-limit", "cpuLimit", value, millis is not None)
+    if millis is None:
+        return
+    applied = resolve_limits("", "", {"executor-cpu-limit": world["project"].setting("executor-cpu-limit")}, None)
     assert applied == resolve_limits(value, "", {"executor-cpu-limit": "7"}, None)  # the step's own wins
     assert applied.cpu == (millis or None)
     if millis:
@@ -103,18 +109,11 @@ def test_cpu_limit_agrees_everywhere(world, client_as, tmp_path, monkeypatch, va
 
 @pytest.mark.parametrize("value,size", MEMORY)
 def test_memory_limit_agrees_everywhere(world, client_as, tmp_path, monkeypatch, value, size):
-    api = client_as("alice").patch(_settings_url(world, "executor-memory-limit"), {"value": value}, format="json")
-    lint = _lint_errors("memoryLimit", value)
+    _through_api_and_lint(world, client_as, "executor-memory-limit", "memoryLimit", value, size is not None)
     if size is None:
-        assert api.status_code == 400 and "executor-memory-limit" in api.json()["value"][0], api.content
-        assert "memoryLimit" in lint["stages[0].steps[0].memoryLimit"], lint
-        with pytest.raises(QuantityError, match="memoryLimit"):
-            resolve_limits("", value, {}, None)
         return
-    assert api.status_code == 200, api.content
-    assert lint == {}
-    applied = resolve_limits("", "", {"executor-memory-limit": world["project"].setting("executor-memory-limit")},
-                             None)
+    stored = world["project"].setting("executor-memory-limit")
+    applied = resolve_limits("", "", {"executor-memory-limit": stored}, None)
     assert applied == resolve_limits("", value, {"executor-memory-limit": "1Gi"}, None)
     assert applied.memory == (size or None)
     if size:
