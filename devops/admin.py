@@ -1,9 +1,11 @@
 """Every model in the Django admin; encrypted fields are never shown."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from devops import models as m
+from devops.api import validation
 from devops.api.viewsets import busy_executions
 
 
@@ -31,8 +33,29 @@ class MemberInline(admin.TabularInline):
     extra = 0
 
 
+class SettingForm(forms.ModelForm):
+    """The admin writes rows directly: the same rules as the API and `project setting`,
+    so no value reaches the engine that it cannot apply."""
+
+    class Meta:
+        model = m.PipelineSetting
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        name = data.get("name", "")
+        try:
+            data["value"] = validation.check_setting(name, data.get("value", ""))
+        except KeyError:
+            self.add_error("name", f"unknown setting {name!r}")
+        except ValueError as exc:
+            self.add_error("value", f"{name}: {exc}")
+        return data
+
+
 class SettingInline(admin.TabularInline):
     model = m.PipelineSetting
+    form = SettingForm
     extra = 0
 
 
@@ -52,6 +75,7 @@ class ProjectMemberAdmin(admin.ModelAdmin):
 
 @admin.register(m.PipelineSetting)
 class PipelineSettingAdmin(admin.ModelAdmin):
+    form = SettingForm
     list_display = ("project", "name", "value", "default")
     list_filter = ("name",)
 

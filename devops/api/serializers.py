@@ -75,8 +75,8 @@ class SettingValueSerializer(serializers.Serializer):
         try:
             return validation.check_setting(self.context["setting_name"], value,
                                             superuser=bool(self.context.get("superuser")))
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+        except ValueError as exc:  # named as `project setting` names it
+            raise serializers.ValidationError(f"{self.context['setting_name']}: {exc}") from None
 
 
 class SecretDataField(serializers.DictField):

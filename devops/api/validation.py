@@ -12,11 +12,10 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from devops.models import DEFAULT_SETTINGS
+from devops.quantity import parse_bytes, parse_cpu
 from devops.scm.git import CREDENTIALS_IN_URL, embedded_credentials
 
 _INT = re.compile(r"^[0-9]+$")
-_CPU = re.compile(r"^(?:[0-9]+m|[0-9]+(?:\.[0-9]+)?)$")
-_QUANTITY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 # Kubernetes: a Secret's name is a DNS subdomain; keys are [-._a-zA-Z0-9]+.
 SECRET_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
@@ -30,15 +29,20 @@ def _positive_int(value: str) -> str:
     return str(int(value))
 
 
+# The engine's own parser (devops.quantity): what is accepted here is what it
+# applies. A limit or request of 0 means none, as in Kubernetes; a cap must be > 0.
 def _cpu(value: str) -> str:
-    if not _CPU.match(value) or float(value.rstrip("m")) <= 0:
-        raise ValueError(f"must be a CPU quantity such as 500m or 2, got {value!r}")
+    parse_cpu(value, zero_ok=True)
     return value
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value) or float(re.sub(r"[A-Za-z]+$", "", value)) <= 0:
-        raise ValueError(f"must be a size such as 512Mi or 10Gi, got {value!r}")
+    parse_bytes(value, zero_ok=True)
+    return value
+
+
+def _size_cap(value: str) -> str:
+    parse_bytes(value)
     return value
 
 
@@ -79,8 +83,8 @@ SETTING_RULES: dict[str, Callable[[str], str]] = {
     "executor-memory-request": _quantity,
     "executor-memory-limit": _quantity,
     "devops-cache-dir": _absolute_path,
-    "cache-size-cap": _quantity,
-    "log-size-cap": _quantity,
+    "cache-size-cap": _size_cap,
+    "log-size-cap": _size_cap,
     "registry-mirror": _registry,
     "pip-index-url": _http_url,
     "npm-registry": _http_url,

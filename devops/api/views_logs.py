@@ -21,7 +21,7 @@ from devops.logs import get_log_store
 from devops.logs.base import LogKey
 from devops.logs.lines import UNSATISFIABLE, parse_range, read_lines
 
-STREAM_PIECE = 1 << 20
+STREAM_PIECE = 256 << 10
 MAX_LIMIT = 1000
 
 
@@ -93,29 +93,21 @@ class StepLogView(_StoreErrorsAre503, APIView):
         if rng == UNSATISFIABLE:
             resp = HttpResponse(status=416, content_type="text/plain; charset=utf-8")
             resp["Content-Range"] = f"bytes */{size}"
-        elif rng is None:
-            resp = StreamingHttpResponse(_pieces(store, key, 0, size), content_type="text/plain; charset=utf-8")
-            resp["Content-Length"] = str(size)
         else:
-            first, last = rng
-            resp = HttpResponse(store.read(key, first, last - first + 1),
-                                status=206, content_type="text/plain; charset=utf-8")
-            resp["Content-Range"] = f"bytes {first}-{last}/{size}"
+            # Streamed in STREAM_PIECE pieces, whole or ranged: the web process
+            # holds one piece, whatever the log's size.
+            first, last = rng or (0, size - 1)
+            resp = StreamingHttpResponse(store.iter_bytes(key, first, last + 1, STREAM_PIECE),
+                                         status=200 if rng is None else 206,
+                                         content_type="text/plain; charset=utf-8")
+            resp["Content-Length"] = str(last + 1 - first)
+            if rng is not None:
+                resp["Content-Range"] = f"bytes {first}-{last}/{size}"
         resp["Accept-Ranges"] = "bytes"
         resp["X-Log-Complete"] = "true" if complete else "false"
         resp["Content-Disposition"] = f'inline; filename="{name}-{stage}-{step}.log"'
         resp["Cache-Control"] = "no-store"
         return resp
-
-
-def _pieces(store, key: LogKey, start: int, end: int):
-    pos = start
-    while pos < end:
-        data = store.read(key, pos, min(STREAM_PIECE, end - pos))
-        if not data:
-            return
-        pos += len(data)
-        yield data
 
 
 class StepLogLinesView(_StoreErrorsAre503, APIView):

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.cache.mirrors import apply_mirrors
-from devops.cache.store import CacheEntry, enforce_cap, human_size, parse_size
+from devops.cache.store import CacheEntry, enforce_cap, human_size
+from devops.quantity import QuantityError, parse_bytes
 
 if TYPE_CHECKING:
     from devops.cache.step import CacheStep
@@ -35,6 +36,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_CAP = "10Gi"
+
+
+def size_cap(settings: dict[str, str]) -> tuple[str, int, str]:
+    """(cap as written, in bytes, a problem to log) of the project's `cache-size-cap`.
+
+    Parsed as the settings API checks it (devops.quantity), so any accepted
+    value applies; only a value stored before that check falls back to the default.
+    """
+    text = (settings.get("cache-size-cap") or "").strip() or DEFAULT_CAP
+    try:
+        return text, parse_bytes(text), ""
+    except QuantityError as exc:
+        return DEFAULT_CAP, parse_bytes(DEFAULT_CAP), f"cache-size-cap: {exc}; using {DEFAULT_CAP}"
+
+
 # Step kinds whose commands run with the cache mounts. Image builds have their
 # own cache (buildah's layers); clone must see a clean checkout.
 CACHED_KINDS = ("runScriptConfig",)
@@ -115,12 +131,9 @@ class StepCaches:
                 ctx.say(f"cache not saved: {r.entry.path} ({e.strerror or e})")
                 r.entry.discard(r.work)
         if ok and trusted and self.restored and self.root is not None:
-            cap_text = ctx.spec.settings.get("cache-size-cap") or DEFAULT_CAP
-            try:
-                cap = parse_size(cap_text)
-            except ValueError:
-                ctx.say(f"cache-size-cap {cap_text!r} is not a size; using {DEFAULT_CAP}")
-                cap = parse_size(DEFAULT_CAP)
+            cap_text, cap, problem = size_cap(ctx.spec.settings)
+            if problem:
+                ctx.say(problem)
             for info in enforce_cap(self.root, ctx.spec.project_id, cap,
                                     keep=self.restored[-1].entry):
                 ctx.say(f"cache evicted (project over its {cap_text} cap, least recently used): "

@@ -47,18 +47,6 @@ LOCK = ".lock"
 TRASH = ".trash"
 WORK = ".work"
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
-
-
-def parse_size(text: str) -> int:
-    """`10Gi`, `500M`, `1024` -> bytes. Raises ValueError naming the bad value."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]i?|[bB])?\s*", text or "")
-    if not m:
-        raise ValueError(f"not a size: {text!r} (use e.g. 10Gi, 500Mi, 2G)")
-    return int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
-
-
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):

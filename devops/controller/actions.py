@@ -211,6 +211,8 @@ def read_source(
 ) -> Source:
     """Fetch the mirror, resolve the commit, read and validate the pipeline file."""
     from devops.pipeline import PIPELINE_FILENAMES
+    from devops.pipeline.problems import ERROR, Problem
+    from devops.pipeline.yamltree import MAX_BYTES
 
     try:
         mirror = git.update_mirror(settings.DATA_DIR, pipeline.repository_url, git_auth_of(pipeline))
@@ -235,9 +237,13 @@ def read_source(
                     PIPELINE_FILENAMES[0], [],
                     f"no pipeline file ({', '.join(PIPELINE_FILENAMES)}) at {branch}@{commit[:12]}",
                 )
-            config_text = git.read_file(mirror, commit, filename).decode("utf-8", errors="replace")
+            config_text = git.read_file(mirror, commit, filename, limit=MAX_BYTES).decode("utf-8", errors="replace")
         else:
             filename = config_filename or PIPELINE_FILENAMES[0]
+    except git.FileTooLarge as exc:
+        # Refused with lint's own problem (yamltree.compose), before a byte is read.
+        message = f"the file is {exc.size} bytes; the limit is {MAX_BYTES} bytes (1 MiB)"
+        raise PipelineFileInvalid(exc.path, [Problem("", 1, 1, ERROR, message)]) from None
     except git.GitError as exc:
         raise RepositoryError(str(exc)) from None
     config, _warnings = parse_config(config_text, filename)

@@ -10,7 +10,10 @@ settings.SLIPWAY_LOG_STORE via `devops.logs.get_log_store()`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+PIECE = 1 << 20  # what iter_bytes() holds at once, at most
 
 
 @dataclass(frozen=True, order=True)
@@ -47,6 +50,19 @@ class LogStore:
         """Bytes from `offset`; b"" when there is none (yet)."""
         raise NotImplementedError
 
+    def iter_bytes(self, key: LogKey, start: int, end: int, piece: int = PIECE) -> Iterator[bytes]:
+        """Bytes `start`..`end` (exclusive) in pieces of at most `piece` bytes, for
+        streaming a download: memory stays one piece, whatever the log's size.
+        Stops early when the log is shorter. Backends may read more cleverly
+        (one open file, one object listing) than this default."""
+        pos = start
+        while pos < end:
+            data = self.read(key, pos, min(piece, end - pos))
+            if not data:
+                return
+            pos += len(data)
+            yield data
+
     def size(self, key: LogKey) -> int:
         raise NotImplementedError
 
@@ -61,6 +77,14 @@ class LogStore:
     def index(self, key: LogKey) -> list:
         """The per-line timestamp records kept beside the log (devops.logs.index.IndexRecord)."""
         return []
+
+    def index_window(self, key: LogKey, first: int, last: int) -> list:
+        """The index records a page of lines `first`..`last` needs (devops.logs.index.window):
+        the last at or before `first`, then those up to `last`. Backends with the
+        sidecar in a file bisect it instead of reading it whole."""
+        from devops.logs.index import window
+
+        return window(self.index(key), first, last)
 
     def delete_execution(self, execution: str) -> None:
         raise NotImplementedError

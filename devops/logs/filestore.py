@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from devops.logs.base import LogKey, LogStore, LogWriter
-from devops.logs.index import IndexRecord, LineIndexer, parse_index
+from devops.logs.base import PIECE, LogKey, LogStore, LogWriter
+from devops.logs.index import IndexRecord, LineIndexer, parse_index, window_in_file
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -35,6 +36,25 @@ def scan_lines(path: Path) -> tuple[int, int, bool]:
     except FileNotFoundError:
         pass
     return size, newlines, last == b"\n"
+
+
+def open_or_none(path: Path):
+    """The file opened for reading, or None. Opened once for a whole download, so a
+    log deleted (or a spool uploaded and removed) meanwhile stays readable."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+
+
+def iter_file(f, start: int, end: int, piece: int) -> Iterator[bytes]:
+    """Bytes `start`..`end` of the open file `f` in pieces of at most `piece`; closes `f`."""
+    with f:
+        f.seek(start)
+        pos = start
+        while pos < end and (data := f.read(min(piece, end - pos))):
+            pos += len(data)
+            yield data
 
 
 class FileLogWriter(LogWriter):
@@ -93,6 +113,10 @@ class FileLogStore(LogStore):
         except FileNotFoundError:
             return b""
 
+    def iter_bytes(self, key: LogKey, start: int, end: int, piece: int = PIECE) -> Iterator[bytes]:
+        f = open_or_none(self._path(key))
+        return iter_file(f, start, end, piece) if f is not None else iter(())
+
     def size(self, key: LogKey) -> int:
         try:
             return self._path(key).stat().st_size
@@ -107,6 +131,9 @@ class FileLogStore(LogStore):
             return parse_index(self._path(key).with_suffix(".idx").read_bytes())
         except FileNotFoundError:
             return []
+
+    def index_window(self, key: LogKey, first: int, last: int) -> list[IndexRecord]:
+        return window_in_file(self._path(key).with_suffix(".idx"), first, last)
 
     def keys(self, execution: str) -> list[LogKey]:
         out = []

@@ -10,7 +10,11 @@ in 64 KiB pieces needs ~1600 records; a chatty step one record per line.
 from __future__ import annotations
 
 import bisect
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+SEARCH_BLOCK = 4096  # below this many bytes of sidecar, scan instead of bisecting
 
 
 @dataclass(frozen=True)
@@ -23,18 +27,67 @@ class IndexRecord:
         return f"{self.line} {self.offset} {self.time:.6f}\n".encode()
 
 
+def _parse_record(raw: bytes) -> IndexRecord | None:
+    parts = raw.split()
+    if len(parts) != 3:
+        return None
+    try:
+        return IndexRecord(int(parts[0]), int(parts[1]), float(parts[2]))
+    except ValueError:
+        return None
+
+
 def parse_index(data: bytes) -> list[IndexRecord]:
     """Records from sidecar bytes; a torn last record (writer mid-append) is ignored."""
-    out = []
-    for raw in data.split(b"\n"):
-        parts = raw.split()
-        if len(parts) != 3:
-            continue
-        try:
-            out.append(IndexRecord(int(parts[0]), int(parts[1]), float(parts[2])))
-        except ValueError:
-            continue
-    return out
+    return [r for raw in data.split(b"\n") if (r := _parse_record(raw)) is not None]
+
+
+def window(records: list[IndexRecord], first: int, last: int) -> list[IndexRecord]:
+    """What a page of lines `first`..`last` needs: the last record at or before
+    `first` (if any), then every record up to `last`."""
+    lines = [r.line for r in records]
+    return records[max(0, bisect.bisect_right(lines, first) - 1):bisect.bisect_right(lines, last)]
+
+
+def window_in_file(path: Path, first: int, last: int) -> list[IndexRecord]:
+    """`window()` of the sidecar file at `path`, by bisecting the file itself.
+
+    A chatty step has one record per line (millions in a long log); this
+    reads O(log n) small pieces plus the records of the page, never the
+    whole sidecar. Records are in line order, one per text line.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        lo, hi = 0, os.fstat(f.fileno()).st_size
+        # Invariant: lo is 0 or the first record after lo has line <= first;
+        # the first record after hi (if any) has line > first.
+        while hi - lo > SEARCH_BLOCK:
+            mid = (lo + hi) // 2
+            f.seek(mid)
+            f.readline()  # the rest of the record mid fell into
+            rec = _parse_record(f.readline())
+            if rec is not None and rec.line <= first:
+                lo = mid
+            else:
+                hi = mid
+        f.seek(lo)
+        if lo:
+            f.readline()
+        out: list[IndexRecord] = []
+        for raw in f:
+            rec = _parse_record(raw)
+            if rec is None:
+                continue
+            if rec.line <= first:
+                out = [rec]
+            elif rec.line <= last:
+                out.append(rec)
+            else:
+                break
+        return out
 
 
 class LineIndexer:

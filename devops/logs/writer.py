@@ -19,7 +19,6 @@ Contract:
 from __future__ import annotations
 
 import logging
-import re
 import threading
 
 from devops.logs.base import LogKey, LogStore, LogWriter
@@ -28,22 +27,6 @@ from devops.logs.masking import Masker
 log = logging.getLogger(__name__)
 
 DEFAULT_CAP = 100 * 1024 * 1024  # the project setting log-size-cap's default, 100Mi
-
-_UNITS = {
-    "": 1, "b": 1,
-    "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
-    "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40,
-}
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes for a size like `100Mi`, `1Gi`, `512Ki`, `10M`, `2048` (Kubernetes quantity suffixes)."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?|[bB]?)\s*(?:[bB])?\s*", text)
-    if not m:
-        raise ValueError(f"{text!r} is not a size (e.g. 100Mi, 1Gi, 500M)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
 def _also_human(n: int) -> str:

@@ -16,14 +16,13 @@ from collections.abc import Iterable
 from devops.pipeline.config import EVENTS, glob_problem
 from devops.pipeline.problems import ERROR, WARNING, Problem
 from devops.pipeline.yamltree import TAG_PREFIX, Node
+from devops.quantity import QuantityError, parse_bytes, parse_cpu
 
 # yaml.v2 (YAML 1.1) booleans
 TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"])
 FALSE = frozenset(["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"])
 _INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
 _HEX = re.compile(r"0x[0-9a-fA-F_]+\Z")
-# Kubernetes resource.Quantity
-QUANTITY = re.compile(r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?\Z")
 _WINDOWS_ABS = re.compile(r"[A-Za-z]:[\\/]")
 
 
@@ -185,13 +184,15 @@ class Checker:
             self.error(node, path, f"{what}: {problem}")
         return value
 
-    def quantity(self, node: Node, path: str, what: str) -> str:
+    def quantity(self, node: Node, path: str, what: str, *, cpu: bool) -> str:
+        """A CPU amount or a byte size, checked by the parser the engine applies it with
+        (devops.quantity); 0 is allowed ("no limit", as in Kubernetes)."""
         value = self.text(node, path, what).strip()
-        if value and not QUANTITY.match(value):
-            self.error(
-                node, path,
-                f"{what} {value!r} is not a Kubernetes quantity (e.g. `500m` or `1` for CPU, `256Mi` or `1Gi` for memory)",
-            )
+        if value:
+            try:
+                (parse_cpu if cpu else parse_bytes)(value, zero_ok=True)
+            except QuantityError as exc:
+                self.error(node, path, f"{what}: {exc}")
         return value
 
     # -- constraints -----------------------------------------------------

@@ -178,7 +178,7 @@ def _step(chk: Checker, node: Node, path: str) -> dict:
         out["privileged"] = chk.boolean(items["privileged"][1], join(path, "privileged"), "`privileged`")
     for name in RESOURCES:
         if name in items:
-            out[name] = chk.quantity(items[name][1], join(path, name), f"`{name}`")
+            out[name] = chk.quantity(items[name][1], join(path, name), f"`{name}`", cpu=name.startswith("cpu"))
     _when_and_cache(chk, items, path, out)
     return out
 

@@ -304,14 +304,29 @@ def commit_info(mirror: str | os.PathLike, commit: str) -> CommitInfo:
     return CommitInfo(sha, message.strip(), author, email)
 
 
+class FileTooLarge(GitError):
+    """A file over the caller's limit; it was not read."""
+
+    def __init__(self, path: str, size: int, limit: int):
+        self.path, self.size, self.limit = path, size, limit
+        super().__init__(f"{path} is {size} bytes; the limit is {limit} bytes")
+
+
 def read_file(mirror: str | os.PathLike, commit: str, path: str, *, limit: int = 1 << 20) -> bytes | None:
-    """The bytes of `path` at `commit`, or None when it does not exist."""
-    proc = run_git(["cat-file", "blob", f"{commit}:{path}"], cwd=mirror, check=False)
-    if proc.returncode != 0:
+    """The bytes of `path` at `commit`, or None when it does not exist.
+
+    The blob's size is asked first (`git cat-file -s`), so a file over `limit`
+    raises FileTooLarge without a byte of it being read into memory.
+    """
+    spec = f"{commit}:{path}"
+    size = run_git(["cat-file", "-s", spec], cwd=mirror, check=False)
+    if size.returncode != 0:
         return None
-    if len(proc.stdout) > limit:
-        raise GitError(f"{path} is larger than {limit} bytes")
-    return proc.stdout
+    n = int(size.stdout.strip() or 0)
+    if n > limit:
+        raise FileTooLarge(path, n, limit)
+    proc = run_git(["cat-file", "blob", spec], cwd=mirror, check=False)
+    return proc.stdout if proc.returncode == 0 else None
 
 
 def find_file(mirror: str | os.PathLike, commit: str, names: Sequence[str]) -> str | None:

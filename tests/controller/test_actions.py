@@ -79,6 +79,21 @@ def test_invalid_file_raises_with_every_problem(repo_pipeline):
     assert pipeline.executions.count() == 0
 
 
+def test_a_pipeline_file_over_1_mib_gets_lints_size_problem(repo_pipeline):
+    pipeline, path = repo_pipeline
+    from devops.pipeline import load
+
+    huge = b"# padding\n" * 120_000
+    (path / ".devops.yml").write_bytes(huge)
+    git(path, "commit", "-qam", "huge")
+    with pytest.raises(PipelineFileInvalid) as err:
+        do_run(pipeline)
+    assert err.value.lines == [p.format(".devops.yml") for p in load(huge).problems]  # lint's own words
+    assert err.value.lines == [".devops.yml:1:1: (document): the file is 1200000 bytes; "
+                               "the limit is 1048576 bytes (1 MiB)"]
+    assert pipeline.executions.count() == 0
+
+
 def test_temporary_config_runs_without_commit(repo_pipeline):
     pipeline, _ = repo_pipeline
     ex = do_run(pipeline, config_text="stages:\n- name: T\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n")

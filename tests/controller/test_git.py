@@ -35,6 +35,35 @@ def test_mirror_resolve_and_read(tmp_path):
         g.resolve_commit(mirror, "--upload-pack=evil")
 
 
+def _peak_of(fn) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        with pytest.raises(g.FileTooLarge) as err:
+            fn()
+        assert err.value.size > err.value.limit == 1 << 20
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_huge_file_is_refused_by_its_size_without_being_read(tmp_path):
+    """A 60 MB pipeline file was read whole (115 MiB) before it was refused."""
+    peaks = {}
+    for mib in (4, 40):
+        repo = tmp_path / f"r{mib}"
+        make_repo(repo, {"README": "hi\n"})
+        (repo / ".devops.yml").write_bytes(b"# padding\n" * (mib * (1 << 20) // 10))
+        git(repo, "add", ".devops.yml")
+        git(repo, "commit", "-qm", "big")
+        head = git(repo, "rev-parse", "HEAD")
+        mirror = g.update_mirror(tmp_path / "data", str(repo))
+        peaks[mib] = _peak_of(lambda m=mirror, h=head: g.read_file(m, h, ".devops.yml"))
+    assert peaks[40] < 1 << 20 and peaks[40] < peaks[4] + (256 << 10), peaks
+
+
 def test_token_travels_in_env_not_argv_and_errors_are_scrubbed(tmp_path):
     auth = g.Auth(token="s3cr3t-token", username="bot")
     with g.git_env(auth) as env:

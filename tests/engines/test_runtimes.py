@@ -245,6 +245,18 @@ def test_memory_limit_is_enforced_and_named_in_the_log(tmp_path):
     assert "memory.limit_in_bytes=64Mi" in ctx.log.text or "memory.max=64Mi" in ctx.log.text
 
 
+def test_the_largest_limits_the_api_accepts_apply_to_a_real_step(tmp_path):
+    """executor-memory-limit=1Pi was accepted by the API and then failed every step."""
+    _cgroup("memory")
+    ctx = make_ctx(tmp_path, HostRuntime(), "echo ran")
+    ctx.spec.settings.update({"executor-memory-limit": "7Ei", "executor-cpu-limit": "1m"})
+    result = run_script(ctx)
+    assert result.exit_code == 0 and "ran\n" in ctx.log.text, ctx.log.text
+    assert "memory.limit_in_bytes=7Ei" in ctx.log.text or "memory.max=7Ei" in ctx.log.text
+    if any("cpu" in h.controllers for h in hierarchies()):  # 1m exactly: 1 ms per 1 s period
+        assert "cpu.cfs_quota_us=1000/1000000" in ctx.log.text or "cpu.max=1000 1000000" in ctx.log.text
+
+
 def test_limits_fall_back_to_rlimits(tmp_path, monkeypatch):
     from devops.engines.local import limits
 

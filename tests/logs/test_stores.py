@@ -36,6 +36,36 @@ def test_the_log_is_byte_exact_what_the_step_wrote(store):
     assert store.keys("e-exact") == [key]
 
 
+def test_iter_bytes_streams_any_range_in_bounded_pieces(store):
+    key = LogKey("e-iter", 1, 0)
+    whole = b"".join(b"%05d streamed\n" % i for i in range(1500))    # ~21 KiB: S3 chunks of 4 KiB
+    _write(store, key, [whole[i:i + 999] for i in range(0, len(whole), 999)])
+    for first, end in [(0, len(whole)), (0, 1), (4095, 4097), (5000, 13001), (len(whole) - 3, len(whole) + 50)]:
+        pieces = list(store.iter_bytes(key, first, end, piece=1000))
+        assert b"".join(pieces) == whole[first:end], (first, end)
+        assert all(0 < len(p) <= 1000 for p in pieces)
+    assert list(store.iter_bytes(LogKey("e-iter", 9, 9), 0, 10)) == []
+
+
+def test_the_index_window_of_the_sidecar_file_is_the_window_of_the_whole_index(tmp_path):
+    import random
+
+    from devops.logs.index import IndexRecord, parse_index, window, window_in_file
+
+    rng = random.Random(7)
+    line, records = 1, []
+    for i in range(3000):
+        records.append(IndexRecord(line, i * 40, 1.5 + i))
+        line += rng.choice((1, 1, 2, 17))
+    path = tmp_path / "1-0.idx"
+    path.write_bytes(b"".join(r.encode() for r in records) + b"99999 12")  # a torn last record
+    assert parse_index(path.read_bytes()) == records
+    for first in [1, 2, 3, records[1500].line, records[1500].line + 1, line - 1, line + 5, *rng.sample(range(line), 40)]:
+        for span in (0, 1, 99, 5000):
+            assert window_in_file(path, first, first + span) == window(records, first, first + span), first
+    assert window_in_file(tmp_path / "missing.idx", 1, 10) == []
+
+
 def test_timestamps_live_beside_the_log_not_in_it(store):
     key = LogKey("e-lines", 0, 0)
     w = open_step_writer(store, key)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import tracemalloc
 
-import pytest
-
 from devops.logs import LogKey, open_step_writer
-from devops.logs.writer import DEFAULT_CAP, parse_size
+from devops.logs.writer import DEFAULT_CAP
+from devops.quantity import parse_bytes
 
 
 def test_past_the_cap_the_log_says_it_was_truncated_and_how_much_was_dropped(file_store):
@@ -27,7 +26,7 @@ def test_past_the_cap_the_log_says_it_was_truncated_and_how_much_was_dropped(fil
 
 def test_no_cap_given_means_the_100_mib_default(file_store):
     w = open_step_writer(file_store, LogKey("e-cap", 1, 1))
-    assert w.cap == DEFAULT_CAP == parse_size("100Mi")
+    assert w.cap == DEFAULT_CAP == parse_bytes("100Mi")
     w.close()
 
 
@@ -69,12 +68,3 @@ def test_a_write_error_after_open_is_swallowed(file_store):
     assert any(e.startswith("store:") for e in w.errors)
 
 
-@pytest.mark.parametrize("text,value", [("100Mi", 100 << 20), ("1Gi", 1 << 30), ("512Ki", 512 << 10),
-                                        ("10M", 10_000_000), ("2048", 2048), ("1.5Gi", 3 << 29)])
-def test_parse_size(text, value):
-    assert parse_size(text) == value
-
-
-def test_parse_size_rejects_nonsense():
-    with pytest.raises(ValueError):
-        parse_size("lots")

@@ -40,7 +40,8 @@ rel_path = st.from_regex(r"(\./)?([a-z0-9_\-]{1,8}/){0,2}[a-z0-9_.\-]{1,10}", fu
 )
 abs_path = st.from_regex(r"/[a-z0-9_\-]{1,8}(/[a-z0-9_.\-]{1,8}){0,2}", fullmatch=True)
 globs = st.sampled_from(["master", "main", "release-*", "feature/*", "v[0-9]*", "dev?", "*", "a\\*b", "[^x]y"])
-quantity = st.sampled_from(["", "100m", "1", "0.5", "256Mi", "1Gi", "2e3"])
+cpu = st.sampled_from(["", "100m", "1", "0.5", "2e3", "0"])
+memory = st.sampled_from(["", "1", "256Mi", "1Gi", "2e3", "1.5Ki", "0"])  # whole bytes only
 
 
 def _constraint(patterns) -> st.SearchStrategy[Constraint]:
@@ -87,7 +88,7 @@ step = st.builds(
     env=pairs,
     envFrom=st.lists(env_from, max_size=2).map(tuple),
     privileged=st.booleans(),
-    cpuRequest=quantity, cpuLimit=quantity, memoryRequest=quantity, memoryLimit=quantity,
+    cpuRequest=cpu, cpuLimit=cpu, memoryRequest=memory, memoryLimit=memory,
     when=st.none() | when,
     cache=st.none() | cache,
 )

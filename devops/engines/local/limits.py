@@ -17,7 +17,6 @@ threaded runner.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import threading
@@ -28,71 +27,38 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from devops.quantity import QuantityError, format_bytes, format_cpu, parse_bytes, parse_cpu
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
 class Limits:
-    cpu: float | None = None  # cores
+    cpu: int | None = None  # millicores
     memory: int | None = None  # bytes
     pids: int | None = None
-
-
-_CPU = re.compile(r"^(\d+(?:\.\d+)?)(m?)$")
-_MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|K|M|G|T|k|)$")
-_MEM_UNITS = {
-    "": 1,
-    "k": 1000,
-    "K": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-}
-
-
-def parse_cpu(text: str) -> float | None:
-    """Kubernetes CPU quantity: "2", "0.5", "500m" -> cores. Empty -> None."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    m = _CPU.match(text)
-    if not m:
-        raise ValueError(f"bad CPU quantity {text!r} (e.g. 1, 0.5, 500m)")
-    value = float(m.group(1))
-    return value / 1000 if m.group(2) else value
-
-
-def parse_memory(text: str) -> int | None:
-    """Kubernetes memory quantity: "512Mi", "1G", "1048576" -> bytes. Empty -> None."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    m = _MEM.match(text)
-    if not m:
-        raise ValueError(f"bad memory quantity {text!r} (e.g. 512Mi, 1Gi, 100M)")
-    return int(float(m.group(1)) * _MEM_UNITS[m.group(2)])
 
 
 def resolve_limits(
     cpu_limit: str, memory_limit: str, settings: dict[str, str], pids: int | None
 ) -> Limits:
-    """The step's own cpuLimit/memoryLimit, else the project's executor-*-limit settings."""
-    return Limits(
-        cpu=parse_cpu(cpu_limit or settings.get("executor-cpu-limit", "")),
-        memory=parse_memory(memory_limit or settings.get("executor-memory-limit", "")),
-        pids=pids,
-    )
+    """The step's own cpuLimit/memoryLimit, else the project's executor-*-limit settings.
 
-
-def _human(n: int) -> str:
-    for unit, size in (("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
-        if n >= size and n % size == 0:
-            return f"{n // size}{unit}"
-    return str(n)
+    Parsed by devops.quantity, as lint and the settings API parse them, so a
+    value they accepted always applies here; `0` means no limit (as in
+    Kubernetes). QuantityError, naming the field, only for a setting stored
+    before the settings API checked it.
+    """
+    values: dict[str, int | None] = {}
+    for step_field, own, setting, parse in (("cpuLimit", cpu_limit, "executor-cpu-limit", parse_cpu),
+                                            ("memoryLimit", memory_limit, "executor-memory-limit", parse_bytes)):
+        own = (own or "").strip()
+        name, text = (step_field, own) if own else (setting, (settings.get(setting) or "").strip())
+        try:
+            values[step_field] = (parse(text, zero_ok=True) or None) if text else None
+        except QuantityError as exc:
+            raise QuantityError(f"{name}: {exc}") from None
+    return Limits(cpu=values["cpuLimit"], memory=values["memoryLimit"], pids=pids)
 
 
 # --- what this machine offers ----------------------------------------------------
@@ -320,7 +286,7 @@ def enforce(limits: Limits, name: str) -> Enforcement:
         parts = []
         if "memory" in rest and have_prlimit:
             e.prlimit_args.append(f"--as={wanted['memory']}")
-            parts.append(f"RLIMIT_AS={_human(wanted['memory'])}")
+            parts.append(f"RLIMIT_AS={format_bytes(wanted['memory'])}")
         if "pids" in rest and have_prlimit:
             e.prlimit_args.append(f"--nproc={wanted['pids']}")
             parts.append(
@@ -330,7 +296,7 @@ def enforce(limits: Limits, name: str) -> Enforcement:
         if parts:
             e.notes.append("rlimits " + ", ".join(parts))
         if "cpu" in rest:
-            e.notes.append(f"cpu={limits.cpu:g} not enforced (no writable cpu cgroup)")
+            e.notes.append(f"cpu={format_cpu(limits.cpu)} not enforced (no writable cpu cgroup)")
         if not have_prlimit and rest - {"cpu"}:
             e.notes.append(
                 "no cgroup and no prlimit: " + ", ".join(sorted(rest - {"cpu"})) + " not enforced"
@@ -338,24 +304,36 @@ def enforce(limits: Limits, name: str) -> Enforcement:
     return e
 
 
-def _write_limit(version: int, d: Path, ctl: str, value: float) -> str:
+def _write_limit(version: int, d: Path, ctl: str, value: int) -> str:
     if ctl == "pids":
-        (d / "pids.max").write_text(str(int(value)))
-        return f"pids.max={int(value)}"
+        (d / "pids.max").write_text(str(value))
+        return f"pids.max={value}"
     if ctl == "memory":
+        # Any byte count up to 2**63-1 (devops.quantity.MAX_BYTES) is taken;
+        # the kernel rounds it down to pages.
         fname = "memory.max" if version == 2 else "memory.limit_in_bytes"
-        (d / fname).write_text(str(int(value)))
+        (d / fname).write_text(str(value))
         if version == 2 and (d / "memory.swap.max").exists():
             (d / "memory.swap.max").write_text("0")
-        return f"{fname}={_human(int(value))}"
-    period = 100_000
-    quota = max(1000, int(float(value) * period))
+        return f"{fname}={format_bytes(value)}"
+    period, quota = cpu_quota(value)
     if version == 2:
         (d / "cpu.max").write_text(f"{quota} {period}")
         return f"cpu.max={quota} {period}"
     (d / "cpu.cfs_period_us").write_text(str(period))
     (d / "cpu.cfs_quota_us").write_text(str(quota))
     return f"cpu.cfs_quota_us={quota}/{period}"
+
+
+def cpu_quota(millicores: int) -> tuple[int, int]:
+    """(period, quota) in microseconds for exactly `millicores` of CPU.
+
+    The kernel takes a quota of at least 1000 us and a period of at most 1 s:
+    the usual 100 ms period holds 10m and more exactly, 1m..9m get a 1 s
+    period. The largest quota (2**44-1 us) bounds devops.quantity.MAX_MILLICORES.
+    """
+    period = 100_000 if millicores >= 10 else 1_000_000
+    return period, millicores * period // 1000
 
 
 def release_execution(execution: str) -> None:

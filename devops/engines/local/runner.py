@@ -53,6 +53,7 @@ from devops.engines.local.steps import banner, simulate, step_kind
 from devops.engines.local.steps.publish_image import published_image_env
 from devops.pipeline.config import Step
 from devops.pipeline.substitute import substitute
+from devops.quantity import QuantityError, parse_bytes
 
 # Called around every step: f(ctx) before it runs (may add mounts and env, or
 # raise to fail the step), f(ctx, result) after it ran (also when it failed).
@@ -61,13 +62,14 @@ AFTER_STEP = (finish_step_caches,)
 
 
 def _log_cap(spec: RunSpec) -> int:
-    """The project's `log-size-cap` in bytes (100 MiB when unset or unreadable)."""
-    from devops.logs.writer import parse_size
+    """The project's `log-size-cap` in bytes (the 100Mi default when unset, or stored
+    unreadable before the settings API checked it)."""
+    from devops.logs.writer import DEFAULT_CAP
 
     try:
-        return parse_size(spec.settings.get("log-size-cap") or "100Mi")
-    except ValueError:
-        return 100 * 1024 * 1024
+        return parse_bytes(spec.settings.get("log-size-cap") or str(DEFAULT_CAP))
+    except QuantityError:
+        return DEFAULT_CAP
 
 
 class _StepLog:

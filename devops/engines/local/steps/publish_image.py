@@ -62,30 +62,62 @@ def _inside(workspace: Path, rel: str) -> Path | None:
     return path if path == ws or ws in path.parents else None
 
 
-class _Tee:
-    """The step log, also keeping the lines (to count reused layers)."""
+class _BuildOutput:
+    """The step log, counting build steps and reused layers as the lines pass.
+
+    Build output goes straight to the log; only the line being read is held,
+    at most HELD bytes of it (the counted markers are at a line's start or in
+    short lines), so a build printing gigabytes costs no memory here.
+    """
+
+    HELD = 4096
 
     def __init__(self, log) -> None:
         self.log = log
-        self.lines: list[str] = []
+        self.steps = 0    # `STEP n/m: ...` lines, FROM excluded
+        self.cached = 0   # `Using cache` lines
+        self._line = b""
 
     def write(self, data: bytes) -> None:
         self.log.write(data)
-        self.lines.extend(data.decode(errors="replace").splitlines())
+        start = 0
+        data = data.replace(b"\r", b"\n")  # progress output rewrites its line with \r
+        while (nl := data.find(b"\n", start)) != -1:
+            self._add(data[start:nl])
+            self._count()
+            start = nl + 1
+        self._add(data[start:])
+
+    def _add(self, part: bytes) -> None:
+        room = self.HELD - len(self._line)
+        if room > 0 and part:
+            self._line += part[:room]
+
+    def _count(self) -> None:
+        line, self._line = self._line.decode(errors="replace"), b""
+        if line.startswith("STEP ") and ": FROM " not in line:
+            self.steps += 1
+        if "Using cache" in line:
+            self.cached += 1
+
+    def close(self) -> None:
+        if self._line:
+            self._count()
 
 
-def _run(ctx: StepContext, argv: list[str], env: dict[str, str]) -> tuple[int, list[str]]:
-    """Run buildah for the step (output into its log, killed by ctx.kill()); (exit code, lines)."""
+def _run(ctx: StepContext, argv: list[str], env: dict[str, str]) -> tuple[int, _BuildOutput]:
+    """Run buildah for the step (output into its log, killed by ctx.kill()); (exit code, counts)."""
     log = ctx.log
-    tee = _Tee(log)
-    ctx.log = tee
+    out = _BuildOutput(log)
+    ctx.log = out
     try:
-        return run_on_host(ctx, argv, env=env, cwd=str(ctx.workspace)), tee.lines
+        return run_on_host(ctx, argv, env=env, cwd=str(ctx.workspace)), out
     except StepStartError as e:
         log.write(f"[slipway] {e}\n".encode())
-        return 137, [str(e)]
+        return 137, out
     finally:
         ctx.log = log
+        out.close()
 
 
 def build_args(env: dict[str, str], secret_vars: frozenset[str] = frozenset(),
@@ -279,15 +311,13 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
             else f"building {', '.join(refs)} without the layer cache (a pull request's build never writes it)")
     t0 = time.monotonic()
     try:
-        rc, lines = _run(ctx, argv, env)
+        rc, out = _run(ctx, argv, env)
     finally:
         if secrets_dir is not None:
             shutil.rmtree(secrets_dir, ignore_errors=True)
     if rc != 0:
         return rc
-    steps = sum(1 for ln in lines if ln.startswith("STEP ") and ": FROM " not in ln)
-    cached = sum(1 for ln in lines if "Using cache" in ln)
-    ctx.say(f"built in {time.monotonic() - t0:.1f}s; {cached} of {steps} build steps reused cached layers")
+    ctx.say(f"built in {time.monotonic() - t0:.1f}s; {out.cached} of {out.steps} build steps reused cached layers")
     fp = getattr(ctx, "build_fingerprint", None)
     if fp and iidfile.exists() and ctx.spec.trusted:
         record = fingerprint_file(step_containers_root(ctx), fp)
