@@ -3,20 +3,25 @@
 `check(root)` walks a `yamltree` node tree and returns plain data in the
 shape of `PipelineConfig` (Rancher's camelCase aliases, no Clone stage yet)
 plus every problem found. Paths in problems are as written in the file
-(`stages[1].steps[0].publishImageConfig.tag`). Rules:
+(`stages[1].steps[0].publishImageConfig.tag`). What each step type holds comes
+from its record in kinds.py. The rule: a file Rancher v2.5 ran must run, what
+Rancher refused or failed is reported before anything runs (README, *Pipeline
+files*):
 
-- errors: wrong types, no stages, a stage without name or steps, a step with
-  zero or two step types, a missing `image` / `tag` / `catalogTemplate`,
-  bad events and globs, paths escaping the workspace, envFrom entries without
-  sourceName/sourceKey, resource values that are not Kubernetes quantities,
-  duplicate keys;
+- errors: wrong types, a stage without name or steps, a step with zero or two
+  step types, missing required fields, bad globs, paths escaping the
+  workspace, envFrom entries without sourceName/sourceKey, resource values that
+  are not Kubernetes quantities, bad image references, a remote push without a
+  registry, env names Kubernetes refuses, a timeout overflowing a Go duration;
 - warnings: unknown keys (Rancher ignored them), with a hint when the key
-  belongs one level up or down;
+  belongs one level up or down; repeated keys; events that never match;
+  quoted numbers/booleans (Rancher's parser refused them); `${CICD_GIT_TAG}`
+  in a tag pushed on other events; no stages (Rancher ran the Clone stage alone);
 - silently ignored: top-level keys starting with `.` or `x-` (anchor holders).
 """
 from __future__ import annotations
 
-from devops.pipeline.config import STEP_TYPES, Constraints
+from devops.pipeline.config import Constraints
 from devops.pipeline.fields import (
     GO_MAX_INT,
     Checker,
@@ -26,6 +31,7 @@ from devops.pipeline.fields import (
     registry_problem,
     tag_registry,
 )
+from devops.pipeline.kinds import BOOL, PATH, STEP_KINDS, STEP_TYPES, TEXT
 from devops.pipeline.yamltree import Node
 
 TOP_KEYS = ("stages", "timeout", "branch", "notification", "cache")
@@ -34,28 +40,6 @@ STEP_KEYS = (
     *STEP_TYPES, "env", "envFrom", "privileged", "cpuRequest", "cpuLimit",
     "memoryRequest", "memoryLimit", "when", "cache",
 )
-TEXT, PATH, BOOL, MAP = "text", "path", "bool", "map"
-TYPE_FIELDS: dict[str, dict[str, str]] = {
-    "sourceCodeConfig": {},
-    "runScriptConfig": {"image": TEXT, "shellScript": TEXT},
-    "publishImageConfig": {
-        "dockerfilePath": PATH, "buildContext": PATH, "tag": TEXT, "pushRemote": BOOL, "registry": TEXT,
-    },
-    "applyYamlConfig": {"path": PATH, "content": TEXT, "namespace": TEXT},
-    "publishCatalogConfig": {
-        "path": PATH, "catalogTemplate": TEXT, "version": TEXT, "gitUrl": TEXT,
-        "gitBranch": TEXT, "gitAuthor": TEXT, "gitEmail": TEXT,
-    },
-    "applyAppConfig": {
-        "catalogTemplate": TEXT, "version": TEXT, "answers": MAP, "name": TEXT, "targetNamespace": TEXT,
-    },
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "runScriptConfig": ("image",),
-    "publishImageConfig": ("tag",),
-    "publishCatalogConfig": ("path", "catalogTemplate"),
-    "applyAppConfig": ("catalogTemplate",),
-}
 # Keys users write by mistake, and what they meant.
 RENAMED = {"catalog": "catalogTemplate", "dockerFile": "dockerfilePath", "dockerfile": "dockerfilePath",
            "context": "buildContext", "script": "shellScript", "commands": "shellScript"}
@@ -228,15 +212,15 @@ def _git_tag_on_other_events(chk: Checker, node: Node, path: str, step: dict, st
 
 
 def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dict:
-    fields = TYPE_FIELDS[kind]
+    record = STEP_KINDS[kind]
+    fields = record.fields
     out: dict = {"kind": kind}
     items = chk.mapping(node, path, f"`{kind}`")
     if items is None:
         return out
     hints = {k: "it belongs to the step (one level up); check its indentation" for k in STEP_KEYS if k not in fields}
     hints.update({k: f"did you mean `{v}`?" for k, v in RENAMED.items() if v in fields})
-    if kind == "runScriptConfig":
-        hints["isShell"] = "Rancher 2.0 wrote it; scripts always run in a shell"
+    hints.update(record.legacy_keys)
     chk.unknown_keys(items, path, fields, f"`{kind}`", hints)
     for name, how in fields.items():
         if name not in items:
@@ -251,7 +235,10 @@ def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dic
             out[name] = chk.boolean(value, fpath, f"`{name}`")
         else:
             out[name] = chk.text_map(value, fpath, f"`{name}`")
-    for name in REQUIRED.get(kind, ()):
+    for name, default in record.defaults.items():
+        if name in out and out[name] == "" and default:
+            out[name] = default  # an empty value means the default, as in Rancher (dockerfilePath: "")
+    for name in record.required:
         if not str(out.get(name, "")).strip():
             at = items[name][1] if name in items else key
             empty = " (it is empty)" if node.is_null else ""
@@ -265,10 +252,8 @@ def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dic
             chk.error(key, path, "`applyYamlConfig` needs `path` (a file in the repository) or `content`." + empty)
         elif has_path and has_content:
             chk.error(items["content"][0], join(path, "content"), "`applyYamlConfig` takes `path` or `content`, not both")
+    # the few rules beyond field types and required fields
     if kind == "publishImageConfig":
-        for name, default in (("dockerfilePath", "./Dockerfile"), ("buildContext", ".")):
-            if name in out and not out[name]:
-                out[name] = default  # an empty value means the default, as in Rancher
         _publish_target(chk, items, path, out)
     return out
 
