@@ -398,7 +398,9 @@ class Checker:
     def cache(self, node: Node, path: str) -> dict | None:
         """Slipway's `cache:`: `true`/`false`, a list of paths, or {enabled, paths}; null/{} = not set."""
         if node.kind == "scalar" and not node.is_null:
-            enabled = self.boolean(node, path, "`cache` (true, false, a list of paths or {enabled, paths})")
+            # `cache` is Slipway's own (Rancher ignored it): a quoted boolean needs no warning
+            enabled = self.boolean(node, path, "`cache` (true, false, a list of paths or {enabled, paths})",
+                                   rancher=False)
             return {"enabled": enabled}
         if node.kind == "seq":
             return {"paths": self._cache_paths(node, path)}
@@ -408,7 +410,8 @@ class Checker:
         self.unknown_keys(items, path, ("enabled", "paths"), "`cache`")
         out: dict = {}
         if "enabled" in items:
-            enabled = self.boolean(items["enabled"][1], join(path, "enabled"), "`cache.enabled`", default=None)
+            enabled = self.boolean(items["enabled"][1], join(path, "enabled"), "`cache.enabled`", default=None,
+                                   rancher=False)
             if enabled is not None:
                 out["enabled"] = enabled
         if "paths" in items:
