@@ -129,6 +129,8 @@ def image_tag_problem(tag: str, *, check_registry: bool = True) -> str | None:
         if ":" in tags:
             return f"{tag!r} has two colons after the repository; write `repository:tag`"
         for t in tags.split(","):
+            if t == "":
+                continue  # `app:` or `app:1,`: no tag there, the engine (and Rancher's plugin) use latest
             if not _TAG.match(t):
                 return (f"{tag!r}: {t!r} is not a valid image tag (letters, digits, `_`, `.`, `-`, "
                         "at most 128, not starting with `.` or `-`)")
@@ -203,9 +205,14 @@ class Checker:
         if node.kind != "map":
             self.error(node, path, f"{what} must be a mapping (`key: value` lines), not {node.describe()}")
             return None
-        for dup in node.duplicates:
-            self.warn(dup, join(path, dup.value),
-                      f"duplicate key `{dup.value}`: this later value replaces the earlier one, as in Rancher")
+        for later, earlier in node.duplicates:
+            self.warn(later, join(path, later.value),
+                      f"duplicate key `{later.value}` (first at line {earlier.line}): this later value replaces "
+                      "the earlier one, as in Rancher")
+        for merge, written in node.overridden:
+            self.warn(written, join(path, written.value),
+                      f"the merge key `<<` at line {merge.line} comes after `{written.value}` and replaces it "
+                      "(yaml.v2 applies keys in file order, as Rancher did); put the key after `<<` to keep it")
         return {k.value: (k, v) for k, v in node.items}
 
     def sequence(self, node: Node, path: str, what: str) -> list[Node] | None:

@@ -47,8 +47,9 @@ class Node:
 
     Scalars: `value` is the text (literal for plain scalars), `style` is None
     for plain, else one of `'`, `"`, `|`, `>`. Maps: `items` holds (key, value)
-    pairs in file order after merges; `duplicates` the key nodes that repeat an
-    earlier key. Seqs: `items` holds nodes. `weight` counts the nodes of the
+    pairs in file order after merges; `duplicates` (later key, earlier key) for
+    keys written twice; `overridden` (`<<` key, written key) for keys a later
+    merge replaced. Seqs: `items` holds nodes. `weight` counts the nodes of the
     subtree with aliases expanded.
     """
 
@@ -60,6 +61,7 @@ class Node:
     tag: str | None = None
     items: list = field(default_factory=list)
     duplicates: list = field(default_factory=list)
+    overridden: list = field(default_factory=list)
     weight: int = 1
     closed: bool = False
 
@@ -261,7 +263,7 @@ def _merge(node: Node) -> None:
     written twice are recorded in `node.duplicates` (the later key node).
     """
     result: dict[str, tuple[Node, Node]] = {}
-    written: set[str] = set()
+    written: dict[str, Node] = {}  # keys written in this mapping (not merged), by text
     for key, value in node.items:
         if key.value == "<<" and key.style is None and key.tag is None:
             sources = value.items if value.kind == "seq" else [value]
@@ -270,12 +272,15 @@ def _merge(node: Node) -> None:
                     raise TreeError(src.line, src.column, "a merge key `<<` needs a mapping or a list of mappings")
             for src in reversed(sources):
                 for k, v in src.items:
+                    mine = written.get(k.value)
+                    if mine is not None and result.get(k.value, (None,))[0] is mine:
+                        node.overridden.append((key, mine))
                     result.pop(k.value, None)  # re-insert: the value now comes from here
                     result[k.value] = (k, v)
             continue
         if key.value in written:
-            node.duplicates.append(key)
-        written.add(key.value)
+            node.duplicates.append((key, written[key.value]))
+        written[key.value] = key
         result.pop(key.value, None)
         result[key.value] = (key, value)
     node.items = list(result.values())

@@ -184,6 +184,7 @@ def test_duplicate_keys_warn_and_the_later_wins():
     """
     result = load(doc(text))
     assert result.errors == ()
+    assert "first at line 8" in {p.path: p.message for p in result.warnings}["timeout"]
     warned = {(p.path, p.line) for p in result.warnings if "duplicate key" in p.message}
     assert warned == {("stages[0].steps[0].runScriptConfig.image", 6), ("stages[0].steps[0].env.A", 7),
                       ("timeout", 9)}

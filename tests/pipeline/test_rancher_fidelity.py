@@ -139,7 +139,7 @@ def test_push_remote_needs_a_registry_somewhere():
 
 
 def test_variables_and_comma_separated_tags_are_valid():
-    for tag in ("${CICD_GIT_REPO_NAME}:${CICD_GIT_BRANCH}-${CICD_EXECUTION_SEQUENCE}",
+    for tag in ("app:", "app:1,", "${CICD_GIT_REPO_NAME}:${CICD_GIT_BRANCH}-${CICD_EXECUTION_SEQUENCE}",
                 "bjornadalno/${CICD_GIT_REPO_NAME}:1,1.${CICD_EXECUTION_SEQUENCE}", "Reg.Example.com/app"):
         assert load(step(f"publishImageConfig: {{tag: '{tag}'}}")).problems == (), tag
 
@@ -191,7 +191,9 @@ def test_merge_keys_apply_in_file_order_as_in_yaml_v2():
           shellScript: written-after
     """)
     result = load(text)
-    assert result.problems == ()
+    (warning,) = result.problems  # the surprise is said: `<<` after `image` replaced it
+    assert warning.severity == "warning" and warning.path == "stages[0].steps[0].runScriptConfig.image"
+    assert warning.line == 7 and "`<<` at line 8" in warning.message
     first, second = result.config.stages[1].steps
     assert (first.type.image, first.type.shell_script) == ("golang", "from-a")  # the merge came later; *a before *b
     assert (second.type.image, second.type.shell_script) == ("golang", "written-after")
