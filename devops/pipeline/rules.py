@@ -22,16 +22,14 @@ files*):
 from __future__ import annotations
 
 from devops.pipeline.config import Constraints
-from devops.pipeline.fields import (
-    GO_MAX_INT,
-    Checker,
+from devops.pipeline.fields import GO_MAX_INT, Checker, join
+from devops.pipeline.kinds import BOOL, PATH, STEP_KINDS, STEP_TYPES, TEXT
+from devops.pipeline.names import (
     env_name_problem,
     image_tag_problem,
-    join,
     registry_problem,
     tag_registry,
 )
-from devops.pipeline.kinds import BOOL, PATH, STEP_KINDS, STEP_TYPES, TEXT
 from devops.pipeline.yamltree import Node
 
 TOP_KEYS = ("stages", "timeout", "branch", "notification", "cache")
