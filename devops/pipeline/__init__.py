@@ -11,6 +11,8 @@ Public API (other packages import only these names):
 - `should_run(config, branch=, event=)`: the top-level `branch` constraint.
 - `find_pipeline_file(root)`, `PIPELINE_FILENAMES` (search order).
 - `apply_edit(original_text, new_data)`: round-trip edit keeping comments.
+- `kinds.STEP_KINDS`: one record per step type (config class, lint fields,
+  substitution, dump defaults, the local engine's implementation by dotted path).
 
 The package never imports Django (see docs/architecture.md).
 """

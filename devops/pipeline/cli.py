@@ -11,7 +11,7 @@ constraints, defaults) as YAML on stdout, exit 0; on errors the lint lines go
 to stderr and the exit status is 1. Warnings also go to stderr.
 
 FILE may be `-` for standard input, or a directory: its pipeline file is
-found in the usual order (.devops.yml, .rancher-pipeline.yml, .yaml).
+found in the usual order (.devops.yml, .rancher-pipeline.yaml, .yml).
 """
 from __future__ import annotations
 

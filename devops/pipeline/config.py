@@ -12,23 +12,29 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from devops.pipeline.kinds import (  # the step types' config classes live with their records
+    STEP_KINDS,
+    STEP_TYPES,
+    ApplyAppConfig,
+    ApplyYamlConfig,
+    PublishCatalogConfig,
+    PublishImageConfig,
+    RunScriptConfig,
+    SourceCodeConfig,
+)
+from devops.pipeline.kinds import Frozen as _Frozen
+
+__all__ = [
+    "STEP_TYPES", "ApplyAppConfig", "ApplyYamlConfig", "CacheConfig", "Constraint", "Constraints", "EnvFrom",
+    "Notification", "PipelineConfig", "PublishCatalogConfig", "PublishImageConfig", "RunScriptConfig",
+    "SourceCodeConfig", "Stage", "Step", "StepType",
+]
 
 EVENTS = ("push", "pull_request", "tag")
-STEP_TYPES = (
-    "sourceCodeConfig",
-    "runScriptConfig",
-    "publishImageConfig",
-    "applyYamlConfig",
-    "publishCatalogConfig",
-    "applyAppConfig",
-)
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
 
 class GlobError(ValueError):
@@ -170,60 +176,8 @@ class EnvFrom(_Frozen):
         return self.target_key or self.source_key
 
 
-class SourceCodeConfig(_Frozen):
-    kind: Literal["sourceCodeConfig"] = "sourceCodeConfig"
-
-
-class RunScriptConfig(_Frozen):
-    kind: Literal["runScriptConfig"] = "runScriptConfig"
-    image: str
-    shell_script: str = Field("", alias="shellScript")
-
-
-class PublishImageConfig(_Frozen):
-    kind: Literal["publishImageConfig"] = "publishImageConfig"
-    dockerfile_path: str = Field("./Dockerfile", alias="dockerfilePath")
-    build_context: str = Field(".", alias="buildContext")
-    tag: str
-    push_remote: bool = Field(False, alias="pushRemote")
-    registry: str = ""
-
-
-class ApplyYamlConfig(_Frozen):
-    kind: Literal["applyYamlConfig"] = "applyYamlConfig"
-    path: str = ""
-    content: str = ""
-    namespace: str = ""
-
-
-class PublishCatalogConfig(_Frozen):
-    kind: Literal["publishCatalogConfig"] = "publishCatalogConfig"
-    path: str = ""
-    catalog_template: str = Field("", alias="catalogTemplate")
-    version: str = ""
-    git_url: str = Field("", alias="gitUrl")
-    git_branch: str = Field("", alias="gitBranch")
-    git_author: str = Field("", alias="gitAuthor")
-    git_email: str = Field("", alias="gitEmail")
-
-
-class ApplyAppConfig(_Frozen):
-    kind: Literal["applyAppConfig"] = "applyAppConfig"
-    catalog_template: str = Field("", alias="catalogTemplate")
-    version: str = ""
-    answers: tuple[tuple[str, str], ...] = ()  # ordered pairs; values are text, as Rancher's map[string]string
-    name: str = ""
-    target_namespace: str = Field("", alias="targetNamespace")
-
-
-StepType = (
-    SourceCodeConfig
-    | RunScriptConfig
-    | PublishImageConfig
-    | ApplyYamlConfig
-    | PublishCatalogConfig
-    | ApplyAppConfig
-)
+# One member per record of kinds.STEP_KINDS, told apart by `kind`
+StepType = Union[tuple(k.config for k in STEP_KINDS.values())]  # noqa: UP007 (built from the table)
 
 
 class Step(_Frozen):

@@ -19,9 +19,7 @@ from devops.pipeline.config import (
     Stage,
     Step,
 )
-from devops.pipeline.rules import REQUIRED
-
-_TYPE_DEFAULTS = {"dockerfilePath": "./Dockerfile", "buildContext": ".", "pushRemote": False}
+from devops.pipeline.kinds import STEP_KINDS
 
 
 class _Dumper(yaml.SafeDumper):
@@ -77,10 +75,11 @@ def _stage(stage: Stage) -> dict:
 def _step(step: Step) -> dict:
     fields = step.type.model_dump(by_alias=True, exclude={"kind"})
     body = {}
-    required = REQUIRED.get(step.kind, ())
+    record = STEP_KINDS[step.kind]
+    defaults = record.defaults
     for name, value in fields.items():
-        if name in required or value not in (_TYPE_DEFAULTS.get(name, ""), ()):
-            body[name] = dict(value) if name == "answers" else value
+        if name in record.required or name not in defaults or value != defaults[name]:
+            body[name] = dict(value) if isinstance(value, tuple) else value
     out: dict = {step.kind: body}
     if step.env:
         out["env"] = dict(step.env)

@@ -2,28 +2,55 @@
 
 `Checker` turns nodes of a `yamltree` into plain Python values the way
 yaml.v2 decoded them into Rancher's Go structs: text fields take the literal
-text of any scalar (`10.20` stays "10.20"), numbers and booleans accept their
-quoted forms too (Slipway is kinder than yaml.v2: `timeout: "45"` is 45).
+text of any scalar (`10.20` stays "10.20"; `!!binary` is base64-decoded),
+numbers are read as Go's strconv does (`0x1F`, `017` octal, `1.5` truncated),
+booleans are YAML 1.1's (`yes`/`on`). Slipway is kinder than yaml.v2 in one
+way: a quoted number or boolean (`timeout: "45"`, `privileged: "yes"`) is
+accepted, with a warning that Rancher refuses such a file.
 Every method returns a best-effort value even after reporting an error, so one
 pass collects every problem of the file.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 import re
 from collections.abc import Iterable
 
 from devops.pipeline.config import EVENTS, glob_problem
 from devops.pipeline.problems import ERROR, WARNING, Problem
-from devops.pipeline.yamltree import TAG_PREFIX, Node
+from devops.pipeline.yamltree import TAG_PREFIX, Node, dash_without_space
 from devops.quantity import QuantityError, parse_bytes, parse_cpu
 
 # yaml.v2 (YAML 1.1) booleans
 TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"])
 FALSE = frozenset(["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"])
-_INT = re.compile(r"[-+]?(0|[1-9][0-9_]*)\Z")
-_HEX = re.compile(r"0x[0-9a-fA-F_]+\Z")
+TRUE_OR_FALSE = {**dict.fromkeys(TRUE, True), **dict.fromkeys(FALSE, False)}
+# Go strconv.ParseInt(s, 0, 64) after yaml.v2 drops every `_`; then yaml.v2's float syntax
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+GO_MAX_INT = 2**63 - 1
+RANCHER_REFUSES = "Rancher's parser (yaml.v2) refuses the file"
 _WINDOWS_ABS = re.compile(r"[A-Za-z]:[\\/]")
+
+
+def go_number(text: str) -> int | float | None:
+    """A plain scalar as yaml.v2 resolved it into a number (int, or float), else None."""
+    plain = text.replace("_", "")
+    m = _GO_INT.match(plain)
+    if m:
+        sign, digits = m.groups()
+        if digits[:2] in ("0x", "0X", "0o", "0O", "0b", "0B"):
+            value = int(digits[2:], {"x": 16, "o": 8, "b": 2}[digits[1].lower()])
+        elif digits.startswith("0") and len(digits) > 1:
+            value = int(digits[1:], 8)
+        else:
+            value = int(digits)
+        return -value if sign == "-" else value
+    if _GO_FLOAT.match(plain):
+        return float(plain)
+    return None
 
 
 def join(path: str, key: str | int) -> str:
@@ -92,16 +119,24 @@ class Checker:
         if node.kind != "map":
             self.error(node, path, f"{what} must be a mapping (`key: value` lines), not {node.describe()}")
             return None
-        for dup in node.duplicates:
-            first = next(k for k, _ in node.items if k.value == dup.value and k is not dup)
-            self.error(dup, join(path, dup.value), f"duplicate key `{dup.value}` (first at line {first.line})")
+        for later, earlier in node.duplicates:
+            self.warn(later, join(path, later.value),
+                      f"duplicate key `{later.value}` (first at line {earlier.line}): this later value replaces "
+                      "the earlier one, as in Rancher")
+        for merge, written in node.overridden:
+            self.warn(written, join(path, written.value),
+                      f"the merge key `<<` at line {merge.line} comes after `{written.value}` and replaces it "
+                      "(yaml.v2 applies keys in file order, as Rancher did); put the key after `<<` to keep it")
         return {k.value: (k, v) for k, v in node.items}
 
     def sequence(self, node: Node, path: str, what: str) -> list[Node] | None:
         if node.is_null:
             return []
         if node.kind != "seq":
-            self.error(node, path, f"{what} must be a list (`- item` lines), not {node.describe()}")
+            hint = ""
+            if node.kind == "map" and any(k.value.startswith("-") for k, _ in node.items):
+                hint = "; a list item needs a space after `-` (`- name: x`, not `-name: x`)"
+            self.error(node, path, f"{what} must be a list (`- item` lines), not {node.describe()}{hint}")
             return None
         return list(node.items)
 
@@ -119,6 +154,9 @@ class Checker:
             if name in known:
                 continue
             hint = (hints or {}).get(name)
+            if hint is None and dash_without_space(f"{name}:"):
+                hint = (f"it starts with `-` and no space: a list item is `- {name[1:]}:`, "
+                        f"a key is `{name[1:]}:`")
             why = f"; {hint}" if hint else ""
             self.warn(key, join(path, name), f"unknown key `{name}` in {where} is ignored{why}")
 
@@ -130,28 +168,58 @@ class Checker:
             return ""
         if node.is_null:
             return ""
+        if node.tag == TAG_PREFIX + "binary":
+            # yaml.v2 decodes !!binary (Go's StdEncoding, which skips line breaks) into the string
+            try:
+                data = base64.b64decode(node.value.replace("\r", "").replace("\n", ""), validate=True)
+            except (binascii.Error, ValueError):
+                self.error(node, path, f"{what}: the `!!binary` value is not valid base64; {RANCHER_REFUSES}")
+                return node.value  # one error for it, not a second "missing" one
+            return data.decode("utf-8", errors="replace")
         return node.value
 
-    def boolean(self, node: Node, path: str, what: str, default: bool | None = False) -> bool | None:
+    def _quoted(self, node: Node) -> bool:
+        """Text for yaml.v2 (quoted, a block, or tagged !!str): it will not go into a Go bool or int."""
+        return node.style is not None or node.tag == TAG_PREFIX + "str"
+
+    def boolean(self, node: Node, path: str, what: str, default: bool | None = False,
+                rancher: bool = True) -> bool | None:
+        """A YAML 1.1 boolean. `rancher`: the field is Rancher's, so a quoted form gets a warning."""
         if node.is_null:
             return default
         if node.kind == "scalar" and node.tag in (None, TAG_PREFIX + "bool", TAG_PREFIX + "str"):
-            if node.value in TRUE:
-                return True
-            if node.value in FALSE:
-                return False
+            value = TRUE_OR_FALSE.get(node.value)
+            if value is not None:
+                if rancher and self._quoted(node):
+                    self.warn(node, path, f"{what} is the text {node.value!r}, not a boolean; Slipway reads it as "
+                                          f"{str(value).lower()}, but {RANCHER_REFUSES} (write it unquoted)")
+                return value
         self.error(node, path, f"{what} must be true or false, not {node.describe()}")
         return default
 
     def integer(self, node: Node, path: str, what: str) -> int | None:
+        """A Go int as yaml.v2 read it (floats truncated); quoted numbers accepted with a warning."""
         if node.is_null:
             return None
-        if node.kind == "scalar":
-            value = node.value.strip()
-            if _INT.match(value):
-                return int(value.replace("_", ""))
-            if _HEX.match(value):
-                return int(value[2:].replace("_", ""), 16)
+        if node.kind == "scalar" and node.tag in (None, TAG_PREFIX + "int", TAG_PREFIX + "float",
+                                                   TAG_PREFIX + "str"):
+            number = go_number(node.value.strip() if self._quoted(node) else node.value)
+            if number is not None:
+                if self._quoted(node):
+                    self.warn(node, path, f"{what} is the text {node.value!r}, not a number; Slipway reads it, "
+                                          f"but {RANCHER_REFUSES} (write it unquoted)")
+                if isinstance(number, float):
+                    if number != number or abs(number) > GO_MAX_INT:  # NaN or out of range
+                        self.error(node, path, f"{what} {node.value!r} does not fit a Go int; {RANCHER_REFUSES}")
+                        return None
+                    if number != int(number):
+                        self.warn(node, path, f"{what} {node.value!r} is read as {int(number)}: "
+                                              "Rancher drops the fraction")
+                    number = int(number)
+                if abs(number) > GO_MAX_INT:
+                    self.error(node, path, f"{what} {node.value!r} does not fit a Go int; {RANCHER_REFUSES}")
+                    return None
+                return number
         self.error(node, path, f"{what} must be a whole number, not {node.describe()}")
         return None
 
@@ -214,10 +282,19 @@ class Checker:
                 include.append((item, v, join(path, i)))
         elif not node.is_null:
             include.append((node, self.text(node, path, what), path))
+        owner = "step" if ".steps[" in path else "stage"
+        known_include = [v for _, v, _ in include if v in EVENTS]
         for item, value, ipath in include + exclude:
             if events:
                 if value not in EVENTS:
-                    self.error(item, ipath, f"unknown event {value!r}: events are push, pull_request and tag")
+                    # Rancher compares the text and never matches it; the file still runs
+                    effect = ""
+                    if (item, value, ipath) in exclude:
+                        effect = "; excluding it changes nothing"
+                    elif not known_include:
+                        effect = f"; the {owner} will always be skipped"
+                    self.warn(item, ipath, f"unknown event {value!r} never matches (events are push, "
+                                           f"pull_request and tag){effect}")
             elif value == "":
                 self.error(item, ipath, "empty branch pattern")
             else:
@@ -244,7 +321,9 @@ class Checker:
     def cache(self, node: Node, path: str) -> dict | None:
         """Slipway's `cache:`: `true`/`false`, a list of paths, or {enabled, paths}; null/{} = not set."""
         if node.kind == "scalar" and not node.is_null:
-            enabled = self.boolean(node, path, "`cache` (true, false, a list of paths or {enabled, paths})")
+            # `cache` is Slipway's own (Rancher ignored it): a quoted boolean needs no warning
+            enabled = self.boolean(node, path, "`cache` (true, false, a list of paths or {enabled, paths})",
+                                   rancher=False)
             return {"enabled": enabled}
         if node.kind == "seq":
             return {"paths": self._cache_paths(node, path)}
@@ -254,7 +333,8 @@ class Checker:
         self.unknown_keys(items, path, ("enabled", "paths"), "`cache`")
         out: dict = {}
         if "enabled" in items:
-            enabled = self.boolean(items["enabled"][1], join(path, "enabled"), "`cache.enabled`", default=None)
+            enabled = self.boolean(items["enabled"][1], join(path, "enabled"), "`cache.enabled`", default=None,
+                                   rancher=False)
             if enabled is not None:
                 out["enabled"] = enabled
         if "paths" in items:

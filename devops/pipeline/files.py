@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pathlib
 
-# Search order: Slipway's own name first, then Rancher's two names.
-PIPELINE_FILENAMES = (".devops.yml", ".rancher-pipeline.yml", ".rancher-pipeline.yaml")
+# Search order: Slipway's own name first, then Rancher's two names in the order
+# Rancher's GitHub and Bitbucket providers tried them (`.yaml`, then `.yml`).
+# The controller (scm.git.find_file) and `pipeline lint DIR` both use this tuple.
+PIPELINE_FILENAMES = (".devops.yml", ".rancher-pipeline.yaml", ".rancher-pipeline.yml")
 
 
 def find_pipeline_file(root: pathlib.Path) -> pathlib.Path | None:

@@ -3,21 +3,33 @@
 `check(root)` walks a `yamltree` node tree and returns plain data in the
 shape of `PipelineConfig` (Rancher's camelCase aliases, no Clone stage yet)
 plus every problem found. Paths in problems are as written in the file
-(`stages[1].steps[0].publishImageConfig.tag`). Rules:
+(`stages[1].steps[0].publishImageConfig.tag`). What each step type holds comes
+from its record in kinds.py. The rule: a file Rancher v2.5 ran must run, what
+Rancher refused or failed is reported before anything runs (README, *Pipeline
+files*):
 
-- errors: wrong types, no stages, a stage without name or steps, a step with
-  zero or two step types, a missing `image` / `tag` / `catalogTemplate`,
-  bad events and globs, paths escaping the workspace, envFrom entries without
-  sourceName/sourceKey, resource values that are not Kubernetes quantities,
-  duplicate keys;
+- errors: wrong types, a stage without name or steps, a step with zero or two
+  step types, missing required fields, bad globs, paths escaping the
+  workspace, envFrom entries without sourceName/sourceKey, resource values that
+  are not Kubernetes quantities, bad image references, a remote push without a
+  registry, env names Kubernetes refuses, a timeout overflowing a Go duration;
 - warnings: unknown keys (Rancher ignored them), with a hint when the key
-  belongs one level up or down;
+  belongs one level up or down; repeated keys; events that never match;
+  quoted numbers/booleans (Rancher's parser refused them); `${CICD_GIT_TAG}`
+  in a tag pushed on other events; no stages (Rancher ran the Clone stage alone);
 - silently ignored: top-level keys starting with `.` or `x-` (anchor holders).
 """
 from __future__ import annotations
 
-from devops.pipeline.config import STEP_TYPES
-from devops.pipeline.fields import Checker, join
+from devops.pipeline.config import Constraints
+from devops.pipeline.fields import GO_MAX_INT, Checker, join
+from devops.pipeline.kinds import BOOL, PATH, STEP_KINDS, STEP_TYPES, TEXT
+from devops.pipeline.names import (
+    env_name_problem,
+    image_tag_problem,
+    registry_problem,
+    tag_registry,
+)
 from devops.pipeline.yamltree import Node
 
 TOP_KEYS = ("stages", "timeout", "branch", "notification", "cache")
@@ -26,33 +38,14 @@ STEP_KEYS = (
     *STEP_TYPES, "env", "envFrom", "privileged", "cpuRequest", "cpuLimit",
     "memoryRequest", "memoryLimit", "when", "cache",
 )
-TEXT, PATH, BOOL, MAP = "text", "path", "bool", "map"
-TYPE_FIELDS: dict[str, dict[str, str]] = {
-    "sourceCodeConfig": {},
-    "runScriptConfig": {"image": TEXT, "shellScript": TEXT},
-    "publishImageConfig": {
-        "dockerfilePath": PATH, "buildContext": PATH, "tag": TEXT, "pushRemote": BOOL, "registry": TEXT,
-    },
-    "applyYamlConfig": {"path": PATH, "content": TEXT, "namespace": TEXT},
-    "publishCatalogConfig": {
-        "path": PATH, "catalogTemplate": TEXT, "version": TEXT, "gitUrl": TEXT,
-        "gitBranch": TEXT, "gitAuthor": TEXT, "gitEmail": TEXT,
-    },
-    "applyAppConfig": {
-        "catalogTemplate": TEXT, "version": TEXT, "answers": MAP, "name": TEXT, "targetNamespace": TEXT,
-    },
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "runScriptConfig": ("image",),
-    "publishImageConfig": ("tag",),
-    "publishCatalogConfig": ("path", "catalogTemplate"),
-    "applyAppConfig": ("catalogTemplate",),
-}
 # Keys users write by mistake, and what they meant.
 RENAMED = {"catalog": "catalogTemplate", "dockerFile": "dockerfilePath", "dockerfile": "dockerfilePath",
            "context": "buildContext", "script": "shellScript", "commands": "shellScript"}
 CONDITIONS = ("Success", "Failed", "Changed", "Aborted")
 RESOURCES = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
+CLONE_ONLY = "Rancher runs only the Clone stage; add `stages:` with the steps to run"
+MAX_TIMEOUT = GO_MAX_INT // (60 * 10**9)  # minutes that fit a Go time.Duration (ns in an int64)
+UNTAGGED_EVENTS = ("push", "pull_request", "")  # "" is a manual run
 
 
 def _hints(up: tuple[str, ...], up_name: str, down: tuple[str, ...] = (), down_name: str = "") -> dict:
@@ -68,7 +61,7 @@ def check(root: Node | None) -> tuple[dict | None, Checker]:
     chk = Checker()
     if root is None or root.is_null:
         chk.problems.append(_empty())
-        return None, chk
+        return {"stages": []}, chk
     if root.kind != "map":
         chk.error(root, "", f"a pipeline file is a mapping with `stages:`; this file is {root.describe()}")
         return None, chk
@@ -81,22 +74,26 @@ def check(root: Node | None) -> tuple[dict | None, Checker]:
         hint.update({k: "this file looks like a Kubernetes manifest, not a pipeline" for k in ("apiVersion", "kind")})
     chk.unknown_keys(visible, "", TOP_KEYS, "the pipeline", hint)
     data: dict = {}
+    # No stages is legal for Rancher: it runs the implicit Clone stage alone.
     if "stages" not in items:
-        chk.error(root, "stages", "no `stages:`: a pipeline needs at least one stage")
+        chk.warn(root, "stages", f"no `stages:`: {CLONE_ONLY}")
         stages = []
     else:
         key, node = items["stages"]
         stages = chk.sequence(node, "stages", "`stages`")
         if stages == []:
-            chk.error(node if not node.is_null else key, "stages", "`stages` is empty: a pipeline needs at least one stage")
+            chk.warn(node if not node.is_null else key, "stages", f"`stages` is empty: {CLONE_ONLY}")
     data["stages"] = [_stage(chk, s, join("stages", i)) for i, s in enumerate(stages or ())]
     if "timeout" in items:
         node = items["timeout"][1]
         minutes = chk.integer(node, "timeout", "`timeout` (minutes)")
-        if minutes is not None and minutes < 1:
-            chk.error(node, "timeout", f"`timeout` is {minutes}; it is in minutes and must be at least 1")
-        elif minutes is not None:
-            data["timeout"] = minutes
+        if minutes is not None and minutes > MAX_TIMEOUT:
+            chk.error(node, "timeout", f"`timeout` {minutes} minutes overflows a Go time.Duration "
+                                       f"(at most {MAX_TIMEOUT} minutes, about 292 years)")
+        elif minutes is not None and minutes < 0:
+            chk.warn(node, "timeout", f"`timeout` is {minutes}; Rancher runs a timeout below 1 as 60 minutes")
+        elif minutes:
+            data["timeout"] = minutes  # 0 means the default, 60, as in Rancher
     if "branch" in items:
         branch = chk.constraint(items["branch"][1], "branch", events=False)
         if branch is not None:
@@ -113,9 +110,9 @@ def check(root: Node | None) -> tuple[dict | None, Checker]:
 
 
 def _empty():
-    from devops.pipeline.problems import ERROR, Problem
+    from devops.pipeline.problems import WARNING, Problem
 
-    return Problem("stages", 1, 1, ERROR, "the file is empty: a pipeline needs `stages:` with at least one stage")
+    return Problem("stages", 1, 1, WARNING, f"the file is empty: {CLONE_ONLY}")
 
 
 def _stage(chk: Checker, node: Node, path: str) -> dict:
@@ -139,12 +136,13 @@ def _stage(chk: Checker, node: Node, path: str) -> dict:
         steps = chk.sequence(snode, join(path, "steps"), "`steps`")
         if steps == []:
             chk.error(key, join(path, "steps"), "`steps` is empty: a stage needs at least one step")
-    out["steps"] = [_step(chk, s, join(join(path, "steps"), i)) for i, s in enumerate(steps or ())]
     _when_and_cache(chk, items, path, out)
+    out["steps"] = [_step(chk, s, join(join(path, "steps"), i), out.get("when"))
+                    for i, s in enumerate(steps or ())]
     return out
 
 
-def _step(chk: Checker, node: Node, path: str) -> dict:
+def _step(chk: Checker, node: Node, path: str, stage_when: dict | None = None) -> dict:
     items = chk.mapping(node, path, "a step")
     if items is None:
         return {}
@@ -172,6 +170,11 @@ def _step(chk: Checker, node: Node, path: str) -> dict:
         out["type"] = _step_type(chk, kind, items[kind][0], items[kind][1], join(path, kind))
     if "env" in items:
         out["env"] = chk.text_map(items["env"][1], join(path, "env"), "`env`")
+        if items["env"][1].kind == "map":
+            for key, _ in items["env"][1].items:
+                bad = env_name_problem(key.value)
+                if bad:
+                    chk.error(key, join(join(path, "env"), key.value), f"`env`: {bad}")
     if "envFrom" in items:
         out["envFrom"] = _env_from(chk, items["envFrom"][1], join(path, "envFrom"))
     if "privileged" in items:
@@ -180,19 +183,42 @@ def _step(chk: Checker, node: Node, path: str) -> dict:
         if name in items:
             out[name] = chk.quantity(items[name][1], join(path, name), f"`{name}`", cpu=name.startswith("cpu"))
     _when_and_cache(chk, items, path, out)
+    if out.get("type", {}).get("kind") == "publishImageConfig" and out["type"].get("tag"):
+        _git_tag_on_other_events(chk, items["publishImageConfig"][1], join(path, "publishImageConfig"), out,
+                                 stage_when)
     return out
 
 
+def _can_run(when: dict | None, event: str) -> bool:
+    """Whether a `when` (lint data) lets `event` through; the branch is not known here."""
+    if not when or "event" not in when:
+        return True
+    return Constraints.model_validate({"event": when["event"]}).matches(branch="", event=event)
+
+
+def _git_tag_on_other_events(chk: Checker, node: Node, path: str, step: dict, stage_when: dict | None) -> None:
+    """`${CICD_GIT_TAG}` is set on tag events only; elsewhere the tag keeps it literally and the push fails."""
+    if "${CICD_GIT_TAG}" not in step["type"]["tag"]:
+        return
+    others = [e or "manual" for e in UNTAGGED_EVENTS if _can_run(stage_when, e) and _can_run(step.get("when"), e)]
+    if others:
+        tag_node = next(v for k, v in node.items if k.value == "tag")
+        chk.warn(tag_node, join(path, "tag"),
+                 f"`${{CICD_GIT_TAG}}` is set only on tag events, but this step also runs on {', '.join(others)} "
+                 "runs, where the tag keeps `${CICD_GIT_TAG}` literally and the push fails; "
+                 "add `when: {event: tag}` to the step or its stage")
+
+
 def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dict:
-    fields = TYPE_FIELDS[kind]
+    record = STEP_KINDS[kind]
+    fields = record.fields
     out: dict = {"kind": kind}
     items = chk.mapping(node, path, f"`{kind}`")
     if items is None:
         return out
     hints = {k: "it belongs to the step (one level up); check its indentation" for k in STEP_KEYS if k not in fields}
     hints.update({k: f"did you mean `{v}`?" for k, v in RENAMED.items() if v in fields})
-    if kind == "runScriptConfig":
-        hints["isShell"] = "Rancher 2.0 wrote it; scripts always run in a shell"
+    hints.update(record.legacy_keys)
     chk.unknown_keys(items, path, fields, f"`{kind}`", hints)
     for name, how in fields.items():
         if name not in items:
@@ -207,7 +233,10 @@ def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dic
             out[name] = chk.boolean(value, fpath, f"`{name}`")
         else:
             out[name] = chk.text_map(value, fpath, f"`{name}`")
-    for name in REQUIRED.get(kind, ()):
+    for name, default in record.defaults.items():
+        if name in out and out[name] == "" and default:
+            out[name] = default  # an empty value means the default, as in Rancher (dockerfilePath: "")
+    for name in record.required:
         if not str(out.get(name, "")).strip():
             at = items[name][1] if name in items else key
             empty = " (it is empty)" if node.is_null else ""
@@ -221,11 +250,33 @@ def _step_type(chk: Checker, kind: str, key: Node, node: Node, path: str) -> dic
             chk.error(key, path, "`applyYamlConfig` needs `path` (a file in the repository) or `content`." + empty)
         elif has_path and has_content:
             chk.error(items["content"][0], join(path, "content"), "`applyYamlConfig` takes `path` or `content`, not both")
+    # the few rules beyond field types and required fields
     if kind == "publishImageConfig":
-        for name, default in (("dockerfilePath", "./Dockerfile"), ("buildContext", ".")):
-            if name in out and not out[name]:
-                out[name] = default  # an empty value means the default, as in Rancher
+        _publish_target(chk, items, path, out)
     return out
+
+
+def _publish_target(chk: Checker, items: dict, path: str, out: dict) -> None:
+    """The image reference `tag` and, for a remote push, the registry it goes to."""
+    remote = bool(out.get("pushRemote"))
+    registry = out.get("registry", "")
+    tag = out.get("tag", "")
+    if tag.strip():
+        # The registry part of `tag` is used only by a remote push without `registry:`
+        bad = image_tag_problem(tag, check_registry=remote and not registry)
+        if bad:
+            chk.error(items["tag"][1], join(path, "tag"), f"`tag`: {bad}")
+    if not remote:
+        return
+    if registry:
+        bad = registry_problem(registry)
+        if bad:
+            chk.error(items["registry"][1], join(path, "registry"), f"`registry`: {bad}")
+    elif tag.strip() and not tag_registry(tag):
+        chk.error(items["pushRemote"][1], join(path, "pushRemote"),
+                  "`pushRemote: true` needs a registry: set `registry:` (e.g. `index.docker.io` for Docker Hub) "
+                  "or put the host in `tag` (`registry.example.com/app:1`); with neither, Rancher pushes to "
+                  "an empty registry name and the push fails")
 
 
 def _env_from(chk: Checker, node: Node, path: str) -> list[dict]:
@@ -245,6 +296,11 @@ def _env_from(chk: Checker, node: Node, path: str) -> list[dict]:
             got[name] = value
         if "targetKey" in items:
             got["targetKey"] = chk.text(items["targetKey"][1], join(epath, "targetKey"), "`targetKey`")
+        # the variable is named targetKey, else sourceKey (Rancher's rule)
+        named_by = "targetKey" if got.get("targetKey") else "sourceKey"
+        bad = env_name_problem(got.get(named_by, "")) if got.get(named_by, "").strip() else None
+        if bad:
+            chk.error(items[named_by][1], join(epath, named_by), f"`{named_by}` names the variable: {bad}")
         out.append(got)
     return out
 

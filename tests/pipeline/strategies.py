@@ -2,7 +2,8 @@
 
 They generate configs in normal form (what `load` can return): the Clone
 stage first, no empty constraints, no empty `cache`/`notification` blocks,
-unique env/answers keys, valid globs, events, quantities and workspace paths.
+unique env/answers keys, valid globs, events, quantities, workspace paths,
+image references, registries and environment variable names.
 """
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ abs_path = st.from_regex(r"/[a-z0-9_\-]{1,8}(/[a-z0-9_.\-]{1,8}){0,2}", fullmatc
 globs = st.sampled_from(["master", "main", "release-*", "feature/*", "v[0-9]*", "dev?", "*", "a\\*b", "[^x]y"])
 cpu = st.sampled_from(["", "100m", "1", "0.5", "2e3", "0"])
 memory = st.sampled_from(["", "1", "256Mi", "1Gi", "2e3", "1.5Ki", "0"])  # whole bytes only
+# valid image references and registries (lint refuses the rest, issue 9 point 8)
+registries = st.sampled_from(["index.docker.io", "reg.example.com:5000", "127.0.0.1:5000", "harbor.io/team"])
+image_tags = st.sampled_from(["app", "org/app:1", "${CICD_GIT_REPO_NAME}:${CICD_GIT_BRANCH}", "a.b-c_d/e__f:v1.0-x",
+                              "reg.example.com/app:1,latest", "localhost:5000/app", "0", "10.20"])
+remote_tags = image_tags.filter(lambda t: t.startswith(("reg.", "localhost")))
 
 
 def _constraint(patterns) -> st.SearchStrategy[Constraint]:
@@ -66,11 +72,12 @@ pairs = st.dictionaries(names, text, max_size=4).map(lambda d: tuple(d.items()))
 
 step_type = st.one_of(
     st.builds(RunScriptConfig, image=nonempty, shellScript=text),
-    st.builds(
-        PublishImageConfig,
-        dockerfilePath=rel_path, buildContext=rel_path | st.just("."), tag=nonempty,
-        pushRemote=st.booleans(), registry=text,
-    ),
+    st.builds(PublishImageConfig, dockerfilePath=rel_path, buildContext=rel_path | st.just("."), tag=image_tags,
+              pushRemote=st.just(False), registry=st.just("") | registries),
+    st.builds(PublishImageConfig, dockerfilePath=rel_path, buildContext=rel_path | st.just("."), tag=image_tags,
+              pushRemote=st.just(True), registry=registries),
+    st.builds(PublishImageConfig, dockerfilePath=rel_path, buildContext=rel_path | st.just("."), tag=remote_tags,
+              pushRemote=st.just(True)),
     st.builds(ApplyYamlConfig, path=rel_path, namespace=text),
     st.builds(ApplyYamlConfig, content=nonempty, namespace=text),
     st.builds(
@@ -81,7 +88,7 @@ step_type = st.one_of(
         ApplyAppConfig, catalogTemplate=nonempty, version=text, answers=pairs, name=text, targetNamespace=text,
     ),
 )
-env_from = st.builds(EnvFrom, sourceName=nonempty, sourceKey=nonempty, targetKey=text)
+env_from = st.builds(EnvFrom, sourceName=nonempty, sourceKey=names, targetKey=st.just("") | names)
 step = st.builds(
     Step,
     type=step_type,

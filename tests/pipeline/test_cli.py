@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from devops.pipeline import PIPELINE_FILENAMES, find_pipeline_file, load
+from tests.controller.conftest import make_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<warn>warning: )?(?P<path>\S+): (?P<msg>.+)$")
@@ -75,7 +76,7 @@ def test_lint_missing_file(files):
 
 
 def test_lint_directory_finds_the_pipeline_file(files):
-    (files / ".rancher-pipeline.yml").write_text(GOOD + "timeout: -1\n")
+    (files / ".rancher-pipeline.yml").write_text(GOOD + "timeout: soon\n")
     code, out, _ = run("lint", str(files))
     assert code == 1 and out.startswith(str(files / ".rancher-pipeline.yml") + ":5:")
 
@@ -97,7 +98,8 @@ def test_show_on_error_prints_lint_lines_and_fails(files):
 
 def test_fixture_files_through_the_command(fixtures_dir):
     d = fixtures_dir / "rancher-pipelines"
-    code, out, _ = run("lint", *(str(p) for p in sorted(d.glob("0[0-4]*.yml")) if p.name < "047"))
+    # 044 (pushRemote without a registry) is one Rancher fails at run time: lint says so
+    code, out, _ = run("lint", *(str(p) for p in sorted(d.glob("0[0-4]*.yml")) if p.name < "047" and p.name[:3] != "044"))
     assert code == 0
     assert all(LINE.match(ln)["warn"] for ln in out.splitlines())
     assert run("lint", str(d / "047-KTPL-DevOps__mage-2.3.yml"))[0] == 1
@@ -120,10 +122,26 @@ def test_find_pipeline_file_order(tmp_path):
     for name in reversed(PIPELINE_FILENAMES):
         (tmp_path / name).write_text(GOOD)
         assert find_pipeline_file(tmp_path) == tmp_path / name
-    assert PIPELINE_FILENAMES[0] == ".devops.yml"
+    # Slipway's own name first, then Rancher's order (its GitHub and Bitbucket providers): .yaml, .yml
+    assert PIPELINE_FILENAMES == (".devops.yml", ".rancher-pipeline.yaml", ".rancher-pipeline.yml")
     (tmp_path / ".devops.yml").unlink()
     (tmp_path / ".devops.yml").symlink_to("/etc/hostname")
+    assert find_pipeline_file(tmp_path) == tmp_path / ".rancher-pipeline.yaml"
+    (tmp_path / ".rancher-pipeline.yaml").unlink()
     assert find_pipeline_file(tmp_path) == tmp_path / ".rancher-pipeline.yml"
+
+
+def test_the_controller_chooses_the_pipeline_file_in_the_same_order(tmp_path):
+    # read_source() asks git for the first of PIPELINE_FILENAMES at the commit
+    from devops.scm import git
+
+    repo = tmp_path / "repo"
+    head = make_repo(repo, {".rancher-pipeline.yml": GOOD, ".rancher-pipeline.yaml": GOOD + "timeout: 5\n"})
+    mirror = git.update_mirror(tmp_path / "data", str(repo))
+    assert git.find_file(mirror, head, PIPELINE_FILENAMES) == ".rancher-pipeline.yaml"
+    head = make_repo(tmp_path / "both", {".devops.yml": GOOD, ".rancher-pipeline.yaml": GOOD})
+    mirror = git.update_mirror(tmp_path / "data", str(tmp_path / "both"))
+    assert git.find_file(mirror, head, PIPELINE_FILENAMES) == ".devops.yml"
 
 
 def test_lint_refuses_a_huge_file_without_reading_it(files):

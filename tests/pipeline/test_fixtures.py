@@ -1,7 +1,10 @@
-"""Every real Rancher file in ../shared/fixtures/rancher-pipelines (DESIGN §3, issue 2 point 7).
+"""Every real Rancher file in ../shared/fixtures/rancher-pipelines (DESIGN §3, issue 2 point 7, issue 9 point 8).
 
 Files SOURCES.md calls valid lint without errors; the ones it marks "Looks
-invalid" fail with an error naming the field (path and line asserted).
+invalid" fail with an error naming the field (path and line asserted); the
+ones it marks "Runs only Clone" load, with a warning, as the Clone stage alone.
+One file SOURCES.md calls valid fails in Rancher at run time (RANCHER_FAILS):
+lint says so before anything runs.
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ FILES = sorted(p.name for p in DIR.glob("*.yml")) if DIR.is_dir() else []
 # number -> (path, line, words the message must hold) of the error a user acts on
 INVALID = {
     "047": ("stages[1].steps[0].applyYamlConfig", 12, "needs `path`"),
-    "048": ("stages", 1, "no `stages:`"),
     "049": ("", 2, "mapping"),
     "050": ("stages[0].steps[0].env", 17, "must be a mapping"),
     "051": ("", 77, "tab"),
@@ -26,12 +28,18 @@ INVALID = {
     "053": ("", 3, "line 2"),
     "054": ("stages[0].steps[0].cpuRequest", 7, "quantity"),
     "055": ("stages[2].steps[0].applyAppConfig.answers", 32, "must be a mapping"),
-    "056": ("stages", 1, "no `stages:`"),
-    "057": ("stages", 1, "empty"),
     "058": ("stages[1].steps[1]", 16, "found none"),
     "059": ("", 10, "tab"),
     "060": ("stages[0].steps[0].publishImageConfig.tag", 4, "needs `tag`"),
 }
+
+
+# Valid YAML for Rancher, which then fails the run: with `pushRemote: true` and no
+# `registry`, convert.go sets the registry to "" and pushes to "/<repository>".
+RANCHER_FAILS = {
+    "044": ("stages[0].steps[0].publishImageConfig.pushRemote", 8, "needs a registry"),
+}
+CLONE_ONLY = {"048": ("stages", 1), "056": ("stages", 1), "057": ("stages", 1)}
 
 
 def _number(name: str) -> str:
@@ -42,6 +50,8 @@ def test_sources_md_marks_exactly_these_invalid(rancher_dir):
     text = (rancher_dir / "SOURCES.md").read_text()
     rows = re.findall(r"^\| `(\d{3})-[^|]*\|.*\*\*Looks invalid", text, flags=re.MULTILINE)
     assert set(rows) == set(INVALID)
+    clone_only = re.findall(r"^\| `(\d{3})-[^|]*\|.*\*\*Runs only Clone", text, flags=re.MULTILINE)
+    assert set(clone_only) == set(CLONE_ONLY)
     assert len(FILES) == 60
 
 
@@ -50,14 +60,21 @@ def test_fixture(name, rancher_dir):
     content = (rancher_dir / name).read_bytes()  # byte-exact: BOM, CRLF, tabs kept
     result = load(content, filename=name)
     number = _number(name)
-    if number not in INVALID:
+    if number in CLONE_ONLY:
+        assert result.errors == (), [p.format(name) for p in result.errors]
+        path, line = CLONE_ONLY[number]
+        assert [p for p in result.warnings if p.path == path and p.line == line and "only the Clone stage" in p.message]
+        assert [s.name for s in result.config.stages] == ["Clone"]
+        assert load(dump(result.config)).config == result.config
+        return
+    if number not in INVALID and number not in RANCHER_FAILS:
         assert result.errors == (), [p.format(name) for p in result.errors]
         assert result.config is not None
         assert result.config.stages[0].steps[0].kind == "sourceCodeConfig"
         # the normalised form survives its own dump
         assert load(dump(result.config)).config == result.config
         return
-    path, line, words = INVALID[number]
+    path, line, words = INVALID.get(number) or RANCHER_FAILS[number]
     assert result.config is None
     matching = [p for p in result.errors if p.path == path and p.line == line]
     assert matching, [p.format(name) for p in result.problems]

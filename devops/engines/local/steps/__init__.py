@@ -1,6 +1,8 @@
 """Step kinds of the local engine: one module per kind, each `run(ctx) -> StepResult`.
 
-`KINDS` is the dispatch table (step type name -> module, imported lazily).
+`KINDS` is the dispatch table (step type name -> module, imported lazily),
+read from the step kind records in devops/pipeline/kinds.py (`local`); the
+banner comes from the same records.
 `execute()` runs a command in the execution's StepRuntime with the step's
 limits and streams its output into the step's log; `run_on_host()` does the
 same for Slipway's own tools (git, buildah bud). Both obey `ctx.kill()`.
@@ -17,18 +19,12 @@ from devops.engines.local.context import StepResult
 from devops.engines.local.errors import StepStartError
 from devops.engines.local.limits import enforce, resolve_limits
 from devops.engines.local.runtimes.base import StepProcess, StepRuntime, spawn
+from devops.pipeline.kinds import STEP_KINDS
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext
 
-KINDS: dict[str, str] = {
-    "sourceCodeConfig": "devops.engines.local.steps.clone",
-    "runScriptConfig": "devops.engines.local.steps.run_script",
-    "publishImageConfig": "devops.engines.local.steps.publish_image",
-    "applyYamlConfig": "devops.engines.local.steps.deploy",
-    "applyAppConfig": "devops.engines.local.steps.deploy",
-    "publishCatalogConfig": "devops.engines.local.steps.deploy",
-}
+KINDS: dict[str, str] = {name: record.local for name, record in STEP_KINDS.items()}
 
 
 def step_kind(kind: str) -> Callable[[StepContext], StepResult]:
@@ -49,11 +45,9 @@ def banner(kind: str, runtime: StepRuntime) -> str:
 
     The runner writes it before anything else (cache hooks included).
     """
-    if runtime.name == "dummy" or kind == "runScriptConfig":
+    if runtime.name == "dummy" or kind not in STEP_KINDS:
         return runtime.banner()
-    if kind == "sourceCodeConfig":
-        return "runtime: host (git clones on the host, outside any sandbox)"
-    return f"runtime: host ({kind} runs Slipway's own tools on this machine)"
+    return STEP_KINDS[kind].banner(runtime.banner())
 
 
 def step_limits_name(ctx: StepContext) -> str:
