@@ -5,12 +5,13 @@ Every variable is documented in README.md; bad values fail at start-up.
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from devops.env import envbool, envchoice, envhostport, envstr, envurl
+from devops.env import envbool, envchoice, envhostport, envint, envstr, envurl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -211,6 +212,10 @@ SLIPWAY_WORKSPACE_DIR = Path(envstr("SLIPWAY_WORKSPACE_DIR", str(DATA_DIR / "wor
 # Run the controller inside the web process (the embedded default's `up`
 # starts a separate runcontroller process instead; this is for one-process setups).
 SLIPWAY_EMBEDDED_CONTROLLER = envbool("SLIPWAY_EMBEDDED_CONTROLLER", False)
+# This controller's node name: it owns the runners it starts (README, "Several controllers").
+SLIPWAY_NODE_NAME = envstr("SLIPWAY_NODE_NAME", "") or socket.gethostname()
+# Seconds without a heartbeat after which a node's runs are adopted by another node.
+SLIPWAY_NODE_TIMEOUT = envint("SLIPWAY_NODE_TIMEOUT", 60, minimum=1)
 # Tests: a missing service (PostgreSQL, Redis, S3, buildah, registry) fails
 # instead of skipping. CI sets it.
 SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)

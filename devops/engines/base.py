@@ -10,7 +10,13 @@ Call order, per execution, by the controller:
     pre_check(spec) -> bool      until True (False = "not ready yet, ask again")
     run(spec) -> handle          exactly once; the handle is persisted on the execution
     sync(spec, handle) -> report repeatedly while Building; must be cheap
-    stop(spec, handle)           on abort; idempotent; may be called after the run ended
+    stop(spec, handle, wait=False) -> bool
+                                 on abort; idempotent; may be called after the run ended; with
+                                 wait=False (the controller) it must not block: it asks the run
+                                 to stop and returns True once it is stopped, False to be
+                                 called again on a later pass (None counts as True)
+    can_reach(spec, handle)      whether this instance can see and stop the run (a controller
+                                 adopting the runs of a lost node asks; default True)
     cleanup(spec, handle)        once after the execution finished; idempotent
     rerun(spec) -> handle        a fresh run of a finished execution (same as run for local)
 
@@ -116,8 +122,11 @@ class PipelineEngine:
     def rerun(self, spec: RunSpec) -> dict[str, Any]:
         return self.run(spec)
 
-    def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+    def stop(self, spec: RunSpec, handle: dict[str, Any], *, wait: bool = True) -> bool | None:
         raise NotImplementedError
+
+    def can_reach(self, spec: RunSpec, handle: dict[str, Any]) -> bool:
+        return True
 
     def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
         raise NotImplementedError

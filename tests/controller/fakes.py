@@ -48,9 +48,10 @@ class FakeEngine(PipelineEngine):
             return [n for n in self.runs if n not in self.finished and n not in self.stopped
                     and time.time() - self.runs[n] < self.duration]
 
-    def stop(self, spec: RunSpec, handle: dict) -> None:
+    def stop(self, spec: RunSpec, handle: dict, *, wait: bool = True) -> bool:
         with self.lock:
             self.stopped[spec.execution] += 1
+        return True
 
     def finish(self, name: str, state: str) -> None:
         with self.lock:

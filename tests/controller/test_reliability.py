@@ -128,12 +128,11 @@ def test_stop_kills_running_steps(project, pipeline, local_engine):
     ex = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "60"}, {"SLIPWAY_DUMMY_SLEEP": "60"}]))
     assert wait_until(lambda: StepStatus.objects.filter(execution=ex, stage_index=1, state=S.BUILDING).count() == 2,
                       10, c.tick)
-    t0 = time.monotonic()
     assert do_stop(ex)
-    c.tick()
+    # The runner aborts on SIGTERM; the controller only asks and looks again on later passes.
+    assert wait_until(lambda: not PipelineExecution.objects.get(pk=ex.pk).abort_requested, 10, c.tick)
     ex.refresh_from_db()
-    assert ex.execution_state == S.ABORTED and not ex.abort_requested
-    assert time.monotonic() - t0 < 5
+    assert ex.execution_state == S.ABORTED
     pid = int(ex.engine_handle["pid"])
     assert wait_until(lambda: gone(pid), 5)
     assert list(StepStatus.objects.filter(execution=ex, stage_index=1).values_list("state", flat=True)) == [
