@@ -203,7 +203,7 @@ class Controller:
             did = fn()
         except (OperationalError, InterfaceError) as exc:
             log.warning("%s: %s: database error, retrying next pass: %s", e.name, unit, exc)
-            connection.close_if_unusable_or_obsolete()
+            _drop_broken_connection()
             self._forget(e.pk)
             return False
         except Exception as exc:
@@ -523,7 +523,7 @@ class Controller:
                 self.heartbeat_node()
             except Exception:  # the next beat retries; other nodes wait SLIPWAY_NODE_TIMEOUT anyway
                 log.warning("node heartbeat failed", exc_info=True)
-                connection.close_if_unusable_or_obsolete()
+                _drop_broken_connection()
             self._last_beat = now
 
     def open_wakeups(self) -> None:
@@ -590,6 +590,16 @@ class Controller:
         finally:
             self.close_wakeups()
             heartbeat.clear(self.data_dir)
+
+
+def _drop_broken_connection() -> None:
+    """After a database error: reconnect on the next query if the connection is broken.
+
+    Not inside a transaction (tests run the ticks in one): closing it there
+    would end the caller's transaction, not just this unit's.
+    """
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
 
 
 def _listen_connection():

@@ -21,8 +21,8 @@ from devops.models.scm import (
 from devops.models.states import ExecutionState
 
 __all__ = [
-    "ControllerNode",
     "DEFAULT_SETTINGS",
+    "ControllerNode",
     "ExecutionState",
     "Pipeline",
     "PipelineExecution",

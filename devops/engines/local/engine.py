@@ -192,8 +192,14 @@ class LocalEngine(PipelineEngine):
         return True
 
     def can_reach(self, spec: RunSpec, handle: dict[str, Any]) -> bool:
-        """Whether the run's directory (its state and runner) is on this machine's data dir."""
-        return (self._rd(spec, handle) / "state.json").exists()
+        """Whether the run's directory (its state and runner) is in this engine's data dir.
+
+        A handle's `run_dir` is an absolute path on the machine that started
+        the run; another machine (its own data dir) must not take a path of
+        the same name for that run's.
+        """
+        rd = self._rd(spec, handle)
+        return rd.is_relative_to(self.options.runs_root) and (rd / "state.json").exists()
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         rd = self._rd(spec, handle)
