@@ -83,6 +83,10 @@ class StageInline(admin.TabularInline):
     model = m.StageStatus
     extra = 0
     readonly_fields = ("state", "started", "ended")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # stage rows are made with their execution (do_run)
 
 
 @admin.register(m.PipelineExecution)

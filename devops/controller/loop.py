@@ -3,7 +3,8 @@
 `Controller.tick()` runs the small `tick_*` methods; each returns "did
 work". The loop sleeps only when none did, and then only until the doorbell
 rings (`doorbell.Bell`, plus LISTEN on PostgreSQL) or one second passes.
-Tests call the ticks directly.
+Tests call the ticks directly. The loop writes no state itself: every
+change goes through the `do_*` actions (devops/controller/actions/).
 
 Cost. Every pass reads the active executions through the partial index
 `exec_active_idx` (Waiting, Queueing, Building) and the stop requests
@@ -21,6 +22,26 @@ Claims (several controllers may run):
   conditional UPDATE on the expected state, checked by its row count;
 - finishing goes through `do_finish`, conditional on the row still being
   active: exactly one controller finishes, cleans up and admits the next.
+
+Nodes. Each controller has a node name (SLIPWAY_NODE_NAME) and a heartbeat
+row (ControllerNode, written after every pass, at most once a second).
+Before `engine.run()` the execution is claimed for the node
+(`claim_for_node`, committed on its own); from then on only that node
+starts, syncs and stops it. When the owner's heartbeat is older than
+SLIPWAY_NODE_TIMEOUT, another node adopts the run if its engine can still
+reach the runner (`engine.can_reach`), else fails it with "runner's node
+<name> lost" (a stopped run's slot is freed).
+
+Isolation. Every per-execution unit (admit, start, sync, stop, adopt) runs
+in `_unit`: an exception is recorded on that execution (`unit_error`,
+`unit_attempts`, `unit_retry_at` with exponential backoff) and the pass goes
+on; after UNIT_MAX_ATTEMPTS (actions/retry.py) in a row the execution ends
+Failed with the reason. Database errors (a lock, a lost connection) are not
+the row's: they are retried next pass without counting. Spooled-log upload
+is per log file already (a failed upload keeps that spool for later).
+
+Stops never block: `engine.stop(..., wait=False)` asks the runner and
+returns; a runner within its grace period is asked again on a later pass.
 
 Crash safety (kill -9 anywhere): progress is in the database (admission,
 handle, step states) and in the runner's own state on disk. A controller that
