@@ -97,11 +97,17 @@ class ExecutionAdmin(admin.ModelAdmin):
     inlines = [StageInline]
     readonly_fields = EXECUTION_STATE_FIELDS
 
+    def has_add_permission(self, request) -> bool:
+        return False  # executions are made by do_run / do_rerun (run number, stage and step rows)
+
 
 @admin.register(m.StepStatus)
 class StepStatusAdmin(admin.ModelAdmin):
     list_display = ("execution", "stage_index", "index", "state", "exit_code", "runtime")
     readonly_fields = STEP_STATE_FIELDS
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(m.ControllerNode)

@@ -11,7 +11,8 @@ Call order, per execution, by the controller:
     run(spec) -> handle          exactly once; the handle is persisted on the execution
     sync(spec, handle) -> report repeatedly while Building; must be cheap
     stop(spec, handle, wait=False) -> bool
-                                 on abort; idempotent; may be called after the run ended; with
+                                 on abort; idempotent; may be called after the run ended;
+                                 wait=True (the default, for scripts) returns once stopped; with
                                  wait=False (the controller) it must not block: it asks the run
                                  to stop and returns True once it is stopped, False to be
                                  called again on a later pass (None counts as True)

@@ -118,6 +118,9 @@ def test_admin_shows_state_read_only(project, pipeline, engine, controller, clie
     step = StepStatus.objects.filter(execution=ex).first()
     step_form = client.get(f"/admin/devops/stepstatus/{step.pk}/change/").context["adminform"].form
     assert "state" not in step_form.fields and "exit_code" not in step_form.fields
+    # Rows are made by the actions only (run number, stage and step rows).
+    assert client.get("/admin/devops/pipelineexecution/add/").status_code == 403
+    assert client.get("/admin/devops/stepstatus/add/").status_code == 403
     stage_page = client.get(url)
     inline = stage_page.context["inline_admin_formsets"][0].formset.forms[0]
     assert "state" not in inline.fields
