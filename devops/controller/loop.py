@@ -166,6 +166,7 @@ class Controller(RunLoop):
         self._listen: Any = None
         self._last_beat = 0.0
         self._next_log_upload = 0.0
+        self._node_row = False  # this node's heartbeat row was written by this instance
 
     # --- one pass ----------------------------------------------------------------------
 
@@ -286,6 +287,7 @@ class Controller(RunLoop):
         now = self.now()
         if not ControllerNode.objects.filter(name=self.node).update(heartbeat_at=now):
             ControllerNode.objects.get_or_create(name=self.node, defaults={"heartbeat_at": now})
+        self._node_row = True
 
     # --- admission ---------------------------------------------------------------------
 
@@ -356,6 +358,10 @@ class Controller(RunLoop):
 
     def start(self, pk: int) -> bool:
         """Hand one admitted execution to the engine: deploy, pre_check, run, store the handle."""
+        if not self._node_row:
+            # Before this node owns anything, other nodes must see it alive
+            # (a node without a heartbeat row counts as lost).
+            self.heartbeat_node()
         if not claim_for_node(PipelineExecution(pk=pk), self.node):
             return False  # another node owns it, or it was stopped meanwhile
         with transaction.atomic():

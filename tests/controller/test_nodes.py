@@ -125,3 +125,20 @@ def test_only_the_owner_stops_a_run_and_a_lost_node_s_stop_frees_the_slot(projec
     b.tick()
     assert not PipelineExecution.objects.get(pk=ex.pk).abort_requested
     assert state(ex) == S.ABORTED
+
+
+def test_a_node_is_seen_alive_before_it_owns_a_run(project, pipeline, engine, data_dir):
+    """The first start writes the node's heartbeat row: no other node takes it for lost meanwhile."""
+    c = Controller(engine, node="fresh-node")
+    assert not ControllerNode.objects.filter(name="fresh-node").exists()
+    ex = new_execution(pipeline)
+    engine.duration = 3600
+    c.tick_admit()
+    row = PipelineExecution.objects.get(pk=ex.pk)
+    assert (row.execution_state, row.controller_node) == (S.BUILDING, "fresh-node")
+    assert ControllerNode.objects.get(name="fresh-node").heartbeat_at >= row.created
+    other = Controller(engine, node="other-node")
+    other.tick()
+    assert PipelineExecution.objects.get(pk=ex.pk).execution_state == S.BUILDING
+    c.close_wakeups()
+    other.close_wakeups()
