@@ -79,7 +79,7 @@ from devops.controller.actions import (
 )
 from devops.controller.doorbell import Bell
 from devops.controller.running import RunLoop, drop_broken_connection
-from devops.controller.spec import build_spec
+from devops.controller.spec import bare_spec, build_spec
 from devops.controller.status import dt
 from devops.engines.base import (
     PermanentEngineError,
@@ -490,8 +490,15 @@ class Controller(RunLoop):
         return did
 
     def stop(self, e: PipelineExecution) -> bool:
-        row = self._load(e.pk)
-        spec = self._specs.get(row.pk) or build_spec(row)
+        try:
+            row = self._load(e.pk)
+            spec = self._specs.get(row.pk) or build_spec(row)
+        except Exception as exc:
+            # An unreadable row (how it came to be Failed, see do_unit_failed):
+            # its runner is still stopped, by name and handle.
+            log.warning("%s: stopping by name only: %s", e.name, exc)
+            row = PipelineExecution.objects.only(*UNIT_FIELDS, "run", "abort_requested").get(pk=e.pk)
+            spec = bare_spec(row)
         try:
             # The handle may be {} if a controller died between run() and
             # storing it: the engine then finds the run by its name.

@@ -107,6 +107,12 @@ def test_config_of_a_bad_schema_while_building_fails_after_n_attempts(
     row = PipelineExecution.objects.get(pk=bad.pk)
     assert row.execution_state == S.FAILED and row.unit_attempts == UNIT_MAX_ATTEMPTS
     assert row.error.startswith(f"the controller gave up after {UNIT_MAX_ATTEMPTS} attempts: sync: ")
+    # Its runner is stopped (by name: the row cannot be read whole) and its slot freed.
+    assert row.abort_requested
+    restarted.tick()
+    assert engine.stopped[bad.name] == 1 and engine.cleaned[bad.name] == 1
+    row = PipelineExecution.objects.get(pk=bad.pk)
+    assert not row.abort_requested and row.execution_state == S.FAILED
     restarted.close_wakeups()
 
 

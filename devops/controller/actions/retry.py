@@ -35,15 +35,16 @@ def do_unit_failed(execution: PipelineExecution, unit: str, error: str, *, now: 
     """Record that controller unit `unit` raised `error` on `execution`; True if it gave up.
 
     Giving up (the UNIT_MAX_ATTEMPTS-th failure in a row): an active
-    execution ends Failed through `do_finish` with the reason; a stopped one
-    (abort_requested) has its slot freed through `do_stopped`. A finished
-    execution is not changed.
+    execution ends Failed through `do_finish` with the reason (if it was
+    admitted, `abort_requested` is set too, so the controller stops whatever
+    the engine runs of it before its slot frees); a stopped one has its
+    slot freed through `do_stopped`. A finished execution is not changed.
     """
     message = f"{unit}: {error}"[:_MESSAGE_MAX]
     with transaction.atomic():
         row = (PipelineExecution.objects.select_for_update(of=("self",)).filter(pk=execution.pk)
                .only("id", "name", "project_id", "pipeline_id", "execution_state", "conditions", "error",
-                     "abort_requested", "unit_attempts").first())
+                     "abort_requested", "engine", "unit_attempts").first())
         if row is None or (row.is_finished and not row.abort_requested):
             return False
         attempts = row.unit_attempts + 1
@@ -56,6 +57,10 @@ def do_unit_failed(execution: PipelineExecution, unit: str, error: str, *, now: 
             return False
         reason = f"the controller gave up after {attempts} attempts: {message}"
         if row.execution_state in S.active():
+            if row.engine:
+                # The engine may run it: the controller stops the runner (by
+                # name if need be) before the slot frees, as after a user's stop.
+                PipelineExecution.objects.filter(pk=row.pk).update(abort_requested=True)
             return do_finish(row, S.FAILED, error=reason)
         return do_stopped(row)
 
