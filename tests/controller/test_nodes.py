@@ -142,3 +142,12 @@ def test_a_node_is_seen_alive_before_it_owns_a_run(project, pipeline, engine, da
     assert PipelineExecution.objects.get(pk=ex.pk).execution_state == S.BUILDING
     c.close_wakeups()
     other.close_wakeups()
+
+
+def test_every_pass_of_the_loop_beats_the_node_s_heartbeat_row(project, pipeline, engine, data_dir, settings):
+    settings.SLIPWAY_NODE_NAME = "beating-node"
+    c = Controller(engine)
+    old = timezone.now() - timedelta(hours=1)
+    ControllerNode.objects.create(name="beating-node", heartbeat_at=old)
+    c.run_forever(once=True)
+    assert ControllerNode.objects.get(name="beating-node").heartbeat_at > old
