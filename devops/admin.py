@@ -114,9 +114,25 @@ class PipelineAdmin(RefuseBusyDelete, admin.ModelAdmin):
     exclude = ("webhook_token", "image_webhooks")
 
 
+# State changes only through the do_* actions (devops/controller/actions/): the
+# admin shows execution, stage and step state and what the controller keeps
+# with it, never lets anyone edit it.
+EXECUTION_STATE_FIELDS = (
+    "execution_state", "started", "ended", "conditions", "node", "engine", "engine_handle", "error",
+    "abort_requested", "controller_node", "unit_error", "unit_attempts", "unit_retry_at",
+)
+STEP_STATE_FIELDS = ("state", "started", "ended", "exit_code", "message", "runtime", "attempts", "handle",
+                     "image_digest", "log_size")
+
+
 class StageInline(admin.TabularInline):
     model = m.StageStatus
     extra = 0
+    readonly_fields = ("state", "started", "ended")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # stage rows are made with their execution (do_run)
 
 
 @admin.register(m.PipelineExecution)
@@ -126,8 +142,22 @@ class ExecutionAdmin(RefuseBusyDelete, admin.ModelAdmin):
     list_filter = ("execution_state", "event")
     search_fields = ("name", "commit", "branch")
     inlines = [StageInline]
+    readonly_fields = EXECUTION_STATE_FIELDS
+
+    def has_add_permission(self, request) -> bool:
+        return False  # executions are made by do_run / do_rerun (run number, stage and step rows)
 
 
 @admin.register(m.StepStatus)
 class StepStatusAdmin(admin.ModelAdmin):
     list_display = ("execution", "stage_index", "index", "state", "exit_code", "runtime")
+    readonly_fields = STEP_STATE_FIELDS
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(m.ControllerNode)
+class ControllerNodeAdmin(admin.ModelAdmin):
+    list_display = ("name", "heartbeat_at")
+    readonly_fields = ("name", "heartbeat_at")

@@ -5,6 +5,7 @@ Every variable is documented in README.md; bad values fail at start-up.
 from __future__ import annotations
 
 import hashlib
+import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from devops.engines.local.runtimes import AUTO as RUNTIME_AUTO
 from devops.engines.local.runtimes import RUNTIMES
 from devops.engines.registry import ENGINES
-from devops.env import envbool, envchoice, envduration, envhostport, envstr, envurl
+from devops.env import envbool, envchoice, envduration, envhostport, envint, envstr, envurl
 from devops.scm.providers import oauth_apps
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -228,6 +229,10 @@ SLIPWAY_WORKSPACE_DIR = Path(envstr("SLIPWAY_WORKSPACE_DIR", str(DATA_DIR / "wor
 # Run the controller inside the web process (the embedded default's `up`
 # starts a separate runcontroller process instead; this is for one-process setups).
 SLIPWAY_EMBEDDED_CONTROLLER = envbool("SLIPWAY_EMBEDDED_CONTROLLER", False)
+# This controller's node name: it owns the runners it starts (README, "Several controllers").
+SLIPWAY_NODE_NAME = envstr("SLIPWAY_NODE_NAME", "") or socket.gethostname()
+# Seconds without a heartbeat after which a node's runs are adopted by another node.
+SLIPWAY_NODE_TIMEOUT = envint("SLIPWAY_NODE_TIMEOUT", 60, minimum=1)
 # Tests: a missing service (PostgreSQL, Redis, S3, buildah, registry) fails
 # instead of skipping. CI sets it.
 SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)

@@ -3,7 +3,8 @@
 `Controller.tick()` runs the small `tick_*` methods; each returns "did
 work". The loop sleeps only when none did, and then only until the doorbell
 rings (`doorbell.Bell`, plus LISTEN on PostgreSQL) or one second passes.
-Tests call the ticks directly.
+Tests call the ticks directly. The loop writes no state itself: every
+change goes through the `do_*` actions (devops/controller/actions/).
 
 Cost. Every pass reads the active executions through the partial index
 `exec_active_idx` (Waiting, Queueing, Building) and the stop requests
@@ -22,6 +23,26 @@ Claims (several controllers may run):
 - finishing goes through `do_finish`, conditional on the row still being
   active: exactly one controller finishes, cleans up and admits the next.
 
+Nodes. Each controller has a node name (SLIPWAY_NODE_NAME) and a heartbeat
+row (ControllerNode, written after every pass, at most once a second).
+Before `engine.run()` the execution is claimed for the node
+(`claim_for_node`, committed on its own); from then on only that node
+starts, syncs and stops it. When the owner's heartbeat is older than
+SLIPWAY_NODE_TIMEOUT, another node adopts the run if its engine can still
+reach the runner (`engine.can_reach`), else fails it with "runner's node
+<name> lost" (a stopped run's slot is freed).
+
+Isolation. Every per-execution unit (admit, start, sync, stop, adopt) runs
+in `_unit`: an exception is recorded on that execution (`unit_error`,
+`unit_attempts`, `unit_retry_at` with exponential backoff) and the pass goes
+on; after UNIT_MAX_ATTEMPTS (actions/retry.py) in a row the execution ends
+Failed with the reason. Database errors (a lock, a lost connection) are not
+the row's: they are retried next pass without counting. Spooled-log upload
+is per log file already (a failed upload keeps that spool for later).
+
+Stops never block: `engine.stop(..., wait=False)` asks the runner and
+returns; a runner within its grace period is asked again on a later pass.
+
 Crash safety (kill -9 anywhere): progress is in the database (admission,
 handle, step states) and in the runner's own state on disk. A controller that
 died after `engine.run()` but before storing the handle leaves the execution
@@ -35,20 +56,31 @@ from __future__ import annotations
 
 import logging
 import os
-import select
-import signal
 import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from devops.controller import heartbeat
-from devops.controller.actions import NOTIFY_CHANNEL, announce_on_commit, do_finish, set_condition
+from devops.controller.actions import (
+    adopt_for_node,
+    claim_for_node,
+    do_admit,
+    do_finish,
+    do_queue,
+    do_report,
+    do_start,
+    do_stopped,
+    do_unit_failed,
+    do_unit_ok,
+)
 from devops.controller.prune import tick_prune
-from devops.controller.spec import build_spec
-from devops.controller.status import copy_report, dt
+from devops.controller.running import RunLoop, drop_broken_connection
+from devops.controller.spec import bare_spec, build_project_spec, build_spec
+from devops.controller.status import dt
 from devops.doorbell import Bell
 from devops.engines.base import (
     PermanentEngineError,
@@ -57,8 +89,8 @@ from devops.engines.base import (
     RunSpec,
     TemporaryEngineError,
 )
+from devops.models import ControllerNode, Pipeline, PipelineExecution, Project
 from devops.models import ExecutionState as S
-from devops.models import Pipeline, PipelineExecution, Project
 
 log = logging.getLogger("devops.controller")
 
@@ -74,6 +106,10 @@ def active_executions():
     """Waiting, Queueing and Building executions, read through exec_active_idx."""
     return PipelineExecution.objects.extra(where=[ACTIVE_SQL])
 
+
+# What a pass reads of each execution: enough to decide, own and isolate its unit.
+UNIT_FIELDS = ("id", "name", "project_id", "pipeline_id", "execution_state", "engine", "engine_handle",
+               "created", "controller_node", "unit_attempts", "unit_retry_at")
 
 RETRY_AFTER = 2.0  # seconds before retrying an execution whose engine call failed temporarily
 
@@ -104,12 +140,21 @@ def count_slot_holders(project_id: str) -> int:
     return admitted + stopping
 
 
-class Controller:
-    """One reconcile loop. `engine` may be injected (tests); else settings.SLIPWAY_ENGINE."""
+class Controller(RunLoop):
+    """One reconcile loop. `engine` may be injected (tests); else settings.SLIPWAY_ENGINE.
+
+    `node` (default SLIPWAY_NODE_NAME) names this controller's node: it owns
+    the runners it starts. `clock` (default `timezone.now`) dates heartbeats
+    and unit retries; tests pass their own to move time without sleeping.
+    """
 
     def __init__(self, engine: PipelineEngine | None = None, *, data_dir: str | os.PathLike | None = None,
-                 idle_timeout: float = 1.0):
+                 idle_timeout: float = 1.0, node: str | None = None, node_timeout: float | None = None,
+                 clock: Callable[[], datetime] | None = None):
         self.engine = engine if engine is not None else make_engine()
+        self.node = node or settings.SLIPWAY_NODE_NAME
+        self.node_timeout = float(settings.SLIPWAY_NODE_TIMEOUT if node_timeout is None else node_timeout)
+        self.now = clock or timezone.now
         self.engine_name = getattr(self.engine, "name", "") or settings.SLIPWAY_ENGINE
         self.data_dir = data_dir or settings.DATA_DIR
         self.idle_timeout = min(idle_timeout, 1.0)
@@ -122,6 +167,7 @@ class Controller:
         self._listen: Any = None
         self._last_beat = 0.0
         self._next_log_upload = 0.0
+        self._node_row = False  # this node's heartbeat row was written by this instance
 
     # --- one pass ----------------------------------------------------------------------
 
@@ -155,15 +201,95 @@ class Controller:
 
     def _active(self) -> list[PipelineExecution]:
         return list(
-            active_executions()
-            .only("id", "name", "project_id", "pipeline_id", "execution_state", "engine", "engine_handle",
-                  "created")
-            .order_by("created", "id")
+            active_executions().only(*UNIT_FIELDS).order_by("created", "id")
         )
 
     def has_active(self) -> bool:
         return (active_executions().exists()
                 or PipelineExecution.objects.filter(abort_requested=True).exists())
+
+    # --- per-execution units -----------------------------------------------------------
+
+    def _unit(self, e: PipelineExecution, unit: str, fn: Callable[[], bool]) -> bool:
+        """Run one unit of work on one execution, isolated from the rest of the pass.
+
+        An exception is recorded on the execution (message, attempts, next
+        retry with backoff, `do_unit_failed`), and the pass goes on; after
+        UNIT_MAX_ATTEMPTS in a row it ends Failed. A database error is the
+        database's, not the row's: logged and retried next pass, not counted.
+        """
+        if e.unit_retry_at is not None and e.unit_retry_at > self.now():
+            return False
+        try:
+            did = fn()
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("%s: %s: database error, retrying next pass: %s", e.name, unit, exc)
+            drop_broken_connection()
+            self._forget(e.pk)
+            return False
+        except Exception as exc:
+            log.exception("%s: %s failed", e.name, unit)
+            self._forget(e.pk)
+            try:
+                return do_unit_failed(e, unit, f"{type(exc).__name__}: {exc}", now=self.now())
+            except Exception:
+                log.exception("%s: could not record the %s failure", e.name, unit)
+                return False
+        if e.unit_attempts:
+            do_unit_ok(e)
+        return did
+
+    def _load(self, pk: int) -> PipelineExecution:
+        """The full row with what a RunSpec needs (decrypts the credential: may raise)."""
+        return PipelineExecution.objects.select_related("project", "pipeline", "pipeline__credential").get(pk=pk)
+
+    # --- nodes -------------------------------------------------------------------------
+
+    def _mine(self, e: PipelineExecution) -> bool:
+        """Whether this node syncs and stops `e` ("" = claimed by nobody yet, e.g. before an upgrade)."""
+        return e.controller_node in ("", self.node)
+
+    def _lost_nodes(self, rows: list[PipelineExecution]) -> set[str]:
+        """Owners of `rows` (other than this node) whose heartbeat is older than the node timeout.
+
+        One query, and only when some row belongs to another node. A node
+        with no heartbeat row at all never ran a pass and counts as lost.
+        """
+        others = {e.controller_node for e in rows} - {"", self.node}
+        if not others:
+            return set()
+        fresh_after = self.now() - timedelta(seconds=self.node_timeout)
+        alive = set(ControllerNode.objects.filter(name__in=others, heartbeat_at__gte=fresh_after)
+                    .values_list("name", flat=True))
+        return others - alive
+
+    def _adopt(self, e: PipelineExecution) -> bool:
+        """A run of a lost node: take it over if this engine reaches its runner, else fail it."""
+        row = self._load(e.pk)
+        lost = e.controller_node
+        spec = self.spec_for(row)
+        if self.engine.can_reach(spec, row.engine_handle or {}):
+            if adopt_for_node(row, lost, self.node):
+                log.info("%s: adopted from lost node %s", row.name, lost)
+            return True
+        if row.abort_requested and row.is_finished:
+            # Stopped already; its runner (if any) is on the lost machine, out of reach.
+            done = do_stopped(row)
+        else:
+            done = do_finish(row, S.FAILED, error=f"runner's node {lost} lost")
+            if done:
+                log.info("%s: failed, runner's node %s lost", row.name, lost)
+        self._forget(e.pk)
+        if done:
+            self.admit_project(row.project_id)
+        return done
+
+    def heartbeat_node(self) -> None:
+        """This node's heartbeat row (ControllerNode): one UPDATE, an INSERT the first time."""
+        now = self.now()
+        if not ControllerNode.objects.filter(name=self.node).update(heartbeat_at=now):
+            ControllerNode.objects.get_or_create(name=self.node, defaults={"heartbeat_at": now})
+        self._node_row = True
 
     # --- admission ---------------------------------------------------------------------
 
@@ -172,21 +298,27 @@ class Controller:
         active = self._active()
         did = False
         # Projects with executions not yet admitted (new or queued), oldest first.
-        projects = list(dict.fromkeys(
-            e.project_id for e in active if e.engine == "" and e.execution_state in (S.WAITING, S.QUEUEING)
-        ))
-        for project_id in projects:
+        projects: dict[str, PipelineExecution] = {}
+        for e in active:
+            if e.engine == "" and e.execution_state in (S.WAITING, S.QUEUEING):
+                projects.setdefault(e.project_id, e)
+        for project_id, oldest in projects.items():
             if self.stopping:
                 return did
-            did = self.admit_project(project_id) or did
+            # A failure is charged to the oldest waiting execution: the one admission is stuck on.
+            did = self._unit(oldest, "admit", lambda p=project_id: self.admit_project(p)) or did
         # Re-read: admission above changed rows; a crash may have left admitted ones.
-        admitted = [e.pk for e in self._active() if e.execution_state == S.WAITING and e.engine]
-        for pk in admitted:
+        admitted = [e for e in self._active() if e.execution_state == S.WAITING and e.engine]
+        lost = self._lost_nodes(admitted)
+        for e in admitted:
             if self.stopping:
                 break
-            if self._retry_at.get(pk, 0) > time.monotonic():
+            if self._retry_at.get(e.pk, 0) > time.monotonic():
                 continue
-            did = self.start(pk) or did
+            if e.controller_node in lost:
+                did = self._unit(e, "adopt", lambda e=e: self._adopt(e)) or did
+            elif self._mine(e):
+                did = self._unit(e, "start", lambda pk=e.pk: self.start(pk)) or did
         return did
 
     def admit_project(self, project_id: str) -> bool:
@@ -209,36 +341,31 @@ class Controller:
             )
             free = max(0, quota - holders)
             for e in candidates[:free]:
-                n = PipelineExecution.objects.filter(pk=e.pk, execution_state=e.execution_state, engine="").update(
-                    execution_state=S.WAITING, engine=self.engine_name,
-                    conditions=set_condition(e.conditions, "Initialized", "Unknown", "Admitted",
-                                             "within the executor quota"),
-                )
-                if n:
+                if do_admit(e, self.engine_name):
                     did = True
-                    announce_on_commit(e, S.WAITING)
                     log.info("admitted %s (%d/%d slots)", e.name, holders + 1, quota)
                     holders += 1
             for e in candidates[free:]:
-                if e.execution_state == S.WAITING:
-                    n = PipelineExecution.objects.filter(pk=e.pk, execution_state=S.WAITING, engine="").update(
-                        execution_state=S.QUEUEING)
-                    if n:
-                        did = True
-                        announce_on_commit(e, S.QUEUEING)
-                        Pipeline.objects.filter(pk=e.pipeline_id, last_execution_id=e.name).update(
-                            last_run_state=S.QUEUEING)
+                if e.execution_state == S.WAITING and do_queue(e):
+                    did = True
         return did
 
     def _start_admitted(self, project_id: str) -> None:
-        for pk in (PipelineExecution.objects.filter(project_id=project_id, execution_state=S.WAITING)
-                   .exclude(engine="").order_by("created", "id").values_list("pk", flat=True)):
+        for e in (PipelineExecution.objects.filter(project_id=project_id, execution_state=S.WAITING)
+                  .exclude(engine="").only(*UNIT_FIELDS).order_by("created", "id")):
             if self.stopping:
                 return
-            self.start(pk)
+            if self._mine(e):
+                self._unit(e, "start", lambda pk=e.pk: self.start(pk))
 
     def start(self, pk: int) -> bool:
         """Hand one admitted execution to the engine: deploy, pre_check, run, store the handle."""
+        if not self._node_row:
+            # Before this node owns anything, other nodes must see it alive
+            # (a node without a heartbeat row counts as lost).
+            self.heartbeat_node()
+        if not claim_for_node(PipelineExecution(pk=pk), self.node):
+            return False  # another node owns it, or it was stopped meanwhile
         with transaction.atomic():
             qs = PipelineExecution.objects.filter(pk=pk, execution_state=S.WAITING).exclude(engine="")
             if _postgres():
@@ -249,7 +376,7 @@ class Controller:
             spec = self.spec_for(row)
             try:
                 if row.project_id not in self._deployed:
-                    self.engine.deploy(row.project_id)
+                    self.engine.deploy(build_project_spec(row.project))
                     self._deployed.add(row.project_id)
                 if not self.engine.pre_check(spec):
                     self._retry_at[pk] = time.monotonic() + RETRY_AFTER
@@ -266,41 +393,38 @@ class Controller:
                 do_finish(row, S.FAILED, error=str(exc))
                 self._forget(pk)
                 return True
-            except Exception:  # an engine bug must not kill the loop; retry later
-                log.exception("%s: engine.run failed", row.name)
-                self._retry_at[pk] = time.monotonic() + RETRY_AFTER
-                return False
-            now = timezone.now()
-            n = PipelineExecution.objects.filter(pk=pk, execution_state=S.WAITING).update(
-                execution_state=S.BUILDING, engine_handle=handle, started=now,
-                conditions=set_condition(row.conditions, "Initialized", "True", "Running",
-                                         f"handed to the {self.engine_name} engine"),
-            )
-            if n:
-                Pipeline.objects.filter(pk=row.pipeline_id, last_execution_id=row.name).update(
-                    last_run_state=S.BUILDING, last_started=now)
-                announce_on_commit(row, S.BUILDING)
+            # Any other exception (an engine bug, an unreadable row) is the
+            # unit's: recorded on the row and retried with backoff (_unit).
+            started = do_start(row, handle, node=self.node, engine_name=self.engine_name)
+            if started:
                 log.info("started %s", row.name)
         self._retry_at.pop(pk, None)
-        return bool(n)
+        return started
 
     # --- sync --------------------------------------------------------------------------
 
     def tick_sync(self) -> bool:
-        """Building executions: pull the engine's report; copy changes into the rows."""
+        """Building executions of this node: pull the engine's report; copy changes into the rows.
+
+        Runs of another node are left to it while its heartbeat is fresh; a
+        lost node's are adopted (if this engine reaches them) or Failed.
+        """
         did = False
-        for e in self._active():
+        building = [e for e in self._active() if e.execution_state == S.BUILDING]
+        lost = self._lost_nodes(building)
+        for e in building:
             if self.stopping:
                 break
-            if e.execution_state == S.BUILDING:
-                did = self.sync(e) or did
+            if e.controller_node in lost:
+                did = self._unit(e, "adopt", lambda e=e: self._adopt(e)) or did
+            elif self._mine(e):
+                did = self._unit(e, "sync", lambda e=e: self.sync(e)) or did
         return did
 
     def sync(self, e: PipelineExecution) -> bool:
         spec = self._specs.get(e.pk)
         if spec is None:
-            full = PipelineExecution.objects.select_related("project", "pipeline", "pipeline__credential").get(pk=e.pk)
-            spec = self.spec_for(full)
+            spec = self.spec_for(self._load(e.pk))
         try:
             report = self.engine.sync(spec, e.engine_handle or {})
         except TemporaryEngineError as exc:
@@ -308,51 +432,29 @@ class Controller:
             return False
         except PermanentEngineError as exc:
             report = RunReport(state=S.FAILED, error=str(exc), ended=time.time())
-        except Exception:  # an engine bug: keep syncing the others, retry this one next pass
-            log.exception("%s: engine.sync failed", e.name)
-            return False
         if report.state == S.SKIPPED:  # every stage skipped: the run itself succeeded
             report = RunReport(**{**report.__dict__, "state": S.SUCCESS})
         if report == self._reports.get(e.pk):
             return False  # nothing new: no query at all
-        finished = report.state in S.finished()
-        with transaction.atomic():
-            qs = PipelineExecution.objects.filter(pk=e.pk, execution_state=S.BUILDING)
-            if _postgres():
-                qs = qs.select_for_update(of=("self",))
-            row = qs.first()
-            if row is None:
-                self._forget(e.pk)
-                return False  # stopped or finished meanwhile (another controller, a user)
-            copy_report(row, report)
-            if not finished:  # do_finish announces the end itself
-                announce_on_commit(row, S.BUILDING)
-        self._reports[e.pk] = report
-        if finished:
-            if do_finish(row, report.state, error=report.error, ended=dt(report.ended)):
-                log.info("finished %s: %s%s", row.name, report.state, f" ({report.error})" if report.error else "")
-                self._record_node(row, report.node)
+        if not do_report(e, report):
+            self._forget(e.pk)
+            return False  # stopped or finished meanwhile (another controller, a user)
+        if report.state not in S.finished():
+            # Remembered only once written: a failed write is retried with the same report.
+            self._reports[e.pk] = report
+            return True
+        if do_finish(e, report.state, error=report.error, ended=dt(report.ended)):
+            log.info("finished %s: %s%s", e.name, report.state, f" ({report.error})" if report.error else "")
+            try:
+                self._record_node(e, report.node)
                 # The freed slot first: the next queued run of the project starts
                 # before this one's workspace is removed (cleanup can wait; users can't).
-                if self.admit_project(row.project_id):
-                    self._start_admitted(row.project_id)
-                self._cleanup(row, spec)
-            self._forget(e.pk)
+                if self.admit_project(e.project_id):
+                    self._start_admitted(e.project_id)
+            finally:
+                self._cleanup(e, spec)
+        self._forget(e.pk)
         return True
-
-    def _final_steps(self, row: PipelineExecution, spec: RunSpec) -> None:
-        """After a stop: the steps' last states as the engine saw them (done, Aborted, never ran)."""
-        if not row.engine_handle:
-            return
-        try:
-            report = self.engine.sync(spec, row.engine_handle)
-        except Exception:  # only detail is lost: the execution is Aborted already
-            log.warning("%s: no final step states after stop", row.name, exc_info=True)
-            return
-        if report.state not in S.finished():
-            return  # the engine has not seen the end yet: keep what do_stop wrote
-        with transaction.atomic():
-            copy_report(row, report)
 
     def _record_node(self, row: PipelineExecution, node: str) -> None:
         """Newest-first nodes of recent runs (cache affinity, DESIGN §6)."""
@@ -371,33 +473,51 @@ class Controller:
     # --- abort -------------------------------------------------------------------------
 
     def tick_abort(self) -> bool:
-        """Stopped executions the engine may still run: engine.stop, cleanup, free the slot."""
+        """Stopped executions the engine may still run: engine.stop, cleanup, free the slot.
+
+        Never blocks: `engine.stop(wait=False)` asks the runner to stop and
+        returns; a runner still within its grace period is asked again on a
+        later pass (the slot stays taken until then).
+        """
         did = False
-        rows = list(
-            PipelineExecution.objects.filter(abort_requested=True)
-            .select_related("project", "pipeline", "pipeline__credential")
-        )
+        rows = list(PipelineExecution.objects.filter(abort_requested=True).only(*UNIT_FIELDS, "abort_requested"))
+        lost = self._lost_nodes(rows)
         for row in rows:
             if self.stopping:
                 break
-            spec = self._specs.get(row.pk) or build_spec(row)
-            try:
-                # The handle may be {} if a controller died between run() and
-                # storing it: the engine then finds the run by its name.
-                self.engine.stop(spec, row.engine_handle or {})
-            except TemporaryEngineError as exc:
-                log.warning("%s: stop: %s", row.name, exc)
-                continue
-            except Exception:  # permanent or a bug: the run is Aborted anyway; free its slot
-                log.exception("%s: stop failed", row.name)
-            self._final_steps(row, spec)
-            self._cleanup(row, spec)
-            if PipelineExecution.objects.filter(pk=row.pk, abort_requested=True).update(abort_requested=False):
-                did = True
-                log.info("stopped %s", row.name)
-                self.admit_project(row.project_id)
-            self._forget(row.pk)
+            if row.controller_node in lost:
+                did = self._unit(row, "adopt", lambda row=row: self._adopt(row)) or did
+            elif self._mine(row):
+                did = self._unit(row, "stop", lambda row=row: self.stop(row)) or did
         return did
+
+    def stop(self, e: PipelineExecution) -> bool:
+        try:
+            row = self._load(e.pk)
+            spec = self._specs.get(row.pk) or build_spec(row)
+        except Exception as exc:
+            # An unreadable row (how it came to be Failed, see do_unit_failed):
+            # its runner is still stopped, by name and handle.
+            log.warning("%s: stopping by name only: %s", e.name, exc)
+            row = PipelineExecution.objects.only(*UNIT_FIELDS, "run", "abort_requested").get(pk=e.pk)
+            spec = bare_spec(row)
+        try:
+            # The handle may be {} if a controller died between run() and
+            # storing it: the engine then finds the run by its name.
+            if self.engine.stop(spec, row.engine_handle or {}, wait=False) is False:
+                return False  # asked; still stopping: look again next pass
+        except TemporaryEngineError as exc:
+            log.warning("%s: stop: %s", row.name, exc)
+            return False
+        except PermanentEngineError:  # the run is Aborted anyway; free its slot
+            log.exception("%s: stop failed", row.name)
+        self._cleanup(row, spec)
+        self._forget(row.pk)
+        if do_stopped(row):
+            log.info("stopped %s", row.name)
+            self.admit_project(row.project_id)
+            return True
+        return False
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -411,103 +531,3 @@ class Controller:
         self._specs.pop(pk, None)
         self._reports.pop(pk, None)
         self._retry_at.pop(pk, None)
-
-    # --- the loop ----------------------------------------------------------------------
-
-    def install_signal_handlers(self) -> dict[int, Any]:
-        """SIGTERM/SIGINT set `stopping`; returns the previous handlers (for `restore_signal_handlers`)."""
-        def stop(signum, frame):
-            log.info("signal %d: finishing the current unit, then exiting", signum)
-            self.stopping = True
-
-        return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-    @staticmethod
-    def restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    def heartbeat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_beat >= 1.0:
-            heartbeat.beat(self.data_dir, engine=self.engine_name)
-            self._last_beat = now
-
-    def open_wakeups(self) -> None:
-        if self._bell is None:
-            self._bell = Bell(self.data_dir)
-        if self._listen is None and _postgres():
-            try:
-                self._listen = _listen_connection()
-            except Exception:
-                log.warning("LISTEN unavailable; relying on the local doorbell", exc_info=True)
-
-    def close_wakeups(self) -> None:
-        if self._bell is not None:
-            self._bell.close()
-            self._bell = None
-        if self._listen is not None:
-            self._listen.close()
-            self._listen = None
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Sleep until a wake-up (doorbell or NOTIFY) or `timeout` (≤ 1 s); True if woken."""
-        timeout = self.idle_timeout if timeout is None else min(timeout, 1.0)
-        self.open_wakeups()
-        sources: list[Any] = [self._bell]
-        if self._listen is not None:
-            sources.append(self._listen.pgconn.socket)
-        try:
-            ready, _, _ = select.select(sources, [], [], timeout)
-        except InterruptedError:
-            return False
-        woken = False
-        if self._bell in ready:
-            woken = self._bell.drain() > 0 or woken
-        if self._listen is not None:
-            try:
-                woken = any(True for _ in self._listen.notifies(timeout=0)) or woken
-            except Exception:
-                log.warning("LISTEN connection lost", exc_info=True)
-                self._listen.close()
-                self._listen = None
-        return woken
-
-    def run_forever(self, *, once: bool = False, until_idle: bool = False) -> None:
-        """The loop: tick; sleep only when no tick did work. Exits 0 on SIGTERM after the current unit."""
-        self.open_wakeups()
-        self.heartbeat(force=True)
-        try:
-            while not self.stopping:
-                try:
-                    did = self.tick()
-                except Exception:
-                    # A database hiccup or a bug in one unit must not end the
-                    # loop; the next pass retries from the stored state.
-                    log.exception("controller pass failed")
-                    did = False
-                    connection.close_if_unusable_or_obsolete()
-                self.heartbeat()
-                if once or self.stopping:
-                    break
-                if until_idle and not did and not self.has_active():
-                    break
-                if not did:
-                    self.wait()
-        finally:
-            self.close_wakeups()
-            heartbeat.clear(self.data_dir)
-
-
-def _listen_connection():
-    """A dedicated autocommit psycopg connection that LISTENs for the do_* NOTIFYs."""
-    import psycopg
-
-    db = connection.settings_dict  # the test database's name under pytest, too
-    params = {
-        "dbname": db.get("NAME") or "", "user": db.get("USER") or "", "password": db.get("PASSWORD") or "",
-        "host": db.get("HOST") or "", "port": str(db.get("PORT") or ""),
-    }
-    conn = psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True)
-    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-    return conn

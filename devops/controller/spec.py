@@ -154,3 +154,17 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         settings=project_settings,
         registry_auth=reg_auth,
     )
+
+
+def bare_spec(execution: PipelineExecution) -> RunSpec:
+    """A RunSpec with names only, for an execution whose row cannot be read whole.
+
+    An undecryptable credential or a config of an old schema makes
+    `build_spec` raise; stopping and cleaning up the run (engine.stop,
+    engine.cleanup) needs only its name and handle. Never for run().
+    """
+    return RunSpec(
+        execution=execution.name, project_id=execution.project_id, pipeline_id="", run=execution.run or 0,
+        repository_url="", commit="", branch="", ref="", event="", trigger_type="",
+        config=PipelineConfig(stages=()),
+    )

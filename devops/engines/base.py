@@ -21,7 +21,14 @@ Call order, per execution, by the controller (`devops/controller/loop.py`):
                                  starts and stops nothing, and concurrent calls for one
                                  execution never conflict. `report.node` names the machine
                                  the run lives on when the engine knows it.
-    stop(spec, handle)           on abort; idempotent; may be called after the run ended
+    stop(spec, handle, wait=False) -> bool
+                                 on abort; idempotent; may be called after the run ended;
+                                 wait=True (the default, for scripts) returns once stopped; with
+                                 wait=False (the controller) it must not block: it asks the run
+                                 to stop and returns True once it is stopped, False to be
+                                 called again on a later pass (None counts as True)
+    can_reach(spec, handle)      whether this instance can see and stop the run (a controller
+                                 adopting the runs of a lost node asks; default True)
     cleanup(spec, handle)        once after the execution finished; idempotent
 
 A re-run is a NEW execution (`do_rerun`), so it goes through run() again under
@@ -159,8 +166,11 @@ class PipelineEngine:
     def run(self, spec: RunSpec) -> dict[str, Any]:
         raise NotImplementedError
 
-    def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+    def stop(self, spec: RunSpec, handle: dict[str, Any], *, wait: bool = True) -> bool | None:
         raise NotImplementedError
+
+    def can_reach(self, spec: RunSpec, handle: dict[str, Any]) -> bool:
+        return True
 
     def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
         raise NotImplementedError

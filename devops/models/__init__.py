@@ -1,7 +1,7 @@
 """The CRD-mirroring models (DESIGN §2). Import from here: `from devops.models import Pipeline`."""
 from __future__ import annotations
 
-from devops.models.execution import PipelineExecution, StageStatus, StepStatus
+from devops.models.execution import ControllerNode, PipelineExecution, StageStatus, StepStatus
 from devops.models.ids import random_id
 from devops.models.pipeline import Pipeline
 from devops.models.project import (
@@ -22,6 +22,7 @@ from devops.models.states import ExecutionState
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "ControllerNode",
     "ExecutionState",
     "Pipeline",
     "PipelineExecution",

@@ -48,6 +48,16 @@ class PipelineExecution(models.Model):
     engine_handle = models.JSONField(default=dict, blank=True)  # pid, workspace, Jenkins build number...
     error = models.TextField(blank=True)
     abort_requested = models.BooleanField(default=False)
+    # The controller node (SLIPWAY_NODE_NAME) that handed it to the engine and
+    # owns its runner: only that node syncs and stops it, until its heartbeat
+    # (ControllerNode) goes stale. "" = not claimed yet.
+    controller_node = models.CharField(max_length=255, blank=True)
+    # A controller unit (admit, start, sync, stop) that raised on this row:
+    # the last error, how many times in a row, and when to try again.
+    # Cleared by the next unit that succeeds; Failed after too many attempts.
+    unit_error = models.TextField(blank=True)
+    unit_attempts = models.PositiveIntegerField(default=0)
+    unit_retry_at = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -109,3 +119,17 @@ class StepStatus(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["execution", "stage_index", "index"], name="uniq_step")
         ]
+
+
+class ControllerNode(models.Model):
+    """A controller node and its last heartbeat (written every pass, at most once a second).
+
+    A node whose heartbeat is older than SLIPWAY_NODE_TIMEOUT is considered
+    lost: another node may adopt its executions (DESIGN §4, README).
+    """
+
+    name = models.CharField(max_length=255, unique=True)
+    heartbeat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

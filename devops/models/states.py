@@ -1,6 +1,6 @@
 """Execution, stage and step states, each with its one-line meaning.
 
-The allowed transitions live in devops/controller/actions.py (`do_*`), not here.
+The allowed transitions live in devops/controller/actions/transitions.py (`do_*`), not here.
 """
 from __future__ import annotations
 

@@ -41,14 +41,14 @@ def test_webhook_tokens_are_encrypted_in_the_database(world, client_as):
 
 
 def test_the_migration_encrypts_tokens_stored_in_plain_text(world):
-    """Rows from before 0002_sec: the migration's function encrypts them in place."""
+    """Rows from before 0003_sec: the migration's function encrypts them in place."""
     import importlib
 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE devops_pipeline SET webhook_token = %s, image_webhooks = %s WHERE name = %s",
                        ["plain-old-token", json.dumps([{"imageType": "harbor", "triggerImage": "a/b:1",
                                                         "token": "plain-image-token"}]), "p-app01"])
-    migration = importlib.import_module("devops.migrations.0002_sec")
+    migration = importlib.import_module("devops.migrations.0003_sec")
     from django.apps import apps
 
     migration.encrypt_rows(apps, connection)

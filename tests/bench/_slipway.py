@@ -40,7 +40,7 @@ class SlipwayUnavailable(Exception):
 def missing_parts() -> str:
     """Why Slipway cannot run yet ("" when every entry point the bench drives exists)."""
     need = {
-        "devops/controller/actions.py": "do_run",
+        "devops/controller/actions": "do_run",
         "devops/controller/loop.py": "Controller",
         "devops/management/commands/runcontroller.py": "runcontroller command",
         "devops/engines/local/engine.py": "LocalEngine",

@@ -29,8 +29,8 @@ class FakeEngine(PipelineEngine):
         self.finished: dict[str, str] = {}      # forced final states
         self.ready = True
 
-    def deploy(self, project_id: str) -> None:
-        self.deployed.append(project_id)
+    def deploy(self, project) -> None:
+        self.deployed.append(project.project_id)
 
     def pre_check(self, spec: RunSpec) -> bool:
         return self.ready
@@ -48,9 +48,10 @@ class FakeEngine(PipelineEngine):
             return [n for n in self.runs if n not in self.finished and n not in self.stopped
                     and time.time() - self.runs[n] < self.duration]
 
-    def stop(self, spec: RunSpec, handle: dict) -> None:
+    def stop(self, spec: RunSpec, handle: dict, *, wait: bool = True) -> bool:
         with self.lock:
             self.stopped[spec.execution] += 1
+        return True
 
     def finish(self, name: str, state: str) -> None:
         with self.lock:

@@ -13,6 +13,8 @@ Process model (docs/architecture.md, "Local engine"):
     left in its session or cgroups is killed.
   * stop() asks the runner to abort (SIGTERM: running steps killed, Aborted);
     after `stop_grace` seconds it kills the runner's whole session itself.
+    With wait=False (the controller) it never waits: it returns False while
+    the grace period runs and is called again on a later pass.
   * cleanup() deletes the workspace and everything in the run directory but
     the runner's bookkeeping (`KEEP_AFTER_CLEANUP`): spec.json (secrets),
     registry auth files, SSH keys, registries.conf, env files; step logs live
@@ -161,20 +163,33 @@ class LocalEngine(PipelineEngine):
             f"runner process {info['pid']} died (killed by signal 9?) before finishing",
         )
 
-    def stop(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+    def stop(self, spec: RunSpec, handle: dict[str, Any], *, wait: bool = True) -> bool:
+        """Ask the runner to abort (SIGTERM); kill its session after `stop_grace` seconds.
+
+        The grace period runs from the first call (the `stop` file's mtime),
+        so with `wait=False` (the controller) each call returns at once:
+        False while the runner still has time to abort by itself, True once
+        the run is stopped and marked Aborted.
+        """
         rd = self._rd(spec, handle)
         state = st.read_json(rd / "state.json")
         info = st.read_json(rd / "runner.json")
         if state is not None and state["state"] not in st.FINISHED:
-            (rd / "stop").touch()
+            stop_file = rd / "stop"
+            first = not stop_file.exists()
+            if first:
+                stop_file.touch()
             if info is not None and st.runner_alive(info):
-                try:
-                    os.kill(int(info["pid"]), signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-                end = time.monotonic() + self.options.stop_grace
-                while time.monotonic() < end and st.runner_alive(info):
+                if first:
+                    try:
+                        os.kill(int(info["pid"]), signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+                deadline = stop_file.stat().st_mtime + self.options.stop_grace
+                while wait and time.time() < deadline and st.runner_alive(info):
                     time.sleep(0.02)
+                if not wait and time.time() < deadline and st.runner_alive(info):
+                    return False  # still within its grace period: ask again on a later pass
         # Whatever is still there (runner stuck, or steps it left): kill the whole session.
         if info is not None:
             st.kill_session(int(info["sid"]))
@@ -185,6 +200,17 @@ class LocalEngine(PipelineEngine):
                 rd / "state.json",
                 st.finish_state(state, "Aborted", "stopped", step_state="Aborted"),
             )
+        return True
+
+    def can_reach(self, spec: RunSpec, handle: dict[str, Any]) -> bool:
+        """Whether the run's directory (its state and runner) is in this engine's data dir.
+
+        A handle's `run_dir` is an absolute path on the machine that started
+        the run; another machine (its own data dir) must not take a path of
+        the same name for that run's.
+        """
+        rd = self._rd(spec, handle)
+        return rd.is_relative_to(self.options.runs_root) and (rd / "state.json").exists()
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         rd = self._rd(spec, handle)

@@ -33,7 +33,7 @@ def encrypt_rows(apps, connection):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devops', '0001_initial'),
+        ('devops', '0002_ctl'),
     ]
 
     operations = [
