@@ -87,7 +87,7 @@ def test_host_runs_plain_process_in_workspace(tmp_path):
     result = run_script(ctx)
     assert result.exit_code == 7 and result.message == "exit code 7"
     text = ctx.log.text
-    assert text.startswith("[slipway] runtime: host (test)\n")
+    assert text.startswith("[slipway] runtime: host (test); network: host (NOT isolated")
     assert "image localhost/busybox:latest is not used" in text
     assert f"{ctx.workspace}\nhi there\nout\n" in text
 
@@ -140,7 +140,7 @@ def test_sandbox_isolates_the_step(tmp_path):
     finally:
         host_tmp.unlink()
     text = ctx.log.text
-    assert text.startswith("[slipway] runtime: sandbox (test)\n")
+    assert text.startswith("[slipway] runtime: sandbox (test); network: outbound (slirp4netns")
     assert (ctx.workspace / "written").read_text() == "ws\n"
     for marker in ("no-data", "no-other", "no-host-tmp", "usr-ro"):
         assert marker in text, text
@@ -163,7 +163,7 @@ def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_im
     result = run_script(ctx)
     text = ctx.log.text
     assert result.exit_code == 0, text
-    assert text.startswith("[slipway] runtime: container (test)\n")
+    assert text.startswith("[slipway] runtime: container (test); network: outbound (slirp4netns")
     assert "root:x:0:0:root:/root:/bin/sh" in text  # the image's /etc/passwd, not the host's
     assert str(ctx.workspace) in text
     assert "v=a b $(touch /tmp/pwned-ctr)" in text

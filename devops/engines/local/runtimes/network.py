@@ -1,0 +1,300 @@
+"""The network of one step (container and sandbox runtimes): a network namespace of its own.
+
+The project setting `step-network` chooses it (README *Step runtimes*):
+
+  outbound (default)  `slirp4netns --disable-host-loopback` gives the namespace a
+                      user-mode uplink (10.0.2.100, gateway 10.0.2.2): connections
+                      to the internet work, the gateway never leads to the host's
+                      loopback, and every address of the host itself (its `local`
+                      routing table: 192.0.2.2, docker bridges, ...) gets a
+                      `prohibit` route inside the namespace, so no service of this
+                      machine is reachable (PostgreSQL, Redis, the web port, the
+                      controller's doorbell). The one exception is on purpose: the
+                      built-in registry's loopback `host:port` (CICD_LOCAL_REGISTRY)
+                      is relayed into the namespace at the same address, so image
+                      names stay valid inside; the registry still asks for its
+                      credentials.
+  none                only the namespace's own loopback.
+
+The step holds no capability over the namespace (it is owned by the host's
+user namespace; container steps lack CAP_NET_ADMIN, sandbox steps have no
+capability at all), so it cannot remove those routes. The namespace exists
+only as a file descriptor of the runner (no /run/netns entry to leak) and
+dies with the step; slirp4netns exits when the runner closes its exit pipe or
+dies. The step joins the namespace with `nsenter --net=/proc/self/fd/N`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Mapping
+
+from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+
+NETWORKS = ("outbound", "none")
+CLONE_NEWNET = 0x40000000
+SLIRP_READY_TIMEOUT = 20.0
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def network_mode(settings: Mapping[str, str]) -> str:
+    """The project's `step-network` ("" = outbound); ValueError for any other value."""
+    value = (settings.get("step-network") or "outbound").strip()
+    if value not in NETWORKS:
+        raise ValueError(f"step-network must be one of {', '.join(NETWORKS)}, got {value!r}")
+    return value
+
+
+def check_tools(mode: str) -> None:
+    """RuntimeUnavailable when the tools `mode` needs are missing (never a silent fallback)."""
+    needed = ["nsenter", "ip"] + (["slirp4netns"] if mode == "outbound" else [])
+    missing = [t for t in needed if not shutil.which(t)]
+    if missing:
+        raise RuntimeUnavailable(
+            f"step-network {mode} needs {', '.join(missing)} "
+            "(Debian packages util-linux, iproute2, slirp4netns)"
+        )
+
+
+def describe(mode: str) -> str:
+    """What the first log line says about the network."""
+    if mode == "none":
+        return "network: none (own namespace, loopback only)"
+    return (
+        "network: outbound (slirp4netns, host loopback and the host's own addresses blocked;"
+        " only the built-in registry is relayed)"
+    )
+
+
+def host_addresses() -> list[str]:
+    """Every address this machine accepts as its own (the `local` routing table), loopback excepted."""
+    out: list[str] = []
+    for family in ("-4", "-6"):
+        listed = subprocess.run(
+            ["ip", "-j", family, "route", "show", "table", "local", "type", "local"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        try:
+            routes = json.loads(listed.stdout or "[]")
+        except ValueError:
+            routes = []
+        for r in routes:
+            dst = r.get("dst", "")
+            if dst and not dst.startswith("127.") and dst not in ("::1",):
+                out.append(dst)
+    return out
+
+
+def registry_endpoint(address: str) -> tuple[str, int] | None:
+    """`127.0.0.1:5000` -> ("127.0.0.1", 5000); None unless a loopback host:port."""
+    host, sep, port = address.rpartition(":")
+    if not sep or host not in LOOPBACK_HOSTS or not port.isdigit():
+        return None
+    return ("127.0.0.1" if host == "localhost" else host), int(port)
+
+
+class StepNetwork:
+    """One step's network namespace and what feeds it. `close()` is idempotent."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.fd = -1
+        self.slirp: subprocess.Popen | None = None
+        self._exit_w = -1
+        self._relay: _Relay | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, mode: str, registry: str = "") -> StepNetwork:
+        """Make the namespace; for `outbound` start slirp4netns and wait until it is configured.
+
+        StepStartError when it cannot be made (the step then fails with the reason).
+        """
+        net = cls(mode)
+        try:
+            net._make(registry)
+            if mode == "outbound":
+                net._start_slirp()
+        except BaseException:
+            net.close()
+            raise
+        return net
+
+    def enter(self, argv: list[str]) -> list[str]:
+        """`argv` run inside the namespace (pass `self.fd` to the child: `pass_fds`)."""
+        return [shutil.which("nsenter") or "nsenter", f"--net=/proc/self/fd/{self.fd}", "--", *argv]
+
+    def _make(self, registry: str) -> None:
+        # unshare(CLONE_NEWNET) changes the namespace of the calling *thread*
+        # only: a short-lived thread makes the namespace, keeps an fd to it and
+        # runs `ip` there (a child forked from a thread is born in its
+        # namespace); the runner's other threads never leave the host's.
+        prohibit = host_addresses() if self.mode == "outbound" else []
+        endpoint = registry_endpoint(registry) if self.mode == "outbound" else None
+        box: dict[str, object] = {}
+
+        def body() -> None:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.unshare(CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+                box["fd"] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                # `ip` tells IPv4 from IPv6 by the address itself.
+                lines = ["link set lo up"] + [f"route add prohibit {a}" for a in prohibit]
+                done = subprocess.run(
+                    ["ip", "-force", "-batch", "-"],
+                    input="\n".join(lines) + "\n",
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise OSError(0, f"ip: {done.stderr.strip()}")
+                if endpoint is not None:
+                    # Bound here, the listener lives in the step's namespace;
+                    # the relay connects out from the host's.
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind(endpoint)
+                    sock.listen(16)
+                    box["listener"] = sock
+            except BaseException as exc:  # reported by the caller's thread
+                box["error"] = exc
+
+        t = threading.Thread(target=body, name="step-netns", daemon=True)
+        t.start()
+        t.join()
+        if isinstance(box.get("fd"), int):
+            self.fd = box["fd"]  # type: ignore[assignment]
+        if "error" in box:
+            raise StepStartError(f"cannot make the step's network namespace: {box['error']}")
+        if "listener" in box and endpoint is not None:
+            self._relay = _Relay(box["listener"], endpoint)  # type: ignore[arg-type]
+
+    def _start_slirp(self) -> None:
+        ready_r, ready_w = os.pipe()
+        exit_r, exit_w = os.pipe()
+        self._exit_w = exit_w
+        argv = [
+            shutil.which("slirp4netns") or "slirp4netns",
+            "--configure",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            "--enable-sandbox",
+            "--enable-seccomp",
+            f"--ready-fd={ready_w}",
+            f"--exit-fd={exit_r}",
+            "--netns-type=path",
+            f"/proc/self/fd/{self.fd}",
+            "tap0",
+        ]
+        try:
+            self.slirp = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(self.fd, ready_w, exit_r),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise StepStartError(f"cannot start slirp4netns: {exc.strerror}") from None
+        finally:
+            os.close(ready_w)
+            os.close(exit_r)
+        try:
+            ready, _, _ = select.select([ready_r], [], [], SLIRP_READY_TIMEOUT)
+            ok = bool(ready) and os.read(ready_r, 1) == b"1"
+        finally:
+            os.close(ready_r)
+        if not ok:
+            code = self.slirp.poll()
+            raise StepStartError(
+                "slirp4netns did not configure the step's network"
+                + (f" (exit code {code})" if code is not None else "")
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            relay, self._relay = self._relay, None
+            slirp, self.slirp = self.slirp, None
+            exit_w, self._exit_w = self._exit_w, -1
+            fd, self.fd = self.fd, -1
+        if relay is not None:
+            relay.close()
+        if exit_w >= 0:
+            os.close(exit_w)  # slirp4netns exits on EOF of its exit fd
+        if slirp is not None:
+            try:
+                slirp.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                slirp.kill()
+                slirp.wait()
+        if fd >= 0:
+            os.close(fd)
+
+
+class _Relay:
+    """Accepts in the step's namespace, connects to `target` from the host's: one port, nothing else."""
+
+    def __init__(self, listener: socket.socket, target: tuple[str, int]) -> None:
+        self.listener = listener
+        self.target = target
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        threading.Thread(target=self._accept, name="registry-relay", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._conns = list(self._conns), set()
+        # shutdown() wakes a thread blocked in accept(); close() alone may not.
+        for s in (self.listener, *conns):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
