@@ -298,7 +298,7 @@ def test_step_network_setting_reaches_the_runner(repo, data_dir):
     require_tool("bwrap")
     engine = make_engine(data_dir, runtime="sandbox")
     cfg = config([{"name": "B", "steps": [script("busybox ip -o link | grep -c tap0 || true")]}])
-    spec = make_spec(repo, cfg, name="p-net-none", settings={"step-network": "none"})
+    spec = make_spec(repo, cfg, name=f"p-netnone{os.getpid()}-1", settings={"step-network": "none"})
     report = wait_done(engine, spec, engine.run(spec))
     text = log_of(data_dir, spec, 1, 0)
     assert report.state == "Success", text
@@ -365,7 +365,7 @@ def test_two_projects_container_steps_never_see_each_others_secrets(
         specs[who] = make_spec(
             repo,
             config([{"name": "B", "steps": [dict(step)]}]),
-            name=f"p-{who}iso-1",
+            name=f"p-{who}iso{os.getpid()}-1",
             project_id=f"p-{who}iso",
             secrets={"db": {"password": values[who]}},
         )
@@ -420,7 +420,12 @@ def test_container_env_values_arrive_exactly(tmp_path, busybox_image):
     """Values with quotes, newlines and shell syntax arrive byte for byte (the env file's quoting)."""
     rt = _setup(ContainerRuntime("test", root=busybox_image.root), "none")
     tricky = "it's \"quoted\" $(touch /tmp/pwned-env) `x`\nsecond line \\ end"
-    ctx = make_ctx(tmp_path, rt, 'printf "%s" "$TRICKY" > got; test -e /.slipway/env || echo env-file-gone', env={"TRICKY": tricky})
+    ctx = make_ctx(
+        tmp_path,
+        rt,
+        'printf %s "$TRICKY" > got; test -e /.slipway/env || echo env-file-gone',
+        env={"TRICKY": tricky},
+    )
     assert run_script(ctx).exit_code == 0, ctx.log.text
     assert (ctx.workspace / "got").read_text() == tricky
     assert "env-file-gone" in ctx.log.text
@@ -432,3 +437,24 @@ def test_container_env_name_sh_cannot_export_fails_the_step(tmp_path, busybox_im
     ctx = make_ctx(tmp_path, rt, "true", env={"NOT-A-NAME": "x"})
     result = run_script(ctx)
     assert result.exit_code == 1 and "'NOT-A-NAME' is not a shell name" in result.message
+
+
+def test_a_loopback_resolver_is_replaced_by_slirps_forwarder(tmp_path, isolated_runtime, monkeypatch):
+    """systemd-resolved's 127.0.0.53 is unreachable from the step: it gets slirp's 10.0.2.3."""
+    from devops.engines.local.runtimes import network
+
+    host_conf = tmp_path / "host-resolv.conf"
+    host_conf.write_text("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch corp.example\n")
+    assert network.step_resolv_conf(tmp_path / "r1", str(host_conf)).read_text() == (
+        "nameserver 10.0.2.3\noptions edns0 trust-ad\nsearch corp.example\n"
+    )
+    real = tmp_path / "real-resolv.conf"
+    real.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.53\n")
+    assert network.step_resolv_conf(tmp_path / "r2", str(real)) is None  # a usable one: kept
+
+    original = network.step_resolv_conf
+    monkeypatch.setattr(network, "step_resolv_conf", lambda run_dir: original(run_dir, str(host_conf)))
+    rt = isolated_runtime()
+    ctx = make_ctx(tmp_path, rt, "cat /etc/resolv.conf")
+    assert run_script(ctx).exit_code == 0, ctx.log.text
+    assert "nameserver 10.0.2.3\n" in ctx.log.text and "127.0.0.53" not in ctx.log.text

@@ -39,6 +39,12 @@ def run_script(ctx: StepContext):
     return _run_script(ctx)
 
 
+# Step cgroups are named after the execution and are machine-wide: a name of
+# this process's own keeps concurrent test runs (other checkouts) from killing
+# each other's steps.
+RT_NAME = f"p-rt{os.getpid()}-1"
+
+
 def make_ctx(
     tmp_path: Path,
     runtime,
@@ -49,10 +55,10 @@ def make_ctx(
     **step,
 ) -> StepContext:
     data = tmp_path / "data"
-    ws = data / "workspaces" / "p-rt-1"
+    ws = data / "workspaces" / RT_NAME
     ws.mkdir(parents=True, exist_ok=True)
     cfg = config([{"name": "Build", "steps": [script(sh, image=image, **step)]}])
-    spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name="p-rt-1")
+    spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name=RT_NAME)
     opts = LocalOptions(
         data_dir=data,
         workspace_dir=data / "workspaces",
@@ -66,7 +72,7 @@ def make_ctx(
         step=0,
         config=cfg.step(1, 0),
         workspace=ws,
-        run_dir=data / "runs" / "p-rt-1",
+        run_dir=data / "runs" / RT_NAME,
         data_dir=data,
         env=dict(env or {}),
         log=MemLog(),
@@ -171,7 +177,7 @@ def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_im
     assert (cache / "f").read_text() == "c\n"
     # the working container is gone after the step
     assert (
-        "slipway-p-rt-1-1-0"
+        f"slipway-{RT_NAME}-1-0"
         not in busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
     )
 
@@ -269,7 +275,7 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     before = Path("/proc/thread-self/cgroup").read_text()
     ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
     assert run_script(ctx).exit_code == 0
-    assert "/slipway/p-rt-1.1-0" in ctx.log.text  # the step's own cgroup
+    assert f"/slipway/{RT_NAME}.1-0" in ctx.log.text  # the step's own cgroup
     assert Path("/proc/thread-self/cgroup").read_text() == before
 
 
@@ -289,7 +295,7 @@ def test_sandbox_step_has_no_capabilities(tmp_path):
 
 def test_container_left_by_a_killed_runner_is_replaced(tmp_path, busybox_image):
     busybox_image.buildah(
-        "from", "--pull=false", "--name", "slipway-p-rt-1-1-0", busybox_image.name
+        "from", "--pull=false", "--name", f"slipway-{RT_NAME}-1-0", busybox_image.name
     )
     rt = ContainerRuntime("test", root=busybox_image.root)
     rt.setup(None)
@@ -297,4 +303,4 @@ def test_container_left_by_a_killed_runner_is_replaced(tmp_path, busybox_image):
     assert run_script(ctx).exit_code == 0, ctx.log.text
     assert "fresh" in ctx.log.text
     names = busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
-    assert "slipway-p-rt-1-1-0" not in names
+    assert f"slipway-{RT_NAME}-1-0" not in names

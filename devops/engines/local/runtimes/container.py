@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+from devops.engines.local.runtimes import network
 from devops.engines.local.runtimes.base import (
     StepProcess,
     StepRuntime,
@@ -142,15 +143,21 @@ class ContainerRuntime(StepRuntime):
         return [self.buildah, *storage_args(self.root), *args]
 
     def _from(
-        self, name: str, image: str, env: dict[str, str], deadline: float
+        self, name: str, image: str, env: dict[str, str], deadline: float, dns: list[str]
     ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            self._cmd("from", "--pull=false", "--quiet", "--name", name, image),
+            self._cmd("from", "--pull=false", "--quiet", *dns, "--name", name, image),
             capture_output=True,
             timeout=max(1.0, deadline - time.monotonic()),
             env=env,
             check=False,
         )
+
+    def _dns(self, ctx: StepContext) -> list[str]:
+        """`--dns 10.0.2.3` when the host has only loopback resolvers (buildah would copy them in)."""
+        if self.network_mode != "outbound" or network.step_resolv_conf(ctx.run_dir) is None:
+            return []
+        return ["--dns", network.SLIRP_DNS]
 
     def start_step(
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None
@@ -163,11 +170,12 @@ class ContainerRuntime(StepRuntime):
 
             # registries.conf (built-in registry insecure, mirror) + auth file, 0600 in the run dir
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)}
-            made = self._from(name, image, env, ctx.deadline)
+            dns = self._dns(ctx)
+            made = self._from(name, image, env, ctx.deadline, dns)
             if made.returncode != 0 and b"already in use" in made.stderr:
                 # Left by a runner that was killed: remove it and try once more.
                 subprocess.run(self._cmd("rm", name), capture_output=True, check=False)
-                made = self._from(name, image, env, ctx.deadline)
+                made = self._from(name, image, env, ctx.deadline, dns)
         except subprocess.TimeoutExpired:
             raise StepStartError(
                 f"pulling image {image} did not finish before the timeout"

@@ -35,6 +35,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
 
@@ -92,6 +93,35 @@ def host_addresses() -> list[str]:
             if dst and not dst.startswith("127.") and dst not in ("::1",):
                 out.append(dst)
     return out
+
+
+SLIRP_DNS = "10.0.2.3"  # slirp4netns's DNS forwarder: it asks the host's resolvers
+
+
+def step_resolv_conf(run_dir: Path, host_conf: str = "/etc/resolv.conf") -> Path | None:
+    """A resolv.conf for outbound steps when the host's names only loopback resolvers; else None.
+
+    A loopback resolver (systemd-resolved's 127.0.0.53) is unreachable from
+    the step's namespace; slirp4netns's forwarder at 10.0.2.3 asks it for the
+    step (DNS only, nothing else of the host's loopback).
+    """
+    try:
+        text = Path(host_conf).read_text()
+    except OSError:
+        text = ""
+    servers = [
+        line.split()[1]
+        for line in text.splitlines()
+        if line.strip().startswith("nameserver") and len(line.split()) > 1
+    ]
+    if any(not (a.startswith("127.") or a == "::1") for a in servers):
+        return None
+    keep = [line for line in text.splitlines() if line.strip().startswith(("search", "options"))]
+    path = run_dir / "resolv.conf"
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text("\n".join([f"nameserver {SLIRP_DNS}", *keep]) + "\n")
+    path.chmod(0o644)
+    return path
 
 
 def registry_endpoint(address: str) -> tuple[str, int] | None:
@@ -204,7 +234,6 @@ class StepNetwork:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 pass_fds=(self.fd, ready_w, exit_r),
-                start_new_session=True,
             )
         except OSError as exc:
             raise StepStartError(f"cannot start slirp4netns: {exc.strerror}") from None
@@ -232,13 +261,12 @@ class StepNetwork:
         if relay is not None:
             relay.close()
         if exit_w >= 0:
-            os.close(exit_w)  # slirp4netns exits on EOF of its exit fd
+            os.close(exit_w)  # what ends slirp4netns if the runner itself dies
         if slirp is not None:
-            try:
-                slirp.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                slirp.kill()
-                slirp.wait()
+            # It keeps no state: SIGKILL ends it. Its exit (the kernel tearing
+            # down the tap device) takes ~25 ms; the step need not wait for it.
+            slirp.kill()
+            threading.Thread(target=slirp.wait, name="slirp-reap", daemon=True).start()
         if fd >= 0:
             os.close(fd)
 

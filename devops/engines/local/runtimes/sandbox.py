@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+from devops.engines.local.runtimes import network
 from devops.engines.local.runtimes.base import HOST_PATH, StepProcess, StepRuntime, spawn
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ class SandboxRuntime(StepRuntime):
         if any(data_dir == d or data_dir.startswith(d + "/") for d in SYSTEM_DIRS):
             out += ["--tmpfs", data_dir]  # the data dir lives under a system dir: hide it
         out += ["--bind", ws, ws]
+        resolv = network.step_resolv_conf(ctx.run_dir) if self.network_mode == "outbound" else None
+        if resolv is not None:
+            # The target of a symlinked /etc/resolv.conf (often under /run, a tmpfs here).
+            out += ["--ro-bind", str(resolv), os.path.realpath("/etc/resolv.conf")]
         for m in ctx.mounts:
             target = m.target if m.target.startswith("/") else os.path.join(ws, m.target)
             Path(m.source).mkdir(parents=True, exist_ok=True)
