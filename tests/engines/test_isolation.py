@@ -266,14 +266,14 @@ def test_built_in_registry_is_relayed_with_its_credentials_and_nothing_else(
 
 
 def test_step_cannot_remove_its_network_rules(tmp_path, isolated_runtime, host_services):
-    """The step owns no capability over its namespace: deleting the `prohibit` routes fails."""
+    """The step owns no capability over its namespace: deleting the `unreachable` routes fails."""
     own = _own_addresses()
     require_service(bool(own), "a non-loopback address on this machine")
     rt = isolated_runtime()
     ctx = make_ctx(
         tmp_path,
         rt,
-        f"busybox ip route del prohibit {own[0]} 2>&1 || true\n"
+        f"busybox ip route del {own[0]} 2>&1 || true\n"
         "busybox ip link set lo down 2>&1 || true\n"
         + probe_script(host_services),
     )

@@ -5,9 +5,9 @@ The project setting `step-network` chooses it (README *Step runtimes*):
   outbound (default)  `slirp4netns --disable-host-loopback` gives the namespace a
                       user-mode uplink (10.0.2.100, gateway 10.0.2.2): connections
                       to the internet work, the gateway never leads to the host's
-                      loopback, and every address of the host itself (its `local`
-                      routing table: 192.0.2.2, docker bridges, ...) gets a
-                      `prohibit` route inside the namespace, so no service of this
+                      loopback, and every address of the host itself (on any of
+                      its interfaces: 192.0.2.2, docker bridges, ...) gets an
+                      `unreachable` route inside the namespace, so no service of this
                       machine is reachable (PostgreSQL, Redis, the web port, the
                       controller's doorbell). The one exception is on purpose: the
                       built-in registry's loopback `host:port` (CICD_LOCAL_REGISTRY)
@@ -27,15 +27,18 @@ dies. The step joins the namespace with `nsenter --net=/proc/self/fd/N`.
 from __future__ import annotations
 
 import ctypes
-import json
+import fcntl
 import os
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+
+import psutil
 
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
 
@@ -55,12 +58,12 @@ def network_mode(settings: Mapping[str, str]) -> str:
 
 def check_tools(mode: str) -> None:
     """RuntimeUnavailable when the tools `mode` needs are missing (never a silent fallback)."""
-    needed = ["nsenter", "ip"] + (["slirp4netns"] if mode == "outbound" else [])
+    needed = ["nsenter"] + (["slirp4netns"] if mode == "outbound" else [])
     missing = [t for t in needed if not shutil.which(t)]
     if missing:
         raise RuntimeUnavailable(
             f"step-network {mode} needs {', '.join(missing)} "
-            "(Debian packages util-linux, iproute2, slirp4netns)"
+            "(Debian packages util-linux, slirp4netns)"
         )
 
 
@@ -75,24 +78,70 @@ def describe(mode: str) -> str:
 
 
 def host_addresses() -> list[str]:
-    """Every address this machine accepts as its own (the `local` routing table), loopback excepted."""
-    out: list[str] = []
-    for family in ("-4", "-6"):
-        listed = subprocess.run(
-            ["ip", "-j", family, "route", "show", "table", "local", "type", "local"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        try:
-            routes = json.loads(listed.stdout or "[]")
-        except ValueError:
-            routes = []
-        for r in routes:
-            dst = r.get("dst", "")
-            if dst and not dst.startswith("127.") and dst not in ("::1",):
-                out.append(dst)
-    return out
+    """Every IPv4 address on this machine's interfaces, loopback excepted.
+
+    (IPv6 needs no list: the step's namespace has no IPv6 route at all.)
+    """
+    out = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not a.address.startswith("127."):
+                out.append(a.address)
+    return sorted(set(out))
+
+
+# ioctls (linux/sockios.h) and route flags (linux/route.h): set up the
+# namespace without forking `ip` for every step.
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCADDRT = 0x8913, 0x8914, 0x890B
+IFF_UP = 0x1
+RTF_UP, RTF_HOST, RTF_REJECT = 0x1, 0x4, 0x200
+IFREQ = "16sh22x"  # struct ifreq: name, flags, rest of the union
+
+
+class _SockaddrIn(ctypes.Structure):
+    _fields_ = [
+        ("family", ctypes.c_ushort),
+        ("port", ctypes.c_ushort),
+        ("addr", ctypes.c_ubyte * 4),
+        ("zero", ctypes.c_ubyte * 8),
+    ]
+
+
+class _RtEntry(ctypes.Structure):  # struct rtentry (linux/route.h)
+    _fields_ = [
+        ("pad1", ctypes.c_ulong),
+        ("dst", _SockaddrIn),
+        ("gateway", _SockaddrIn),
+        ("genmask", _SockaddrIn),
+        ("flags", ctypes.c_ushort),
+        ("pad2", ctypes.c_short),
+        ("pad3", ctypes.c_ulong),
+        ("pad4", ctypes.c_void_p),
+        ("metric", ctypes.c_short),
+        ("dev", ctypes.c_char_p),
+        ("mtu", ctypes.c_ulong),
+        ("window", ctypes.c_ulong),
+        ("irtt", ctypes.c_ushort),
+    ]
+
+
+def _sockaddr(address: str) -> _SockaddrIn:
+    sa = _SockaddrIn()
+    sa.family = socket.AF_INET
+    sa.addr[:] = list(socket.inet_aton(address))
+    return sa
+
+
+def _configure(blocked: list[str]) -> None:
+    """In the calling thread's namespace: loopback up, an `unreachable` host route per address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack(IFREQ, fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack(IFREQ, b"lo", 0)))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
+        for address in blocked:
+            rt = _RtEntry()
+            rt.dst, rt.genmask = _sockaddr(address), _sockaddr("255.255.255.255")
+            rt.flags = RTF_UP | RTF_HOST | RTF_REJECT
+            fcntl.ioctl(s, SIOCADDRT, bytearray(rt))
 
 
 SLIRP_DNS = "10.0.2.3"  # slirp4netns's DNS forwarder: it asks the host's resolvers
@@ -166,9 +215,9 @@ class StepNetwork:
     def _make(self, registry: str) -> None:
         # unshare(CLONE_NEWNET) changes the namespace of the calling *thread*
         # only: a short-lived thread makes the namespace, keeps an fd to it and
-        # runs `ip` there (a child forked from a thread is born in its
-        # namespace); the runner's other threads never leave the host's.
-        prohibit = host_addresses() if self.mode == "outbound" else []
+        # configures it with ioctls; the runner's other threads never leave
+        # the host's.
+        blocked = host_addresses() if self.mode == "outbound" else []
         endpoint = registry_endpoint(registry) if self.mode == "outbound" else None
         box: dict[str, object] = {}
 
@@ -178,17 +227,7 @@ class StepNetwork:
                 if libc.unshare(CLONE_NEWNET) != 0:
                     raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
                 box["fd"] = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                # `ip` tells IPv4 from IPv6 by the address itself.
-                lines = ["link set lo up"] + [f"route add prohibit {a}" for a in prohibit]
-                done = subprocess.run(
-                    ["ip", "-force", "-batch", "-"],
-                    input="\n".join(lines) + "\n",
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    raise OSError(0, f"ip: {done.stderr.strip()}")
+                _configure(blocked)
                 if endpoint is not None:
                     # Bound here, the listener lives in the step's namespace;
                     # the relay connects out from the host's.
