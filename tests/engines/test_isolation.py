@@ -298,7 +298,7 @@ def test_step_network_setting_reaches_the_runner(repo, data_dir):
     require_tool("bwrap")
     engine = make_engine(data_dir, runtime="sandbox")
     cfg = config([{"name": "B", "steps": [script("busybox ip -o link | grep -c tap0 || true")]}])
-    spec = make_spec(repo, cfg, name=f"p-netnone{os.getpid()}-1", settings={"step-network": "none"})
+    spec = make_spec(repo, cfg, name="p-netnone-1", settings={"step-network": "none"})
     report = wait_done(engine, spec, engine.run(spec))
     text = log_of(data_dir, spec, 1, 0)
     assert report.state == "Success", text
@@ -365,7 +365,7 @@ def test_two_projects_container_steps_never_see_each_others_secrets(
         specs[who] = make_spec(
             repo,
             config([{"name": "B", "steps": [dict(step)]}]),
-            name=f"p-{who}iso{os.getpid()}-1",
+            name=f"p-{who}iso-1",
             project_id=f"p-{who}iso",
             secrets={"db": {"password": values[who]}},
         )

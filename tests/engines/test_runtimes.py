@@ -39,10 +39,8 @@ def run_script(ctx: StepContext):
     return _run_script(ctx)
 
 
-# Step cgroups are named after the execution and are machine-wide: a name of
-# this process's own keeps concurrent test runs (other checkouts) from killing
-# each other's steps.
-RT_NAME = f"p-rt{os.getpid()}-1"
+# make_spec() adds this process's id (step cgroups are machine-wide).
+RT_NAME = f"p-rt-1-{os.getpid()}"
 
 
 def make_ctx(
@@ -58,7 +56,8 @@ def make_ctx(
     ws = data / "workspaces" / RT_NAME
     ws.mkdir(parents=True, exist_ok=True)
     cfg = config([{"name": "Build", "steps": [script(sh, image=image, **step)]}])
-    spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name=RT_NAME)
+    spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name="p-rt-1")
+    assert spec.execution == RT_NAME
     opts = LocalOptions(
         data_dir=data,
         workspace_dir=data / "workspaces",
