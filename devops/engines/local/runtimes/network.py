@@ -8,8 +8,8 @@ The project setting `step-network` chooses it (README *Step runtimes*):
                       loopback, and every address of the host itself (on any of
                       its interfaces: 192.0.2.2, docker bridges, ...) gets an
                       `unreachable` route inside the namespace, so no service of this
-                      machine is reachable (PostgreSQL, Redis, the web port, the
-                      controller's doorbell). The one exception is on purpose: the
+                      machine is reachable (PostgreSQL, Redis, the web port). The
+                      one exception is on purpose: the
                       built-in registry's loopback `host:port` (CICD_LOCAL_REGISTRY)
                       is relayed into the namespace at the same address, so image
                       names stay valid inside; the registry still asks for its
