@@ -458,3 +458,21 @@ def test_a_loopback_resolver_is_replaced_by_slirps_forwarder(tmp_path, isolated_
     ctx = make_ctx(tmp_path, rt, "cat /etc/resolv.conf")
     assert run_script(ctx).exit_code == 0, ctx.log.text
     assert "nameserver 10.0.2.3\n" in ctx.log.text and "127.0.0.53" not in ctx.log.text
+
+
+def test_step_network_setting_travels_in_the_run_spec(project, tmp_path, settings):
+    """The project's `step-network` reaches the engine through RunSpec.settings (and defaults to outbound)."""
+    from devops.controller.spec import build_spec
+    from devops.models import Pipeline, PipelineExecution
+    from tests.controller.conftest import new_execution
+
+    settings.DATA_DIR = tmp_path
+    pipeline = Pipeline.objects.create(project=project, repository_url="/nonexistent/repo")
+
+    def spec_settings() -> dict:
+        ex = new_execution(pipeline)
+        return build_spec(PipelineExecution.objects.get(pk=ex.pk)).settings
+
+    assert network_mode(spec_settings()) == "outbound"
+    project.settings.filter(name="step-network").update(value="none")
+    assert spec_settings()["step-network"] == "none"
