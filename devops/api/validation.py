@@ -76,6 +76,12 @@ def _registry(value: str) -> str:
     return value
 
 
+def _step_network(value: str) -> str:
+    if value not in ("outbound", "none"):
+        raise ValueError(f"must be outbound or none, got {value!r}")
+    return value
+
+
 SETTING_RULES: dict[str, Callable[[str], str]] = {
     "executor-quota": _positive_int,
     "executor-cpu-request": _cpu,
@@ -90,6 +96,7 @@ SETTING_RULES: dict[str, Callable[[str], str]] = {
     "npm-registry": _http_url,
     "goproxy": _goproxy,
     "maven-mirror": _http_url,
+    "step-network": _step_network,
 }
 
 

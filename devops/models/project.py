@@ -85,6 +85,7 @@ DEFAULT_SETTINGS: dict[str, tuple[str, str]] = {
     "npm-registry": ("", "npm_config_registry given to steps"),
     "goproxy": ("", "GOPROXY given to steps"),
     "maven-mirror": ("", "Maven mirror URL written into a settings.xml given to steps"),
+    "step-network": ("outbound", "Network of container/sandbox steps: outbound (internet, never this host's services) or none"),
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from devops.models import Pipeline, PipelineSetting, ProjectMember
+from devops.models import DEFAULT_SETTINGS, Pipeline, PipelineSetting, ProjectMember
 
 
 def url(world, tail: str = "") -> str:
@@ -72,7 +72,7 @@ def test_patch_pipeline_changes_only_given_fields(world, client_as):
 def test_settings(world, client_as):
     client = client_as("alice")
     names = [s["metadata"]["name"] for s in client.get(url(world, "settings/")).json()["results"]]
-    assert "executor-quota" in names and len(names) == 13
+    assert "executor-quota" in names and len(names) == len(DEFAULT_SETTINGS)
     assert client.patch(url(world, "settings/executor-quota/"), {"value": "4"}, format="json").status_code == 200
     assert world["project"].setting("executor-quota") == "4"
     assert client.patch(url(world, "settings/no-such/"), {"value": "4"}, format="json").status_code == 404

@@ -77,6 +77,13 @@ def script(sh: str, image: str = "localhost/busybox:latest", **step: Any) -> dic
 
 
 def make_spec(repo: Repo, cfg: PipelineConfig, name: str = "p-test-1", **kw: Any) -> RunSpec:
+    """A RunSpec; the execution is `name` plus this process's id.
+
+    Step cgroups are named after the execution and are machine-wide: the
+    suffix keeps concurrent test runs (other checkouts) from killing each
+    other's steps.
+    """
+    name = f"{name}-{os.getpid()}"
     values: dict[str, Any] = dict(
         execution=name,
         project_id="p-test",

@@ -71,7 +71,9 @@ def test_run_clones_the_exact_commit_and_runs_stages(repo, data_dir):
     assert log_of(data_dir, spec, 0, 0).startswith(
         "[slipway] runtime: host (git clones on the host"
     )
-    assert text.startswith("[slipway] runtime: host (SLIPWAY_STEP_RUNTIME=host: no isolation)\n")
+    assert text.startswith(
+        "[slipway] runtime: host (SLIPWAY_STEP_RUNTIME=host: no isolation); network: host (NOT"
+    )
     assert step_of(report, 1, 0).log_size == len(text.encode())
 
 

@@ -39,6 +39,10 @@ def run_script(ctx: StepContext):
     return _run_script(ctx)
 
 
+# make_spec() adds this process's id (step cgroups are machine-wide).
+RT_NAME = f"p-rt-1-{os.getpid()}"
+
+
 def make_ctx(
     tmp_path: Path,
     runtime,
@@ -49,10 +53,11 @@ def make_ctx(
     **step,
 ) -> StepContext:
     data = tmp_path / "data"
-    ws = data / "workspaces" / "p-rt-1"
+    ws = data / "workspaces" / RT_NAME
     ws.mkdir(parents=True, exist_ok=True)
     cfg = config([{"name": "Build", "steps": [script(sh, image=image, **step)]}])
     spec = make_spec(Repo(tmp_path, ["0" * 40]), cfg, name="p-rt-1")
+    assert spec.execution == RT_NAME
     opts = LocalOptions(
         data_dir=data,
         workspace_dir=data / "workspaces",
@@ -66,7 +71,7 @@ def make_ctx(
         step=0,
         config=cfg.step(1, 0),
         workspace=ws,
-        run_dir=data / "runs" / "p-rt-1",
+        run_dir=data / "runs" / RT_NAME,
         data_dir=data,
         env=dict(env or {}),
         log=MemLog(),
@@ -87,7 +92,7 @@ def test_host_runs_plain_process_in_workspace(tmp_path):
     result = run_script(ctx)
     assert result.exit_code == 7 and result.message == "exit code 7"
     text = ctx.log.text
-    assert text.startswith("[slipway] runtime: host (test)\n")
+    assert text.startswith("[slipway] runtime: host (test); network: host (NOT isolated")
     assert "image localhost/busybox:latest is not used" in text
     assert f"{ctx.workspace}\nhi there\nout\n" in text
 
@@ -140,7 +145,7 @@ def test_sandbox_isolates_the_step(tmp_path):
     finally:
         host_tmp.unlink()
     text = ctx.log.text
-    assert text.startswith("[slipway] runtime: sandbox (test)\n")
+    assert text.startswith("[slipway] runtime: sandbox (test); network: outbound (slirp4netns")
     assert (ctx.workspace / "written").read_text() == "ws\n"
     for marker in ("no-data", "no-other", "no-host-tmp", "usr-ro"):
         assert marker in text, text
@@ -163,7 +168,7 @@ def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_im
     result = run_script(ctx)
     text = ctx.log.text
     assert result.exit_code == 0, text
-    assert text.startswith("[slipway] runtime: container (test)\n")
+    assert text.startswith("[slipway] runtime: container (test); network: outbound (slirp4netns")
     assert "root:x:0:0:root:/root:/bin/sh" in text  # the image's /etc/passwd, not the host's
     assert str(ctx.workspace) in text
     assert "v=a b $(touch /tmp/pwned-ctr)" in text
@@ -171,7 +176,7 @@ def test_container_runs_in_the_image_with_workspace_and_env(tmp_path, busybox_im
     assert (cache / "f").read_text() == "c\n"
     # the working container is gone after the step
     assert (
-        "slipway-p-rt-1-1-0"
+        f"slipway-{RT_NAME}-1-0"
         not in busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
     )
 
@@ -280,7 +285,7 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     before = Path("/proc/thread-self/cgroup").read_text()
     ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
     assert run_script(ctx).exit_code == 0
-    assert "/slipway/p-rt-1.1-0" in ctx.log.text  # the step's own cgroup
+    assert f"/slipway/{RT_NAME}.1-0" in ctx.log.text  # the step's own cgroup
     assert Path("/proc/thread-self/cgroup").read_text() == before
 
 
@@ -300,7 +305,7 @@ def test_sandbox_step_has_no_capabilities(tmp_path):
 
 def test_container_left_by_a_killed_runner_is_replaced(tmp_path, busybox_image):
     busybox_image.buildah(
-        "from", "--pull=false", "--name", "slipway-p-rt-1-1-0", busybox_image.name
+        "from", "--pull=false", "--name", f"slipway-{RT_NAME}-1-0", busybox_image.name
     )
     rt = ContainerRuntime("test", root=busybox_image.root)
     rt.setup(None)
@@ -308,4 +313,4 @@ def test_container_left_by_a_killed_runner_is_replaced(tmp_path, busybox_image):
     assert run_script(ctx).exit_code == 0, ctx.log.text
     assert "fresh" in ctx.log.text
     names = busybox_image.buildah("containers", "--format", "{{.ContainerName}}").stdout
-    assert "slipway-p-rt-1-1-0" not in names
+    assert f"slipway-{RT_NAME}-1-0" not in names

@@ -18,14 +18,21 @@ execution (one runner process). Call order:
 
 Thread-safety: steps of a stage run in parallel threads; start/tail/wait of
 one step happen in that step's thread, destroy_step may come from any thread.
-Environment values reach the step through the process environment (or
-buildah's --env), never through shell text.
+Environment values reach the step through the process environment, or (the
+container runtime) a 0600 file read inside the container and deleted at once;
+never through a command line or shell text.
+
+Network: runtimes with `isolates_network` (container, sandbox) put every step
+in a network namespace of its own (runtimes/network.py), chosen by the
+project's `step-network` setting, read in setup(); the first log line
+(`banner()`) says which network the step got.
 """
 
 from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
@@ -35,7 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from devops.engines.local.errors import RuntimeUnavailable
 from devops.engines.local.limits import Enforcement
+from devops.engines.local.runtimes import network
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext
@@ -76,16 +85,42 @@ class StepRuntime:
 
     name = "base"
     uses_image = False
+    # True: each step gets its own network namespace (`network_mode`).
+    isolates_network = False
 
     def __init__(self, reason: str = "") -> None:
         # Why this runtime was chosen; the first line of every step log says it.
         self.reason = reason
+        self.network_mode = "outbound"
 
     def setup(self, run: Any) -> None:
-        return None
+        if self.isolates_network:
+            self._setup_network(run)
+
+    def _setup_network(self, run: Any) -> None:
+        """The execution's `step-network` (run.spec.settings); RuntimeUnavailable when unusable."""
+        spec = getattr(run, "spec", None)
+        try:
+            self.network_mode = network.network_mode(spec.settings if spec is not None else {})
+        except ValueError as exc:
+            raise RuntimeUnavailable(str(exc)) from None
+        network.check_tools(self.network_mode)
 
     def banner(self) -> str:
-        return f"runtime: {self.name}" + (f" ({self.reason})" if self.reason else "")
+        head = f"runtime: {self.name}" + (f" ({self.reason})" if self.reason else "")
+        return f"{head}; {self.network_banner()}"
+
+    def network_banner(self) -> str:
+        if self.isolates_network:
+            return network.describe(self.network_mode)
+        return "network: host (not isolated: the step reaches every service of this machine)"
+
+    def open_network(self, ctx: StepContext) -> network.StepNetwork | None:
+        """The step's own network namespace (None when this runtime does not isolate it)."""
+        if not self.isolates_network:
+            return None
+        registry = ctx.env.get("CICD_LOCAL_REGISTRY") or ctx.spec.env.get("CICD_LOCAL_REGISTRY", "")
+        return network.StepNetwork.open(self.network_mode, registry)
 
     def start_step(
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None
@@ -97,13 +132,16 @@ class StepRuntime:
 
     def wait_step(self, proc: StepProcess) -> int:
         assert proc.popen is not None
-        return exit_code(proc.popen.wait())
+        code = exit_code(proc.popen.wait())
+        release(proc)
+        return code
 
     def destroy_step(self, proc: StepProcess, reason: str = "") -> None:
         with proc.lock:
             if reason and not proc.killed:
                 proc.killed = reason
         kill_tree(proc)
+        release(proc)
 
     def destroy(self) -> None:
         return None
@@ -111,6 +149,18 @@ class StepRuntime:
     def _after_exit(self, proc: StepProcess) -> None:
         """The step's main process ended: whatever it left running in the background dies too."""
         kill_tree(proc, wait=False)
+        release(proc)
+
+
+def release(proc: StepProcess) -> None:
+    """Free what a step held besides its processes: its network, its env file. Idempotent."""
+    with proc.lock:
+        net = proc.extra.pop("network", None)
+        env_dir = proc.extra.pop("env_dir", None)
+    if net is not None:
+        net.close()
+    if env_dir is not None:
+        shutil.rmtree(env_dir, ignore_errors=True)
 
 
 def exit_code(returncode: int) -> int:
@@ -118,20 +168,31 @@ def exit_code(returncode: int) -> int:
 
 
 def spawn(
-    argv: list[str], *, env: dict[str, str], cwd: str | None, limits: Enforcement | None
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: str | None,
+    limits: Enforcement | None,
+    net: network.StepNetwork | None = None,
 ) -> subprocess.Popen:
     """Start a step process: own process group, stdout+stderr merged into one pipe, no stdin.
 
     With `limits`, the process starts inside the step's cgroups (see
-    Enforcement.spawning) and under its rlimits.
+    Enforcement.spawning) and under its rlimits; with `net`, inside that
+    network namespace (it alone inherits the namespace's fd).
     """
+    pass_fds: tuple[int, ...] = ()
+    if net is not None:
+        argv, pass_fds = net.enter(argv), (net.fd,)
     if limits is None:
-        return _popen(argv, env=env, cwd=cwd)
+        return _popen(argv, env=env, cwd=cwd, pass_fds=pass_fds)
     with limits.spawning() as wrap:
-        return _popen(wrap(argv), env=env, cwd=cwd)
+        return _popen(wrap(argv), env=env, cwd=cwd, pass_fds=pass_fds)
 
 
-def _popen(argv: list[str], *, env: dict[str, str], cwd: str | None) -> subprocess.Popen:
+def _popen(
+    argv: list[str], *, env: dict[str, str], cwd: str | None, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
     return subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -140,6 +201,7 @@ def _popen(argv: list[str], *, env: dict[str, str], cwd: str | None) -> subproce
         env=env,
         cwd=cwd,
         close_fds=True,
+        pass_fds=pass_fds,
         process_group=0,
     )
 
@@ -240,6 +302,8 @@ class UnavailableRuntime(StepRuntime):
         super().__init__(runtime.reason)
         self.name = runtime.name
         self.uses_image = runtime.uses_image
+        self.isolates_network = runtime.isolates_network
+        self.network_mode = runtime.network_mode
         self.error = error
 
     def start_step(

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 class DummyRuntime(StepRuntime):
     name = "dummy"
 
+    def banner(self) -> str:
+        # Nothing runs, so there is no network to describe.
+        return f"runtime: {self.name}" + (f" ({self.reason})" if self.reason else "")
+
     def start_step(
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None
     ) -> StepProcess:

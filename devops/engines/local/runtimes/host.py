@@ -1,6 +1,8 @@
 """`host`: the step is a plain process on this machine, in the workspace.
 
-For trusted setups only: the step sees everything the runner's user sees.
+For trusted setups only: the step sees everything the runner's user sees,
+and shares the host's network: every service of this machine (PostgreSQL,
+Redis, the web port on 127.0.0.1) is reachable; the first log line says so.
 The step's `image` is not used. Cache mounts with a workspace-relative target
 are symlinked into the workspace; absolute targets cannot be honoured on the
 host (DESIGN §10) and fail the step.
@@ -21,6 +23,12 @@ if TYPE_CHECKING:
 
 class HostRuntime(StepRuntime):
     name = "host"
+
+    def network_banner(self) -> str:
+        return (
+            "network: host (NOT isolated: the host runtime cannot give a step its own network;"
+            " it reaches every service of this machine, 127.0.0.1 included)"
+        )
 
     def start_step(
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None

@@ -5,8 +5,9 @@ read-only; its own workspace read-write at the same path; a private /tmp,
 /proc (own pid namespace: no other process is visible), /dev; cache mounts
 bound at their targets. It does NOT see Slipway's data dir, other workspaces,
 run directories (keys, specs) or the controller's environment. The network is
-shared (steps install packages). No capabilities (--cap-drop ALL, also as
-root). bwrap dies with the runner (--die-with-parent),
+the step's own namespace (runtimes/network.py: outbound through slirp4netns
+with the host unreachable, or loopback only); bwrap is started inside it. No
+capabilities (--cap-drop ALL, also as root). bwrap dies with the runner (--die-with-parent),
 and killing bwrap kills every process of the sandbox (pid-namespace init).
 The step's `image` is not used.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.engines.local.errors import RuntimeUnavailable, StepStartError
+from devops.engines.local.runtimes import network
 from devops.engines.local.runtimes.base import HOST_PATH, StepProcess, StepRuntime, spawn
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/li
 
 class SandboxRuntime(StepRuntime):
     name = "sandbox"
+    isolates_network = True
 
     def __init__(self, reason: str = "", bwrap: str | None = None) -> None:
         super().__init__(reason)
@@ -39,6 +42,7 @@ class SandboxRuntime(StepRuntime):
     def setup(self, run: object) -> None:
         if not self.bwrap:
             raise RuntimeUnavailable("the sandbox runtime needs bwrap (Debian package bubblewrap)")
+        super().setup(run)
 
     def argv(self, ctx: StepContext, argv: list[str]) -> list[str]:
         ws = str(ctx.workspace)
@@ -68,6 +72,10 @@ class SandboxRuntime(StepRuntime):
         if any(data_dir == d or data_dir.startswith(d + "/") for d in SYSTEM_DIRS):
             out += ["--tmpfs", data_dir]  # the data dir lives under a system dir: hide it
         out += ["--bind", ws, ws]
+        resolv = network.step_resolv_conf(ctx.run_dir) if self.network_mode == "outbound" else None
+        if resolv is not None:
+            # The target of a symlinked /etc/resolv.conf (often under /run, a tmpfs here).
+            out += ["--ro-bind", str(resolv), os.path.realpath("/etc/resolv.conf")]
         for m in ctx.mounts:
             target = m.target if m.target.startswith("/") else os.path.join(ws, m.target)
             Path(m.source).mkdir(parents=True, exist_ok=True)
@@ -79,11 +87,18 @@ class SandboxRuntime(StepRuntime):
         self, ctx: StepContext, argv: list[str], limits: Enforcement | None
     ) -> StepProcess:
         env = {"PATH": HOST_PATH, "HOME": "/tmp", **ctx.env}
+        net = self.open_network(ctx)
         try:
-            popen = spawn(self.argv(ctx, argv), env=env, cwd=str(ctx.workspace), limits=limits)
-        except OSError as exc:
-            raise StepStartError(f"cannot start bwrap: {exc.strerror}") from None
-        return StepProcess(popen, enforcement=limits)
+            popen = spawn(
+                self.argv(ctx, argv), env=env, cwd=str(ctx.workspace), limits=limits, net=net
+            )
+        except BaseException as exc:
+            if net is not None:
+                net.close()
+            if isinstance(exc, OSError):
+                raise StepStartError(f"cannot start bwrap: {exc.strerror}") from None
+            raise
+        return StepProcess(popen, enforcement=limits, extra={"network": net} if net else {})
 
 
 def system_args() -> list[str]:
