@@ -15,7 +15,7 @@ from django.db import connection
 
 from devops.controller import heartbeat
 from devops.controller.actions import NOTIFY_CHANNEL
-from devops.controller.doorbell import Bell
+from devops.doorbell import Bell
 
 log = logging.getLogger("devops.controller")
 
