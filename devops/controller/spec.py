@@ -88,12 +88,15 @@ def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]
 
 
 def build_project_spec(project: Project) -> ProjectSpec:
-    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret."""
+    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret, namespaces."""
+    project_settings = {row.name: row.effective for row in project.settings.all()}
     return ProjectSpec(
         project_id=project.id,
         cluster_id=project.cluster_id,
         namespace=f"{project.id}-pipeline",
-        settings={row.name: row.effective for row in project.settings.all()},
+        settings=project_settings,
+        namespaces=tuple(dict.fromkeys(
+            ns.strip() for ns in project_settings.get("namespaces", "").split(",") if ns.strip())),
         secrets={
             secret.name: {str(k): str(v) for k, v in (secret.data or {}).items()}
             for secret in Secret.objects.filter(project=project)
