@@ -39,17 +39,54 @@ KINDS: dict[str, tuple[type, str, bool]] = {
 }
 
 
+# What a kubeconfig stored by a project may hold for its user: inline credentials only. `exec` and
+# `auth-provider` would run a program on Slipway's machine, and `*-file` / path fields would read
+# its files, with the rights of Slipway itself.
+INLINE_USER_FIELDS = frozenset({"token", "client-certificate-data", "client-key-data", "username", "password"})
+INLINE_CLUSTER_FIELDS = frozenset({"server", "certificate-authority-data", "insecure-skip-tls-verify",
+                                   "tls-server-name", "proxy-url"})
+
+
+def check_kubeconfig(text: str) -> dict[str, Any]:
+    """The parsed kubeconfig when it holds only inline credentials; ValueError saying what it may not hold."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the kubeconfig is not YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict) or not data.get("clusters") or not data.get("contexts"):
+        raise ValueError("the kubeconfig has no clusters or contexts")
+    for section, key, allowed in (("users", "user", INLINE_USER_FIELDS), ("clusters", "cluster", INLINE_CLUSTER_FIELDS)):
+        for entry in data.get(section) or []:
+            extra = sorted(set((entry or {}).get(key) or {}) - allowed)
+            if extra:
+                raise ValueError(f"the kubeconfig's {section[:-1]} {entry.get('name')!r} uses {', '.join(extra)}: "
+                                 f"only inline credentials ({', '.join(sorted(allowed))}) are accepted")
+    return data
+
+
+def kubeconfig_secrets(text: str) -> list[str]:
+    """The credential values of a kubeconfig, to mask in logs (empty when it does not parse)."""
+    try:
+        data = check_kubeconfig(text)
+    except ValueError:
+        return []
+    return [str(v) for entry in data.get("users") or [] for key, v in ((entry or {}).get("user") or {}).items()
+            if key in ("token", "client-key-data", "password") and v]
+
+
 def load_api_client(kubeconfig: str | None = None, *, text: str | None = None) -> k.ApiClient:
-    """An ApiClient for the kubeconfig file `kubeconfig` (its current context), or the kubeconfig `text`.
+    """An ApiClient for the kubeconfig file `kubeconfig` (the operator's: its current context), or the
+    kubeconfig `text` (a project's deploy target: `check_kubeconfig` first, ValueError when refused).
 
     With neither, the in-cluster service account (a Slipway pod on the cluster).
     """
-    import yaml
     from kubernetes import config
 
     configuration = k.Configuration()
-    if text is not None:
-        config.load_kube_config_from_dict(yaml.safe_load(text), client_configuration=configuration)
+    if text is not None:  # a project's: inline credentials only
+        config.load_kube_config_from_dict(check_kubeconfig(text), client_configuration=configuration)
     elif kubeconfig:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
