@@ -26,7 +26,7 @@ class Command(BaseCommand):
             sub.add_parser(name, help=text).add_argument("project", help="project id or name")
 
     def handle(self, *args, action: str, project: str, **opts):
-        from devops.dataplane.reconcile import reconcile, render
+        from devops.dataplane.reconcile import render
 
         try:
             spec = build_project_spec(get_project(project))
@@ -39,16 +39,14 @@ class Command(BaseCommand):
         from kubernetes.config import ConfigException
         from urllib3.exceptions import HTTPError
 
-        from devops.dataplane.client import KubernetesAPI, load_api_client
+        from devops.dataplane import deploy
 
         try:
-            api_client = load_api_client(settings.SLIPWAY_KUBECONFIG or None)
+            result = deploy(spec, settings.SLIPWAY_KUBECONFIG)
         except (ConfigException, OSError) as exc:
             raise CommandError(
                 f"cannot load the cluster's credentials ({exc}): set SLIPWAY_KUBECONFIG to a kubeconfig file"
             ) from None
-        try:
-            result = reconcile(spec, KubernetesAPI(api_client))
         except ApiException as exc:
             raise CommandError(f"the API server refused: {exc.status} {exc.reason}: {exc.body}") from None
         except HTTPError as exc:
