@@ -39,11 +39,12 @@ JENKINS_PORT, JENKINS_AGENT_PORT = 8080, 50000
 REGISTRY_PORT = 443
 MINIO_PORT = 9000
 
+# Rancher v2.5's PipelineSystemImages (pkg/apis/management.cattle.io/v3/tools_system_images.go).
 IMAGES = {
-    JENKINS: "rancher/pipeline-jenkins-server:v2.303.1-1",
+    JENKINS: "rancher/pipeline-jenkins-server:v0.1.4",
     REGISTRY: "registry:2",
-    MINIO: "minio/minio:RELEASE.2021-10-23T03-28-24Z",
-    REGISTRY_PROXY: "rancher/pipeline-tools:v0.1.16",
+    MINIO: "minio/minio:RELEASE.2020-07-13T18-09-56Z",
+    REGISTRY_PROXY: "rancher/pipeline-tools:v0.1.15",
 }
 
 # Every object Slipway manages carries these labels (`managed-by` lets `kubectl get -l` find them).

@@ -189,8 +189,9 @@ def registry(spec: ProjectSpec) -> list[Obj]:
 def minio(spec: ProjectSpec) -> list[Obj]:
     pod = k.V1PodSpec(containers=[k.V1Container(
         name=n.MINIO, image=n.IMAGES[n.MINIO], args=["server", "/data"],
-        env=[_secret_env("MINIO_ROOT_USER", n.SECRET_USER_KEY),
-             _secret_env("MINIO_ROOT_PASSWORD", n.SECRET_TOKEN_KEY)],
+        # The names this MinIO release reads (Rancher's); newer releases call them MINIO_ROOT_*.
+        env=[_secret_env("MINIO_ACCESS_KEY", n.SECRET_USER_KEY),
+             _secret_env("MINIO_SECRET_KEY", n.SECRET_TOKEN_KEY)],
         ports=[k.V1ContainerPort(name="minio", container_port=n.MINIO_PORT)],
         readiness_probe=k.V1Probe(http_get=k.V1HTTPGetAction(path="/minio/health/ready", port=n.MINIO_PORT)),
         resources=_resources("100m", "100Mi", "200m", "200Mi"),
