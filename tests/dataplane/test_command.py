@@ -61,3 +61,13 @@ def test_apply_without_a_reachable_cluster_names_the_setting(project, tmp_path, 
 def test_unknown_project_is_an_error(db):
     with pytest.raises(CommandError, match="no project"):
         run("render", "nope")
+
+
+def test_namespace_settings_are_checked_as_kubernetes_names():
+    from devops.api.validation import check_setting
+
+    assert check_setting("namespaces", " app , web ") == "app,web"
+    assert check_setting("deploy-namespace", "prod") == "prod"
+    for name, bad in (("namespaces", "app,Web_1"), ("deploy-namespace", "-x"), ("deploy-namespace", "a" * 64)):
+        with pytest.raises(ValueError, match="namespace name"):
+            check_setting(name, bad)
