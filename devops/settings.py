@@ -239,6 +239,9 @@ SLIPWAY_REQUIRE_SERVICES = envbool("SLIPWAY_REQUIRE_SERVICES", False)
 # The built-in registry (docker-registry) listens here; empty = a free
 # loopback port chosen once and kept in DATA_DIR/registry/state.json.
 SLIPWAY_REGISTRY_ADDR = envhostport("SLIPWAY_REGISTRY_ADDR")
+# The kubeconfig of the cluster the jenkins engine's data plane lives on (`dataplane apply`,
+# engine deploy()); empty = the in-cluster service account when Slipway runs on the cluster.
+SLIPWAY_KUBECONFIG = envstr("SLIPWAY_KUBECONFIG", "")
 # Start the built-in registry with the controller when docker-registry is installed.
 SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 # Run directories and workspaces of finished executions are deleted this long

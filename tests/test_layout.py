@@ -36,6 +36,8 @@ def test_the_tree_keeps_every_contract():
     ("devops/engines/local/state.py", "from devops.models import Project", "Engines see plain data"),
     ("devops/logs/writer.py", "from django.db import connection", "Django-free cores"),
     ("devops/engines/local/runner.py", "from devops.controller import actions", "Layers"),
+    ("devops/dataplane/objects.py", "from devops.models import Project", "The data plane sees plain data"),
+    ("devops/dataplane/reconcile.py", "from devops.engines.local import engine", "Layers"),
 ])
 def test_a_planted_violation_fails_lint_imports(tmp_path, module, line, contract):
     copy = tmp_path / "repo"

@@ -82,6 +82,19 @@ def _step_network(value: str) -> str:
     return value
 
 
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a DNS-1123 label, as Kubernetes wants
+
+
+def _namespace(value: str) -> str:
+    if not _NAMESPACE.match(value):
+        raise ValueError(f"must be a Kubernetes namespace name (lowercase letters, digits, '-'), got {value!r}")
+    return value
+
+
+def _namespaces(value: str) -> str:
+    return ",".join(_namespace(ns.strip()) for ns in value.split(",") if ns.strip())
+
+
 SETTING_RULES: dict[str, Callable[[str], str]] = {
     "executor-quota": _positive_int,
     "executor-cpu-request": _cpu,
@@ -97,6 +110,8 @@ SETTING_RULES: dict[str, Callable[[str], str]] = {
     "goproxy": _goproxy,
     "maven-mirror": _http_url,
     "step-network": _step_network,
+    "namespaces": _namespaces,
+    "deploy-namespace": _namespace,
 }
 
 

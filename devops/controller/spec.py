@@ -16,7 +16,13 @@ import re
 
 from django.conf import settings
 
-from devops.engines.base import UNTRUSTED_EVENTS, GitAuth, ProjectSpec, RunSpec
+from devops.engines.base import (
+    DEPLOY_TARGET_SECRET,
+    UNTRUSTED_EVENTS,
+    GitAuth,
+    ProjectSpec,
+    RunSpec,
+)
 from devops.models import PipelineExecution, Project, Secret
 from devops.pipeline.config import PipelineConfig
 
@@ -88,12 +94,15 @@ def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]
 
 
 def build_project_spec(project: Project) -> ProjectSpec:
-    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret."""
+    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret, namespaces."""
+    project_settings = {row.name: row.effective for row in project.settings.all()}
     return ProjectSpec(
         project_id=project.id,
         cluster_id=project.cluster_id,
         namespace=f"{project.id}-pipeline",
-        settings={row.name: row.effective for row in project.settings.all()},
+        settings=project_settings,
+        namespaces=tuple(dict.fromkeys(
+            ns.strip() for ns in project_settings.get("namespaces", "").split(",") if ns.strip())),
         secrets={
             secret.name: {str(k): str(v) for k, v in (secret.data or {}).items()}
             for secret in Secret.objects.filter(project=project)
@@ -134,6 +143,16 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
     reg_auth = registry_auth(project, trusted=trusted)
     mask.extend(p for _u, p in reg_auth.values() if p)
 
+    # The deploy target (a kubeconfig in the project Secret `deploy-target`): trusted runs only.
+    target: dict[str, str] = {}
+    if trusted:
+        row = Secret.objects.filter(project=project, name=DEPLOY_TARGET_SECRET).first()
+        target = {str(k): str(v) for k, v in ((row.data or {}) if row else {}).items()}
+        if target.get("kubeconfig"):
+            from devops.dataplane.client import kubeconfig_secrets
+
+            mask.extend(kubeconfig_secrets(target["kubeconfig"]))
+
     return RunSpec(
         execution=execution.name,
         project_id=project.id,
@@ -153,6 +172,8 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         mask=tuple(sorted(set(mask), key=len, reverse=True)),
         settings=project_settings,
         registry_auth=reg_auth,
+        deploy_kubeconfig=target.get("kubeconfig", ""),
+        deploy_namespace=target.get("namespace") or project_settings.get("deploy-namespace") or "default",
     )
 
 

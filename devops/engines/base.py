@@ -67,6 +67,10 @@ class PermanentEngineError(EngineError):
 # Events whose code Slipway does not trust: a pull request may come from a fork.
 UNTRUSTED_EVENTS = frozenset({"pull_request"})
 
+# The project Secret that holds its deploy target: key `kubeconfig` (a kubeconfig file),
+# optional key `namespace` (else the setting `deploy-namespace`, else "default").
+DEPLOY_TARGET_SECRET = "deploy-target"
+
 
 @dataclass(frozen=True)
 class ProjectSpec:
@@ -83,6 +87,9 @@ class ProjectSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # The project's secrets: name -> key -> value. Values are secret: never log them.
     secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # The project's namespaces (setting `namespaces`): the Jenkins service account may act in
+    # each; the data plane removes its bindings from namespaces no longer listed.
+    namespaces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,10 @@ class RunSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # Registry credentials for pushes/pulls: host -> (username, password).
     registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The project's deploy target (its Secret `deploy-target`, DEPLOY_TARGET_SECRET): a kubeconfig
+    # and the default namespace of deploy steps. Empty for untrusted runs and when not configured.
+    deploy_kubeconfig: str = field(default="", repr=False)
+    deploy_namespace: str = ""
 
     @property
     def trusted(self) -> bool:

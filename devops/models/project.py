@@ -85,6 +85,9 @@ DEFAULT_SETTINGS: dict[str, tuple[str, str]] = {
     "npm-registry": ("", "npm_config_registry given to steps"),
     "goproxy": ("", "GOPROXY given to steps"),
     "maven-mirror": ("", "Maven mirror URL written into a settings.xml given to steps"),
+    "namespaces": ("", "The project's Kubernetes namespaces, comma-separated: the Jenkins service account may act in each"),
+    "deploy-namespace": ("default", "Namespace of deploy steps when the step and the deploy-target secret name none"),
+    "deploy-tools-image": ("", "Image with helm (and kubectl) that applyAppConfig steps run in; empty: they fail saying so"),
     "step-network": ("outbound", "Network of container/sandbox steps: outbound (internet, never this host's services) or none"),
 }
 

@@ -17,13 +17,18 @@ from devops.pipeline.kinds import STEP_KINDS
 _VAR = re.compile(r"\$\{(CICD_[A-Za-z0-9_]*)\}")
 
 
+def substitute_text(text: str, env: Mapping[str, str]) -> str:
+    """`${CICD_*}` in `text` replaced from `env` by the same rule (the YAML file an applyYamlConfig reads)."""
+    if "${" not in text:
+        return text
+    return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+
+
 def substitute(config: PipelineConfig, env: Mapping[str, str]) -> PipelineConfig:
     """A copy of `config` with `${CICD_*}` replaced from `env` in the substituted fields."""
 
     def sub(text: str) -> str:
-        if "${" not in text:
-            return text
-        return _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), text)
+        return substitute_text(text, env)
 
     def step(s: Step) -> Step:
         update = {}
