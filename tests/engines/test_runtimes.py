@@ -15,7 +15,7 @@ from devops.engines.local.runtimes.container import ContainerRuntime
 from devops.engines.local.runtimes.dummy import DummyRuntime
 from devops.engines.local.runtimes.host import HostRuntime
 from devops.engines.local.runtimes.sandbox import SandboxRuntime
-from devops.engines.local.steps import banner, execute
+from devops.engines.local.steps import banner, execute, step_limits_name
 from devops.engines.local.steps.run_script import run as _run_script
 from tests.conftest import require_service, require_tool
 from tests.engines.conftest import Repo, config, make_spec, script
@@ -285,7 +285,8 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     before = Path("/proc/thread-self/cgroup").read_text()
     ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
     assert run_script(ctx).exit_code == 0
-    assert f"/slipway/{RT_NAME}.1-0" in ctx.log.text  # the step's own cgroup
+    assert f"/slipway/{step_limits_name(ctx)}\n" in ctx.log.text  # the step's own cgroup
+    assert step_limits_name(ctx).endswith(f".{RT_NAME}.1-0")
     assert Path("/proc/thread-self/cgroup").read_text() == before
 
 
