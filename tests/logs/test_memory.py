@@ -218,3 +218,39 @@ def test_a_download_served_over_asgi_streams_too(logs, personas):
         signals.request_finished.connect(close_old_connections)
     assert peaks[40 * MiB] < BOUND, peaks
     assert peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks
+
+
+class _Sink:
+    """A binary stdout that counts what it is given and keeps none of it."""
+
+    def __init__(self):
+        self.received = 0
+        self.buffer = self
+
+    def write(self, data):
+        self.received += len(data)
+
+    def flush(self):
+        pass
+
+
+def test_pipeline_logs_streams_a_big_log(logs):
+    """`manage.py pipeline logs` read each log whole (store.read) before printing it."""
+    from django.core.management import call_command
+
+    from devops.models import StageStatus, StepStatus
+
+    for stage in (1, 2):
+        StageStatus.objects.create(execution=logs, index=stage, name=f"S{stage}")
+        StepStatus.objects.create(execution=logs, stage_index=stage, index=0, name="run")
+    call_command("pipeline", "logs", logs.name, "--stage", "1", "--step", "0", stdout=_Sink())
+    peaks = {}
+    for stage, size in ((1, 4 * MiB), (2, 40 * MiB)):
+        sink = _Sink()
+        peaks[size], _ = _peak(lambda s=stage, o=sink: call_command(
+            "pipeline", "logs", logs.name, "--stage", str(s), "--step", "0", stdout=o))
+        assert sink.received == size
+    assert peaks[40 * MiB] < BOUND and peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks
+    sink = _Sink()
+    peak, _ = _peak(lambda: call_command("pipeline", "logs", logs.name, stdout=sink))
+    assert sink.received > 44 * MiB and peak < BOUND, peak  # every step, headers and newlines
