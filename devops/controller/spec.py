@@ -12,13 +12,17 @@ pushes to remote registries and never publish their caches.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from django.conf import settings
 
+from devops.crypto import Undecryptable
 from devops.engines.base import UNTRUSTED_EVENTS, GitAuth, ProjectSpec, RunSpec
 from devops.models import PipelineExecution, Project, Secret
 from devops.pipeline.config import PipelineConfig
+
+log = logging.getLogger("devops.controller")
 
 # Project settings that become well-known environment variables of every step.
 SETTING_ENV = {
@@ -88,16 +92,26 @@ def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]
 
 
 def build_project_spec(project: Project) -> ProjectSpec:
-    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret."""
+    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret
+    that can be read.
+
+    A secret stored under another SLIPWAY_ENCRYPTION_KEY is left out (and
+    logged): every start deploys the project, so raising here would fail every
+    run of the project; a run that names it in `envFrom` still fails, in
+    build_spec, with the reason.
+    """
+    secrets: dict[str, dict[str, str]] = {}
+    for secret in Secret.objects.filter(project=project):
+        if isinstance(secret.data, Undecryptable):
+            log.warning("%s: secret %s left out of deploy(): %s", project.id, secret.name, secret.data.error)
+            continue
+        secrets[secret.name] = {str(k): str(v) for k, v in (secret.data or {}).items()}
     return ProjectSpec(
         project_id=project.id,
         cluster_id=project.cluster_id,
         namespace=f"{project.id}-pipeline",
         settings={row.name: row.effective for row in project.settings.all()},
-        secrets={
-            secret.name: {str(k): str(v) for k, v in (secret.data or {}).items()}
-            for secret in Secret.objects.filter(project=project)
-        },
+        secrets=secrets,
     )
 
 
