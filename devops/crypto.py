@@ -37,19 +37,54 @@ def decrypt(stored: str) -> str:
         ) from None
 
 
+class Undecryptable:
+    """A stored value this SLIPWAY_ENCRYPTION_KEY cannot decrypt (the key changed since).
+
+    Loading the row still works, so one such row does not break every list,
+    export or delete that merely passes it; *using* the value (truth test,
+    iteration, str, lookup) raises the ValueError that `decrypt` raised, so
+    nothing runs with a silently missing secret. Saving the row writes the
+    ciphertext back unchanged: restoring the old key recovers it.
+    """
+
+    __slots__ = ("error", "stored")
+
+    def __init__(self, stored: str, error: str):
+        self.stored, self.error = stored, error
+
+    def _refuse(self, *_args, **_kw):
+        raise ValueError(self.error)
+
+    __bool__ = __iter__ = __len__ = __getitem__ = __contains__ = __str__ = _refuse
+    keys = values = items = get = encode = _refuse
+
+    def __repr__(self) -> str:
+        return "<undecryptable value>"
+
+
+def _decrypt_or_mark(stored: str) -> str | Undecryptable:
+    try:
+        return decrypt(stored)
+    except ValueError as exc:
+        return Undecryptable(stored, str(exc))
+
+
 class EncryptedTextField(models.TextField):
     """A text column whose value is encrypted in the database.
 
     Python code sees plain text; the row holds `fernet:v1:...`. Empty strings
-    stay empty so "not set" needs no decryption.
+    stay empty so "not set" needs no decryption. A value the key cannot
+    decrypt loads as an `Undecryptable`, which raises when used.
     """
 
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
-        return decrypt(value)
+        return _decrypt_or_mark(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, Undecryptable):
+            return value.stored
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
@@ -62,16 +97,19 @@ class EncryptedJSONField(EncryptedTextField):
     def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return {}
-        return json.loads(decrypt(value))
+        plain = _decrypt_or_mark(value)
+        return plain if isinstance(plain, Undecryptable) else json.loads(plain)
 
     def to_python(self, value):
-        if isinstance(value, dict):
+        if isinstance(value, dict | Undecryptable):
             return value
         if not value:
             return {}
         return json.loads(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, Undecryptable):
+            return value.stored
         if value is None:
             value = {}
         return encrypt(json.dumps(value, sort_keys=True))
@@ -92,16 +130,18 @@ class EncryptedTokensJSONField(models.JSONField):
             return value
         out = []
         for entry in value:
-            if isinstance(entry, dict) and isinstance(entry.get(self.KEY), str) and entry[self.KEY]:
+            token = entry.get(self.KEY) if isinstance(entry, dict) else None
+            if isinstance(token, Undecryptable) or (isinstance(token, str) and token):
                 entry = {**entry, self.KEY: fn(entry[self.KEY])}
             out.append(entry)
         return out
 
     def from_db_value(self, value, expression, connection):
-        return self._map(super().from_db_value(value, expression, connection), decrypt)
+        return self._map(super().from_db_value(value, expression, connection), _decrypt_or_mark)
 
     def get_prep_value(self, value):
         # Already-encrypted tokens (a value read raw and written back) are not encrypted twice.
         return super().get_prep_value(
-            self._map(value, lambda t: t if t.startswith(PREFIX) else encrypt(t))
+            self._map(value, lambda t: t.stored if isinstance(t, Undecryptable)
+                      else t if t.startswith(PREFIX) else encrypt(t)),
         )

@@ -35,6 +35,7 @@ def test_the_tree_keeps_every_contract():
     ("devops/pipeline/config.py", "import django.db", "The pipeline package never imports Django"),
     ("devops/engines/local/state.py", "from devops.models import Project", "Engines see plain data"),
     ("devops/logs/writer.py", "from django.db import connection", "Django-free cores"),
+    ("devops/quantity.py", "from django.conf import settings", "Django-free cores"),
     ("devops/engines/local/runner.py", "from devops.controller import actions", "Layers"),
     ("devops/dataplane/objects.py", "from devops.models import Project", "The data plane sees plain data"),
     ("devops/dataplane/reconcile.py", "from devops.engines.local import engine", "Layers"),

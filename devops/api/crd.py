@@ -128,15 +128,16 @@ def pipeline_setting(obj: PipelineSetting) -> dict[str, Any]:
 
 
 def secret(obj: Secret) -> dict[str, Any]:
-    """Only the key names: values are write-only everywhere."""
-    return _object(
-        "Secret",
-        obj.name,
-        obj.project_id,
-        obj.created,
-        spec={"keys": sorted(obj.data)},
-        status={"updated": rfc3339(obj.updated)},
-    )
+    """Only the key names: values are write-only everywhere.
+
+    A secret stored under another SLIPWAY_ENCRYPTION_KEY is listed with no
+    keys and `status.error` (it can still be replaced or deleted)."""
+    status = {"updated": rfc3339(obj.updated)}
+    try:
+        keys = sorted(obj.data)
+    except ValueError as exc:
+        keys, status["error"] = [], str(exc)
+    return _object("Secret", obj.name, obj.project_id, obj.created, spec={"keys": keys}, status=status)
 
 
 def _image_webhooks(entries: list) -> list[dict[str, Any]]:

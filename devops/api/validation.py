@@ -117,8 +117,11 @@ SETTING_RULES: dict[str, Callable[[str], str]] = {
 
 # Slipway's own directories in SLIPWAY_DATA_DIR: a cache root inside one of
 # them would let a project's caches read or overwrite runs, keys or images.
+# (`controllers`: node heartbeats; `log-spool`: S3 logs not yet uploaded, every project's;
+# the SQLite file with its -wal/-shm companions.)
 _DATA_DIR_OWN = frozenset({"runs", "workspaces", "containers", "registry", "mirrors", "logs", "doorbell",
-                           "static", "heartbeats", "secret_key", "slipway.sqlite3"})
+                           "static", "controllers", "log-spool", "secret_key", "slipway.sqlite3",
+                           "slipway.sqlite3-wal", "slipway.sqlite3-shm", "slipway.sqlite3-journal"})
 
 
 def _under_data_dir(value: str) -> str:

@@ -6,6 +6,10 @@ not a member or no such project -> 404, as elsewhere in the API.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -97,7 +101,7 @@ class StepLogView(_StoreErrorsAre503, APIView):
             # Streamed in STREAM_PIECE pieces, whole or ranged: the web process
             # holds one piece, whatever the log's size.
             first, last = rng or (0, size - 1)
-            resp = StreamingHttpResponse(store.iter_bytes(key, first, last + 1, STREAM_PIECE),
+            resp = StreamingHttpResponse(_streamed(request, store.iter_bytes(key, first, last + 1, STREAM_PIECE)),
                                          status=200 if rng is None else 206,
                                          content_type="text/plain; charset=utf-8")
             resp["Content-Length"] = str(last + 1 - first)
@@ -108,6 +112,30 @@ class StepLogView(_StoreErrorsAre503, APIView):
         resp["Content-Disposition"] = f'inline; filename="{name}-{stage}-{step}.log"'
         resp["Cache-Control"] = "no-store"
         return resp
+
+
+def _streamed(request: Request, pieces: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """`pieces` as the server can stream them.
+
+    Under ASGI (daphne) Django turns a sync iterator into a list before it
+    sends a byte (StreamingHttpResponse.__aiter__), i.e. the whole log in the
+    web process; there each piece is pulled in a worker thread instead, one
+    at a time. Under WSGI (and the test client) the iterator stays as it is.
+    """
+    if not isinstance(getattr(request, "_request", request), ASGIRequest):
+        return pieces
+    done = object()
+
+    async def pull() -> AsyncIterator[bytes]:
+        try:
+            while (piece := await sync_to_async(next, thread_sensitive=False)(pieces, done)) is not done:
+                yield piece  # type: ignore[misc]
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                await sync_to_async(close, thread_sensitive=False)()
+
+    return pull()
 
 
 class StepLogLinesView(_StoreErrorsAre503, APIView):

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
+from devops.pipeline.kinds import STEP_KINDS
+
 if TYPE_CHECKING:
     from devops.cache.step import CacheStep
 
@@ -68,7 +70,8 @@ def apply_mirrors(ctx: CacheStep) -> list[str]:
     Returns the names of what was applied (the step's log lists them).
     """
     applied: list[str] = []
-    if ctx.config.kind != "runScriptConfig":
+    kind = STEP_KINDS.get(ctx.config.kind)
+    if kind is None or not kind.mirrors:  # which kinds: the step-kind records (pipeline/kinds.py)
         return applied
     own = {k for k, _ in ctx.config.env}
     for name, value in mirror_env(ctx.spec.settings).items():

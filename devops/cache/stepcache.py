@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from devops.cache.mirrors import apply_mirrors
 from devops.cache.store import CacheEntry, enforce_cap, human_size
+from devops.pipeline.kinds import STEP_KINDS
 from devops.quantity import QuantityError, parse_bytes
 
 if TYPE_CHECKING:
@@ -51,9 +52,6 @@ def size_cap(settings: dict[str, str]) -> tuple[str, int, str]:
         return DEFAULT_CAP, parse_bytes(DEFAULT_CAP), f"cache-size-cap: {exc}; using {DEFAULT_CAP}"
 
 
-# Step kinds whose commands run with the cache mounts. Image builds have their
-# own cache (buildah's layers); clone must see a clean checkout.
-CACHED_KINDS = ("runScriptConfig",)
 
 
 def cache_root(settings: dict[str, str], data_dir: Path) -> Path:
@@ -64,7 +62,8 @@ def cache_root(settings: dict[str, str], data_dir: Path) -> Path:
 
 def cache_paths(ctx: CacheStep) -> tuple[str, ...]:
     """The step's effective cache paths (empty when off or not a cached kind)."""
-    if ctx.config.kind not in CACHED_KINDS:
+    kind = STEP_KINDS.get(ctx.config.kind)
+    if kind is None or not kind.caches:  # which kinds: the step-kind records (pipeline/kinds.py)
         return ()
     # The nearest level that says anything wins: `cache: false` / `enabled:
     # false` turns caching off there; `cache: true` or a list of paths turns

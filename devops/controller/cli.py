@@ -246,11 +246,8 @@ def logs(options: dict[str, Any], stdout, stderr) -> int:
         if not StepStatus.objects.filter(execution=execution, stage_index=stage, index=step).exists():
             stderr.write(f"{name} has no step {stage}.{step} (stage indices count the Clone stage)")
             return EXIT_FAILED
-        data = _read_log(store, LogKey(name, stage, step), stderr)
-        if data is None:
-            return EXIT_FAILED
-        _write_bytes(stdout, data)
-        return EXIT_OK
+        last = _copy_log(store, LogKey(name, stage, step), stdout, stderr)
+        return EXIT_FAILED if last is None else EXIT_OK
     stage_names = dict(StageStatus.objects.filter(execution=execution).values_list("index", "name"))
     code = EXIT_OK
     for s in StepStatus.objects.filter(execution=execution).order_by("stage_index", "index"):
@@ -260,23 +257,28 @@ def logs(options: dict[str, Any], stdout, stderr) -> int:
         if s.message and s.state != S.SUCCESS:
             header += f": {s.message}"  # why it failed / was skipped, as the UI shows it
         stdout.write(header + " <==")
-        data = _read_log(store, LogKey(name, s.stage_index, s.index), stderr)
-        if data is None:
+        last = _copy_log(store, LogKey(name, s.stage_index, s.index), stdout, stderr)
+        if last is None:
             code = EXIT_FAILED
-            continue
-        _write_bytes(stdout, data)
-        if data and not data.endswith(b"\n"):
+        elif last and not last.endswith(b"\n"):
             _write_bytes(stdout, b"\n")
     return code
 
 
-def _read_log(store, key: LogKey, stderr) -> bytes | None:
-    """The whole log, or None after a one-line error (S3 unreachable and not spooled here)."""
+def _copy_log(store, key: LogKey, stdout, stderr) -> bytes | None:
+    """Stream one log to stdout piece by piece (memory: one piece, whatever its size).
+
+    Returns the last piece written (b"" for an empty log), or None after a
+    one-line error (S3 unreachable and not spooled here)."""
+    last = b""
     try:
-        return store.read(key)
+        for piece in store.iter_bytes(key, 0, store.size(key)):
+            _write_bytes(stdout, piece)
+            last = piece
     except Exception as exc:
         stderr.write(f"log store unreachable: cannot read {key.path}: {type(exc).__name__}: {exc}")
         return None
+    return last
 
 
 def _write_bytes(stdout, data: bytes) -> None:

@@ -12,10 +12,12 @@ pushes to remote registries and never publish their caches.
 """
 from __future__ import annotations
 
+import logging
 import re
 
 from django.conf import settings
 
+from devops.crypto import Undecryptable
 from devops.engines.base import (
     DEPLOY_TARGET_SECRET,
     UNTRUSTED_EVENTS,
@@ -25,6 +27,8 @@ from devops.engines.base import (
 )
 from devops.models import PipelineExecution, Project, Secret
 from devops.pipeline.config import PipelineConfig
+
+log = logging.getLogger("devops.controller")
 
 # Project settings that become well-known environment variables of every step.
 SETTING_ENV = {
@@ -94,7 +98,20 @@ def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]
 
 
 def build_project_spec(project: Project) -> ProjectSpec:
-    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, every secret, namespaces."""
+    """The ProjectSpec `engine.deploy()` gets: namespace, effective settings, namespaces, every
+    secret that can be read.
+
+    A secret stored under another SLIPWAY_ENCRYPTION_KEY is left out (and
+    logged): every start deploys the project, so raising here would fail every
+    run of the project; a run that names it in `envFrom` still fails, in
+    build_spec, with the reason.
+    """
+    secrets: dict[str, dict[str, str]] = {}
+    for secret in Secret.objects.filter(project=project):
+        if isinstance(secret.data, Undecryptable):
+            log.warning("%s: secret %s left out of deploy(): %s", project.id, secret.name, secret.data.error)
+            continue
+        secrets[secret.name] = {str(k): str(v) for k, v in (secret.data or {}).items()}
     project_settings = {row.name: row.effective for row in project.settings.all()}
     return ProjectSpec(
         project_id=project.id,
@@ -103,10 +120,7 @@ def build_project_spec(project: Project) -> ProjectSpec:
         settings=project_settings,
         namespaces=tuple(dict.fromkeys(
             ns.strip() for ns in project_settings.get("namespaces", "").split(",") if ns.strip())),
-        secrets={
-            secret.name: {str(k): str(v) for k, v in (secret.data or {}).items()}
-            for secret in Secret.objects.filter(project=project)
-        },
+        secrets=secrets,
     )
 
 

@@ -86,6 +86,9 @@ class StepKind:
     `substituted`: fields where `${CICD_*}` is replaced (Rancher's list; text pairs have their values replaced).
     `local`: the local engine's module (`run(ctx) -> StepResult`), imported lazily by the engine.
     `in_runtime`: the step runs in the execution's step runtime (else on the host, with Slipway's tools).
+    `caches`: its commands run with the pipeline's cache mounts (devops/cache/stepcache.py); image
+        builds have buildah's layers instead, and clone must see a clean checkout.
+    `mirrors`: it gets the project's package-mirror env and Maven settings (devops/cache/mirrors.py).
     `host_note`: for host steps, why, for the first line of the step log.
     `legacy_keys`: keys old Rancher files carried inside the type, with the hint lint gives.
     """
@@ -98,6 +101,8 @@ class StepKind:
     required: tuple[str, ...] = ()
     substituted: tuple[str, ...] = ()
     in_runtime: bool = False
+    caches: bool = False
+    mirrors: bool = False
     host_note: str = ""
     legacy_keys: dict[str, str] = field(default_factory=dict)
 
@@ -143,7 +148,7 @@ STEP_KINDS: dict[str, StepKind] = {k.name: k for k in (
     StepKind("sourceCodeConfig", "Clone", SourceCodeConfig, _LOCAL + "clone",
              host_note="git clones on the host, outside any sandbox"),
     StepKind("runScriptConfig", "Run script", RunScriptConfig, _LOCAL + "run_script",
-             required=("image",), substituted=("image",), in_runtime=True,
+             required=("image",), substituted=("image",), in_runtime=True, caches=True, mirrors=True,
              legacy_keys={"isShell": "Rancher 2.0 wrote it; scripts always run in a shell"}),
     StepKind("publishImageConfig", "Publish image", PublishImageConfig, _LOCAL + "publish_image",
              paths=("dockerfilePath", "buildContext"), required=("tag",),

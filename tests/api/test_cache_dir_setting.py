@@ -20,7 +20,8 @@ def data_dir(settings, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["/etc", "/", "{d}", "{d}/runs", "{d}/runs/p-x", "{d}/cache/../workspaces",
-                                   "{d}/../elsewhere", "{d}/registry/storage", "{d}/link-out"])
+                                   "{d}/../elsewhere", "{d}/registry/storage", "{d}/link-out",
+                                   "{d}/log-spool", "{d}/controllers", "{d}/slipway.sqlite3-wal"])
 def test_an_owner_cannot_point_the_cache_at_a_host_path(world, client_as, data_dir, where):
     (data_dir / "link-out").symlink_to("/etc")
     value = where.format(d=data_dir)

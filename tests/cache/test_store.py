@@ -185,3 +185,27 @@ stages:
     assert at(2, 0) == ()
     assert at(2, 1) == ("/root/.ccache", "node_modules")
     assert at(2, 2) == ("/root/.m2",)
+
+
+def test_which_kinds_get_caches_and_mirrors_is_read_from_the_step_kind_records(tmp_path, monkeypatch):
+    """One record per step kind (pipeline/kinds.py): the cache and mirror hooks hold no list of their own."""
+    from dataclasses import replace
+
+    from devops.cache.mirrors import apply_mirrors
+    from devops.cache.stepcache import cache_paths
+    from devops.pipeline import kinds
+    from tests.images_registry.conftest import make_ctx
+
+    def ctx(kind: dict):
+        return make_ctx(data_dir=tmp_path, workspace=tmp_path / "ws", run_dir=tmp_path / "run",
+                        stages=[{"name": "B", "steps": [{"type": kind}]}], cache={"paths": ["/p"]},
+                        settings={"pip-index-url": "https://pypi.mirror.internal/simple"})
+
+    script = {"kind": "runScriptConfig", "image": "x"}
+    publish = {"kind": "publishImageConfig", "tag": "a/b:c"}
+    assert cache_paths(ctx(script)) == ("/p",) and apply_mirrors(ctx(script)) == ["PIP_INDEX_URL"]
+    assert cache_paths(ctx(publish)) == () and apply_mirrors(ctx(publish)) == []
+    record = kinds.STEP_KINDS["publishImageConfig"]
+    monkeypatch.setitem(kinds.STEP_KINDS, "publishImageConfig", replace(record, caches=True, mirrors=True))
+    assert cache_paths(ctx(publish)) == ("/p",)
+    assert apply_mirrors(ctx(publish)) == ["PIP_INDEX_URL"]

@@ -161,3 +161,34 @@ def test_a_failed_finish_write_is_retried_next_pass(project, pipeline, engine, c
     assert row.unit_attempts == 0  # the database's trouble, not the row's
     controller.tick()
     assert PipelineExecution.objects.get(pk=ex.pk).execution_state == S.SUCCESS
+
+
+def test_an_unreadable_secret_fails_only_the_runs_that_use_it(project, data_dir, engine, controller, clock):
+    """Every start deploys the project (all its secrets): one secret under an older key
+    failed every run of the project, also those that never name it."""
+    from devops.controller.spec import build_project_spec
+    from devops.models import Secret
+    from devops.pipeline.config import EnvFrom, PipelineConfig, RunScriptConfig, Stage, Step
+
+    def using(secret: str) -> PipelineConfig:
+        base = make_config()
+        step = Step(type=RunScriptConfig(image="busybox", shellScript="true"),
+                    env_from=(EnvFrom(sourceName=secret, sourceKey="K"),))
+        return PipelineConfig(stages=(base.stages[0], Stage(name="S1", steps=(step,))), timeout=60)
+
+    with override_settings(ENCRYPTION_KEY="the-key-before-the-change"):
+        Secret.objects.create(project=project, name="old", data={"K": "v4lue-old"})
+    Secret.objects.create(project=project, name="fresh", data={"K": "v4lue-new"})
+    pipeline = Pipeline.objects.create(project=project, repository_url="/nonexistent/a", default_branch="master")
+    plain = new_execution(pipeline)
+    uses_fresh = new_execution(pipeline, using("fresh"))
+    uses_old = new_execution(pipeline, using("old"))
+    controller.tick()
+    assert PipelineExecution.objects.get(pk=plain.pk).execution_state == S.SUCCESS
+    assert PipelineExecution.objects.get(pk=uses_fresh.pk).execution_state == S.SUCCESS
+    row = PipelineExecution.objects.get(pk=uses_old.pk)
+    assert row.execution_state == S.WAITING and "cannot decrypt" in row.unit_error
+    drive(controller, clock, UNIT_MAX_ATTEMPTS - 1)
+    assert PipelineExecution.objects.get(pk=uses_old.pk).execution_state == S.FAILED
+    # deploy() gets the secrets that can be read; the other is left out, not a crash.
+    assert build_project_spec(project).secrets == {"fresh": {"K": "v4lue-new"}}

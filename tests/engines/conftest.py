@@ -79,9 +79,9 @@ def script(sh: str, image: str = "localhost/busybox:latest", **step: Any) -> dic
 def make_spec(repo: Repo, cfg: PipelineConfig, name: str = "p-test-1", **kw: Any) -> RunSpec:
     """A RunSpec; the execution is `name` plus this process's id.
 
-    Step cgroups are named after the execution and are machine-wide: the
-    suffix keeps concurrent test runs (other checkouts) from killing each
-    other's steps.
+    Step cgroups are machine-wide, named after the install's run directory
+    and the execution (limits.step_cgroup_name); the suffix also keeps
+    concurrent test runs' container names and logs apart.
     """
     name = f"{name}-{os.getpid()}"
     values: dict[str, Any] = dict(

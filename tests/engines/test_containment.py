@@ -160,7 +160,7 @@ def _cgroup_count(execution: str) -> int:
     n = 0
     for h in hierarchies():
         if "pids" in h.controllers:
-            for d in (h.base / "slipway").glob(f"{execution}.*"):
+            for d in (h.base / "slipway").glob(f"*.{execution}.*"):
                 try:
                     n += int((d / "pids.current").read_text())
                 except OSError:
@@ -257,3 +257,33 @@ def test_container_step_stopped_midway_leaves_nothing(repo, data_dir, busybox_im
     from devops.engines.local import state as st
 
     assert st.session_pids(handle["sid"]) == []
+
+
+def test_two_installs_on_one_machine_never_kill_each_others_steps(repo, tmp_path):
+    """Step cgroups are machine-wide; execution names are unique per database only.
+
+    Two Slipway installs (two data dirs) both run `p-test-1-<pid>`: stopping
+    the first install's run must leave the second's step running (its cgroup
+    was `slipway/p-test-1-<pid>.1-0` for both, and release_execution killed it).
+    """
+    from tests.engines.test_engine import alive, wait_file, wait_step
+
+    _pids_cgroup()
+    engines = [make_engine(tmp_path / name) for name in ("a", "b")]
+    assert engines[0].options.cgroup_scope != engines[1].options.cgroup_scope
+    spec = make_spec(repo, config([{"name": "B", "steps": [script("echo $$ > step.pid; sleep 300")]}]))
+    handles = [e.run(spec) for e in engines]
+    try:
+        pids = []
+        for e, h in zip(engines, handles, strict=True):
+            wait_step(e, spec, h, 1, 0)
+            pids.append(int(wait_file(e.workspace(spec.execution) / "step.pid")))
+        engines[0].stop(spec, handles[0])
+        engines[0].cleanup(spec, handles[0])
+        assert not alive(pids[0])
+        assert alive(pids[1]), "install A's stop killed install B's step"
+        assert engines[1].sync(spec, handles[1]).state == "Building"
+    finally:
+        for e, h in zip(engines, handles, strict=True):
+            e.stop(spec, h)
+    assert not alive(pids[1])

@@ -15,7 +15,7 @@ from devops.engines.local.runtimes.container import ContainerRuntime
 from devops.engines.local.runtimes.dummy import DummyRuntime
 from devops.engines.local.runtimes.host import HostRuntime
 from devops.engines.local.runtimes.sandbox import SandboxRuntime
-from devops.engines.local.steps import banner, execute
+from devops.engines.local.steps import banner, execute, step_limits_name
 from devops.engines.local.steps.run_script import run as _run_script
 from tests.conftest import require_service, require_tool
 from tests.engines.conftest import Repo, config, make_spec, script
@@ -285,8 +285,30 @@ def test_step_is_born_in_its_cgroup_and_the_runner_thread_returns(tmp_path):
     before = Path("/proc/thread-self/cgroup").read_text()
     ctx = make_ctx(tmp_path, HostRuntime(), "cat /proc/self/cgroup")
     assert run_script(ctx).exit_code == 0
-    assert f"/slipway/{RT_NAME}.1-0" in ctx.log.text  # the step's own cgroup
+    assert f"/slipway/{step_limits_name(ctx)}\n" in ctx.log.text  # the step's own cgroup
+    assert step_limits_name(ctx).endswith(f".{RT_NAME}.1-0")
     assert Path("/proc/thread-self/cgroup").read_text() == before
+
+
+def test_sandbox_step_cannot_read_the_hosts_secrets_under_etc(tmp_path):
+    """The host's /etc is bound read-only; without capabilities a root step still read
+    /etc/shadow (root-owned, 0640) and the services' configuration (passwords)."""
+    require_tool("bwrap")
+    rt = SandboxRuntime("test")
+    rt.setup(None)
+    hidden = [p for p in ("/etc/shadow", "/etc/gshadow") if Path(p).is_file() and Path(p).stat().st_size]
+    dirs = [d for d in ("/etc/redis", "/etc/postgresql", "/etc/ssl/private") if Path(d).is_dir()]
+    require_service(bool(hidden), "a non-empty /etc/shadow on this machine")
+    script = "; ".join([f"echo {p}=$(wc -c < {p})" for p in hidden]
+                       + [f"echo {d}=$(ls -A {d} | wc -l)" for d in dirs]
+                       + ["echo passwd=$(grep -c ^root: /etc/passwd)"])
+    ctx = make_ctx(tmp_path, rt, script)
+    assert run_script(ctx).exit_code == 0, ctx.log.text
+    for p in hidden:  # an empty file, or one the step cannot open: nothing of the host's
+        assert f"{p}=0\n" in ctx.log.text or f"{p}=\n" in ctx.log.text, ctx.log.text
+    for d in dirs:
+        assert f"{d}=0\n" in ctx.log.text, ctx.log.text
+    assert "passwd=1\n" in ctx.log.text  # the rest of /etc is still there
 
 
 def test_sandbox_step_has_no_capabilities(tmp_path):

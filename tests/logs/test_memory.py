@@ -7,6 +7,7 @@ at about the same, and well under the size of the log.
 """
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 
 import pytest
@@ -165,3 +166,91 @@ def test_a_page_of_a_chatty_log_bisects_its_index_instead_of_reading_it(log_sett
         peaks[lines], page = _peak(lambda u=url, n=lines: client.get(u, {"from": n - 10, "limit": 3}).json())
         assert [ln["text"] for ln in page["lines"]] == [f"line {n}" for n in range(lines - 10, lines - 7)]
     assert peaks[100_000] < peaks[10_000] + (256 << 10), peaks  # was ~29 MiB for 100 000 lines
+
+
+def _asgi_download(url: str, token: str) -> tuple[int, int]:
+    """(status, bytes sent) of a GET served by Django's ASGIHandler, as daphne serves it,
+    counting the body messages it sends and keeping none."""
+    from asgiref.sync import async_to_sync
+    from django.core.handlers.asgi import ASGIHandler
+
+    got = {"status": 0, "bytes": 0, "received": 0}
+
+    async def receive():
+        got["received"] += 1
+        if got["received"] > 1:  # the client stays connected until the response is sent
+            await asyncio.Event().wait()
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            got["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            got["bytes"] += len(message.get("body", b""))
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": url, "raw_path": url.encode(), "query_string": b"",
+             "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 40000),
+             "headers": [(b"host", b"testserver"), (b"authorization", f"Token {token}".encode())]}
+    async_to_sync(ASGIHandler())(scope, receive, send)
+    return got["status"], got["bytes"]
+
+
+def test_a_download_served_over_asgi_streams_too(logs, personas):
+    """daphne serves Slipway through Django's ASGIHandler, which turned a sync
+    iterator into a list (the whole log in the web process: +120 MiB RSS for a
+    40 MiB `Range: bytes=0-` under `./slipway up`) before sending any of it."""
+    from django.core import signals
+    from django.db import close_old_connections
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=personas["ronnie"]).key
+    signals.request_started.disconnect(close_old_connections)  # keep the test's transaction
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        _asgi_download(_url(logs, 1), token)
+        peaks = {}
+        for stage, size in ((1, 4 * MiB), (2, 40 * MiB)):
+            peaks[size], got = _peak(lambda s=stage: _asgi_download(_url(logs, s), token))
+            assert got == (200, size)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    assert peaks[40 * MiB] < BOUND, peaks
+    assert peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks
+
+
+class _Sink:
+    """A binary stdout that counts what it is given and keeps none of it."""
+
+    def __init__(self):
+        self.received = 0
+        self.buffer = self
+
+    def write(self, data):
+        self.received += len(data)
+
+    def flush(self):
+        pass
+
+
+def test_pipeline_logs_streams_a_big_log(logs):
+    """`manage.py pipeline logs` read each log whole (store.read) before printing it."""
+    from django.core.management import call_command
+
+    from devops.models import StageStatus, StepStatus
+
+    for stage in (1, 2):
+        StageStatus.objects.create(execution=logs, index=stage, name=f"S{stage}")
+        StepStatus.objects.create(execution=logs, stage_index=stage, index=0, name="run")
+    call_command("pipeline", "logs", logs.name, "--stage", "1", "--step", "0", stdout=_Sink())
+    peaks = {}
+    for stage, size in ((1, 4 * MiB), (2, 40 * MiB)):
+        sink = _Sink()
+        peaks[size], _ = _peak(lambda s=stage, o=sink: call_command(
+            "pipeline", "logs", logs.name, "--stage", str(s), "--step", "0", stdout=o))
+        assert sink.received == size
+    assert peaks[40 * MiB] < BOUND and peaks[40 * MiB] < peaks[4 * MiB] + MiB, peaks
+    sink = _Sink()
+    peak, _ = _peak(lambda: call_command("pipeline", "logs", logs.name, stdout=sink))
+    assert sink.received > 44 * MiB and peak < BOUND, peak  # every step, headers and newlines

@@ -193,7 +193,7 @@ class LocalEngine(PipelineEngine):
         # Whatever is still there (runner stuck, or steps it left): kill the whole session.
         if info is not None:
             st.kill_session(int(info["sid"]))
-        release_execution(spec.execution)
+        release_execution(spec.execution, self.options.cgroup_scope)
         state = st.read_json(rd / "state.json")
         if state is not None and state["state"] not in st.FINISHED:
             st.write_json(
@@ -225,7 +225,7 @@ class LocalEngine(PipelineEngine):
                 time.sleep(0.01)
         if info is not None:
             st.kill_session(int(info["sid"]))
-        release_execution(spec.execution)
+        release_execution(spec.execution, self.options.cgroup_scope)
         remove_containers(self.options.containers_root, spec.execution)
         shutil.rmtree(self.workspace(spec.execution), ignore_errors=True)
         remove_run_secrets(rd)
@@ -265,7 +265,7 @@ class LocalEngine(PipelineEngine):
             return False
         execution = _OLD.sub("", entry)
         if entry == execution:
-            release_execution(execution)
+            release_execution(execution, self.options.cgroup_scope)
             remove_containers(self.options.containers_root, execution)
         remove_run_secrets(rd)  # credentials first, in case the tree cannot be removed whole
         shutil.rmtree(rd, ignore_errors=True)
@@ -295,7 +295,7 @@ class LocalEngine(PipelineEngine):
                 )
             if info is not None:
                 st.kill_session(int(info["sid"]))
-            release_execution(execution)
+            release_execution(execution, self.options.cgroup_scope)
             st.finish_state(state, "Failed", reason, step_state="Failed")
             st.write_json(rd / "state.json", state)
             return st.report_from_state(state)

@@ -16,6 +16,7 @@ threaded runner.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -255,8 +256,25 @@ class Enforcement:
                         time.sleep(0.01)  # the last process is still being reaped
 
 
+def cgroup_scope(runs_root: Path) -> str:
+    """A short name for one Slipway install's step cgroups: a hash of its run directory.
+
+    Step cgroups live in one machine-wide tree (`.../slipway/`), while
+    execution names are only unique per database: two installs (two data
+    dirs) on one machine both run `p-abc-1`. Prefixing every cgroup with the
+    install's scope keeps one install's kill/release of `p-abc-1` away from
+    the other's steps.
+    """
+    return hashlib.sha256(str(Path(runs_root).resolve()).encode()).hexdigest()[:10]
+
+
+def step_cgroup_name(scope: str, execution: str, stage: int, step: int) -> str:
+    """The cgroup of one step: `<scope>.<execution>.<stage>-<step>` (see `release_execution`)."""
+    return f"{scope}.{execution}.{stage}-{step}"
+
+
 def enforce(limits: Limits, name: str) -> Enforcement:
-    """Make the cgroups for one step (named `name`, unique per execution step) or plan rlimits."""
+    """Make the cgroups for one step (named `name`, from `step_cgroup_name`) or plan rlimits."""
     e = Enforcement(limits)
     wanted = {
         "pids": limits.pids,
@@ -336,8 +354,9 @@ def cpu_quota(millicores: int) -> tuple[int, int]:
     return period, millicores * period // 1000
 
 
-def release_execution(execution: str) -> None:
-    """Kill and remove every step cgroup an execution left (runner killed, or stop by force)."""
+def release_execution(execution: str, scope: str) -> None:
+    """Kill and remove every step cgroup an execution of install `scope` left
+    (runner killed, or stop by force); another install's cgroups are never touched."""
     for h in hierarchies():
-        for d in (h.base / "slipway").glob(f"{execution}.*"):
+        for d in (h.base / "slipway").glob(f"{scope}.{execution}.*"):
             Enforcement(Limits(), cgroups=[(h, d)]).release()

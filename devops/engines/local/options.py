@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from devops.engines.local.limits import cgroup_scope
 from devops.engines.local.runtimes import AUTO, RUNTIMES
 
 START_METHODS = ("fork", "exec")
@@ -54,6 +55,11 @@ class LocalOptions:
     @property
     def runs_root(self) -> Path:
         return self.run_dir or self.data_dir / "runs"
+
+    @property
+    def cgroup_scope(self) -> str:
+        """This install's prefix for step cgroups (limits.cgroup_scope of the runs root)."""
+        return cgroup_scope(self.runs_root)
 
     @property
     def containers_root(self) -> Path:

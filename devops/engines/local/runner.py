@@ -147,7 +147,7 @@ class Runner:
             )
         self.save()
         sweep_descendants()
-        release_execution(self.spec.execution)
+        release_execution(self.spec.execution, self.options.cgroup_scope)
         return final
 
     def _run(self) -> tuple[str, str]:

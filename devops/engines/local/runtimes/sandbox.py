@@ -1,7 +1,7 @@
 """`sandbox`: the step runs on the host inside bwrap (bubblewrap).
 
 What the step sees: system directories (/usr, /etc, /bin, /lib*, /sbin, /opt)
-read-only; its own workspace read-write at the same path; a private /tmp,
+read-only, with the host's secrets there hidden (HIDDEN_FILES, HIDDEN_DIRS); its own workspace read-write at the same path; a private /tmp,
 /proc (own pid namespace: no other process is visible), /dev; cache mounts
 bound at their targets. It does NOT see Slipway's data dir, other workspaces,
 run directories (keys, specs) or the controller's environment. The network is
@@ -14,6 +14,7 @@ The step's `image` is not used.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
     from devops.engines.local.limits import Enforcement
 
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt")
+
+# Secrets of the host under the system dirs, hidden from the step (an empty
+# file or directory over them). A step runs as the runner's uid (root on a
+# typical install): without capabilities it still reads root-owned 0600/0640
+# files such as the password hashes, sshd's host keys, TLS private keys and
+# the configuration (passwords) of the services a step must not reach.
+HIDDEN_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/ssh/ssh_host_*",
+                "/etc/containers/auth.json")
+HIDDEN_DIRS = ("/etc/ssl/private", "/etc/redis", "/etc/postgresql", "/etc/docker", "/etc/sudoers.d",
+               "/etc/slipway")
 
 
 class SandboxRuntime(StepRuntime):
@@ -109,4 +120,11 @@ def system_args() -> list[str]:
             out += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             out += ["--ro-bind", d, d]
+    for pattern in HIDDEN_FILES:
+        for path in sorted(glob.glob(pattern)):
+            if os.path.isfile(path) and not os.path.islink(path):
+                out += ["--ro-bind", "/dev/null", path]
+    for path in HIDDEN_DIRS:
+        if os.path.isdir(path) and not os.path.islink(path):
+            out += ["--tmpfs", path, "--remount-ro", path]
     return out

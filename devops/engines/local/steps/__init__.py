@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from devops.engines.local.context import StepResult
 from devops.engines.local.errors import StepStartError
-from devops.engines.local.limits import enforce, resolve_limits
+from devops.engines.local.limits import cgroup_scope, enforce, resolve_limits, step_cgroup_name
 from devops.engines.local.runtimes.base import StepProcess, StepRuntime, spawn
 from devops.pipeline.kinds import STEP_KINDS
 
@@ -51,7 +51,9 @@ def banner(kind: str, runtime: StepRuntime) -> str:
 
 
 def step_limits_name(ctx: StepContext) -> str:
-    return f"{ctx.spec.execution}.{ctx.stage}-{ctx.step}"
+    """The step's cgroup name, scoped to this install (see limits.cgroup_scope)."""
+    scope = ctx.options.cgroup_scope if ctx.options else cgroup_scope(ctx.run_dir.parent)
+    return step_cgroup_name(scope, ctx.spec.execution, ctx.stage, ctx.step)
 
 
 def execute(ctx: StepContext, argv: list[str], runtime: StepRuntime | None = None) -> StepResult:
