@@ -76,7 +76,7 @@ class _RedisSender:
             log.warning("live status: cannot publish to Redis: %s", exc)
 
 
-_sender: _RedisSender | None = None
+_senders: dict[str, _RedisSender] = {}  # by Redis config (tests change settings)
 _sender_lock = threading.Lock()
 
 
@@ -85,16 +85,18 @@ def publish(execution: str, project_id: str, state: str):
 
     Returns a future when it went to Redis (tests wait on it), else None.
     """
-    global _sender
     message = _message(execution, project_id, state)
     try:
         if uses_redis():
             from devops.logs.live import redis_layer_config
 
+            config = redis_layer_config()
+            key = repr(sorted(config.items()))
             with _sender_lock:
-                if _sender is None:
-                    _sender = _RedisSender(redis_layer_config())
-            return _sender.send(status_group(project_id), message)
+                sender = _senders.get(key)
+                if sender is None:
+                    sender = _senders[key] = _RedisSender(config)
+            return sender.send(status_group(project_id), message)
         from devops.doorbell import ring
 
         ring(settings.DATA_DIR, json.dumps(message).encode(), kind=BELL)

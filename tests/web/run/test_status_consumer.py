@@ -148,3 +148,23 @@ def test_pipeline_and_project_lists_get_their_rows(run, personas, tokens):
         await home.disconnect()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.services
+def test_with_redis_the_change_goes_through_the_redis_group_not_the_bells(run, personas, tokens, settings, data_dir):
+    from tests.logs.conftest import REDIS_DB_URL, port_open, require_service
+
+    require_service(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [REDIS_DB_URL]}}}
+
+    async def scenario():
+        comm = _comm(_run_path(run), tokens["ronnie"])
+        assert (await comm.connect())[0]
+        assert "Waiting" in await comm.receive_from(timeout=5)
+        await database_sync_to_async(do_stop)(run, personas["bob"])
+        assert 'class="state state-aborted">Aborted<' in await comm.receive_from(timeout=5)
+        await comm.disconnect()
+
+    asyncio.run(scenario())
+    assert not (data_dir / "status").exists()          # no bell was made or rung: Redis carried it
