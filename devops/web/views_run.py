@@ -6,6 +6,7 @@ partial, `web/run.html#run-live`, from the same context (`run_context`).
 from __future__ import annotations
 
 import difflib
+import functools
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -46,14 +47,22 @@ def _kwargs(execution: PipelineExecution) -> dict:
     return {"project": execution.project_id, "pipeline": execution.pipeline.name, "n": execution.run}
 
 
+@functools.cache
+def _has_viewer() -> bool:
+    """Whether the log viewer's page (`web:step-log`) is installed (asked once: a miss raises, slowly)."""
+    try:
+        reverse("web:step-log", kwargs={"project": "p", "pipeline": "p", "n": 1, "stage": 0, "step": 0})
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def step_log_url(execution: PipelineExecution, stage: int, step: int) -> tuple[str, bool]:
     """(URL, is the web viewer): the log viewer page (`web:step-log`) when it exists, else the raw log."""
-    kw = {**_kwargs(execution), "stage": stage, "step": step}
-    try:
-        return reverse("web:step-log", kwargs=kw), True
-    except NoReverseMatch:
-        return reverse("step-log", kwargs={"project": execution.project_id, "name": execution.name,
-                                           "stage": stage, "step": step}), False
+    if _has_viewer():
+        return reverse("web:step-log", kwargs={**_kwargs(execution), "stage": stage, "step": step}), True
+    return reverse("step-log", kwargs={"project": execution.project_id, "name": execution.name,
+                                       "stage": stage, "step": step}), False
 
 
 def default_step(steps) -> tuple[int, int] | None:
