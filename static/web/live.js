@@ -41,7 +41,23 @@
       markSelected();
     }
   });
-  document.addEventListener("htmx:wsAfterMessage", markSelected);
+  // Nothing selected yet (the page loaded before any step ran): follow the
+  // run to its running step, or the failed one, as the server would on load.
+  function autoSelect() {
+    var pane = document.getElementById("log-pane");
+    if (!pane || pane.dataset.stage) return;
+    var a = document.querySelector("a.step.state-building") || document.querySelector("a.step.state-failed");
+    if (!a) return;
+    if (a.hasAttribute("hx-get")) { htmx.trigger(a, "click"); return; }
+    pane.dataset.stage = a.dataset.stage;
+    pane.dataset.step = a.dataset.step;
+    var p = document.createElement("p"), link = document.createElement("a");
+    link.href = a.dataset.logUrl;
+    link.textContent = "raw log";
+    p.append("Log of ", a.querySelector(".step-name").textContent, ": ", link, ".");
+    pane.replaceChildren(p);
+  }
+  document.addEventListener("htmx:wsAfterMessage", function () { autoSelect(); markSelected(); });
   document.addEventListener("htmx:wsOpen", function () { document.body.dataset.live = "open"; });
   document.addEventListener("htmx:wsClose", function () { document.body.dataset.live = "closed"; });
 })();

@@ -39,6 +39,8 @@ def test_steps_go_building_to_success_live_after_rerun_and_hostile_text_stays_te
     expect(_step_state(page, 1, 0)).to_have_text("Building", timeout=LIVE)
     expect(page.locator("#run-state")).to_have_text("Building")
     expect(page.get_by_role("button", name="Stop")).to_be_visible()
+    expect(page.locator("#step-1-0")).to_have_attribute("aria-current", "true")   # the running step's log
+    expect(page.locator("#log-pane")).to_contain_text("busybox")
     expect(_step_state(page, 1, 0)).to_have_text("Success", timeout=LIVE)
     expect(page.locator("#run-state")).to_have_text("Success")
     expect(page.get_by_role("button", name="Rerun")).to_be_visible()
