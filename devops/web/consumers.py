@@ -82,7 +82,7 @@ def render(watch: Watch, changed: set[str]) -> str:
     from devops.web.views_run import run_context
 
     if watch.kind == "run":
-        execution = (PipelineExecution.objects.select_related("pipeline", "trigger_user")
+        execution = (PipelineExecution.objects.select_related("pipeline", "project", "trigger_user")
                      .filter(name=watch.execution).first())
         if execution is None:
             return ""

@@ -23,7 +23,7 @@ from devops.web.access import page_project
 
 def _execution(project, pipeline: str, n: int) -> PipelineExecution:
     execution = (
-        PipelineExecution.objects.select_related("pipeline", "trigger_user")
+        PipelineExecution.objects.select_related("pipeline", "project", "trigger_user")
         .filter(project=project, pipeline__name=pipeline, run=n).first()
     )
     if execution is None:
