@@ -11,3 +11,6 @@ class DevopsConfig(AppConfig):
 
     def ready(self) -> None:
         from devops import checks  # noqa: F401  (registers system checks)
+        from devops.web import live
+
+        live.connect()  # execution_changed -> the browsers' live status, from every process

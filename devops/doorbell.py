@@ -28,13 +28,18 @@ from typing import Self
 _counter = itertools.count()
 
 
-def bell_dir(data_dir: str | os.PathLike) -> Path:
-    return Path(data_dir) / "doorbell"
+def bell_dir(data_dir: str | os.PathLike, kind: str = "doorbell") -> Path:
+    return Path(data_dir) / kind
 
 
-def ring(data_dir: str | os.PathLike) -> int:
-    """Wake every listener; returns how many were reached. Never raises."""
-    directory = bell_dir(data_dir)
+def ring(data_dir: str | os.PathLike, payload: bytes = b"!", kind: str = "doorbell") -> int:
+    """Wake every listener; returns how many were reached. Never raises.
+
+    `kind` names another set of bells in the data dir (the web processes'
+    "status" bells, devops/web/live.py) and `payload` is what each receives
+    (one datagram, so at most a few KiB).
+    """
+    directory = bell_dir(data_dir, kind)
     try:
         names = os.listdir(directory)
     except OSError:
@@ -48,7 +53,7 @@ def ring(data_dir: str | os.PathLike) -> int:
                 continue
             path = directory / name
             try:
-                sock.sendto(b"!", str(path))
+                sock.sendto(payload, str(path))
                 reached += 1
             except BlockingIOError:
                 reached += 1  # its queue is full: it has wake-ups pending already
@@ -73,8 +78,8 @@ class _ignore:
 class Bell:
     """One listener. `fileno()` lets callers `select` on it with other sources."""
 
-    def __init__(self, data_dir: str | os.PathLike):
-        directory = bell_dir(data_dir)
+    def __init__(self, data_dir: str | os.PathLike, kind: str = "doorbell"):
+        directory = bell_dir(data_dir, kind)
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{os.getpid()}-{next(_counter)}.sock"
         with _ignore():
@@ -97,6 +102,17 @@ class Bell:
                 return n
             except OSError:
                 return n
+
+    def receive(self) -> list[bytes]:
+        """The pending datagrams themselves (for bells that carry a payload)."""
+        out = []
+        while True:
+            try:
+                out.append(self._sock.recv(65536))
+            except (BlockingIOError, InterruptedError):
+                return out
+            except OSError:
+                return out
 
     def wait(self, timeout: float) -> bool:
         """Block up to `timeout` seconds for a ring; True if one came."""

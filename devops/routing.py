@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.urls import path
 
 from devops.api.consumers import LogStreamConsumer
+from devops.web.consumers import StatusConsumer
 
 websocket_urlpatterns: list = [
     path(
@@ -11,4 +12,8 @@ websocket_urlpatterns: list = [
         LogStreamConsumer.as_asgi(),
         name="ws-execution-log",
     ),
+    # One status socket per page (devops/web/consumers.py): project list, pipeline list, one run.
+    path("ws/v1/status/", StatusConsumer.as_asgi(), name="ws-status-projects"),
+    path("ws/v1/status/<str:project>/", StatusConsumer.as_asgi(), name="ws-status-project"),
+    path("ws/v1/status/<str:project>/executions/<str:name>", StatusConsumer.as_asgi(), name="ws-status-run"),
 ]

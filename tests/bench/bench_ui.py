@@ -1,0 +1,12 @@
+"""UI benchmarks: `./slipway bench ui` (README "Benchmarks", issue 10 point 7).
+
+The execution page's server time and step-state -> DOM latency live in
+`_ui_run.py`; the log viewer's figures are added beside them.
+"""
+from __future__ import annotations
+
+from tests.bench import _ui_run
+
+
+def main() -> None:
+    _ui_run.main()
