@@ -1,10 +1,16 @@
-"""Routes of the triggers (included under /api/v1/ by devops/api/urls.py): provider webhooks, image pushes."""
+"""Routes of the triggers, included at the top of devops/urls.py (full paths here).
+
+`api/v1/hooks/...` are the provider webhooks and image-push receivers (in
+the OpenAPI schema); the badge is a public page, outside the API.
+"""
 from __future__ import annotations
 
 from django.urls import path
 
+from devops.triggers.badge import badge
 from devops.triggers.receive import WebhookView
 
 urlpatterns = [
-    path("hooks/<str:provider>/<str:pipeline>", WebhookView.as_view(), name="hook"),
+    path("api/v1/hooks/<str:provider>/<str:pipeline>", WebhookView.as_view(), name="hook"),
+    path("p/<str:project>/pipelines/<str:pipeline>/badge.svg", badge, name="pipeline-badge"),
 ]
