@@ -52,3 +52,18 @@ def test_read_only_and_strangers_never_see_the_secret(api, hook_pipeline):
     assert APIClient().get(url).status_code in (401, 403)
     assert api("ronnie").post(url + "/rotate").status_code == 403
     assert Pipeline.objects.get(pk=p.pk).webhook_token == "It's a Secret to Everybody"
+
+
+def test_polling_is_set_per_pipeline_through_the_api(api, project):
+    url = f"/api/v1/projects/{project.id}/pipelines/"
+    r = api("bob").post(url, {"metadata": {"name": "polled"}, "spec": {
+        "repositoryUrl": "https://git.example/a.git", "pollInterval": 300, "pollBranches": ["main", "release-*"]}},
+        format="json")
+    assert r.status_code == 201, r.content
+    assert (r.json()["spec"]["pollInterval"], r.json()["spec"]["pollBranches"]) == (300, ["main", "release-*"])
+    stored = Pipeline.objects.get(name="polled")
+    assert (stored.poll_interval, stored.poll_branches) == (300, ["main", "release-*"])
+    bad = api("bob").patch(url + "polled/", {"spec": {"pollInterval": 5}}, format="json")
+    assert bad.status_code == 400 and "pollInterval" in bad.content.decode()
+    off = api("bob").patch(url + "polled/", {"spec": {"pollInterval": 0}}, format="json")
+    assert off.status_code == 200 and Pipeline.objects.get(name="polled").poll_interval == 0
