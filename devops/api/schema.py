@@ -107,7 +107,7 @@ PipelineExecutionObject = crd_schema(
         "projectName": _str(),
         "pipelineName": _str(help_text="project:pipeline"),
         "run": s.IntegerField(),
-        "triggeredBy": _str(help_text="user | webhook | cron | image"),
+        "triggeredBy": _str(help_text="user | webhook | poll | cron | image"),
         "triggerUserName": _str(),
         "repositoryUrl": _str(),
         "branch": _str(),
