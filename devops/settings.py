@@ -247,6 +247,9 @@ SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 # Run directories and workspaces of finished executions are deleted this long
 # after the run ended (logs stay in the log store): 30m, 24h, 7d; a number = hours.
 SLIPWAY_RUN_RETENTION = envduration("SLIPWAY_RUN_RETENTION", "24h")
+# Webhook and image-push bodies over this many bytes are refused with 413 before
+# they are read (GitHub caps its payloads at 25 MB).
+SLIPWAY_WEBHOOK_MAX_BODY = envint("SLIPWAY_WEBHOOK_MAX_BODY", 25 * 1024 * 1024, minimum=1024)
 # True inside the test suite: the system checks for test-only setups
 # (the dummy and host runtimes, slipway.W022/W024) stay quiet there.
 SLIPWAY_TESTING = "pytest" in sys.modules

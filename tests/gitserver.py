@@ -24,6 +24,7 @@ def basic(user: str, token: str) -> str:
 class GitServer:
     base_url: str                                       # http://127.0.0.1:PORT
     seen: list[str] = field(default_factory=list)       # Authorization headers received
+    paths: list[str] = field(default_factory=list)      # "GET /app/info/refs?service=..." per request
 
 
 @contextlib.contextmanager
@@ -39,6 +40,7 @@ def git_http_server(root: Path, expect_auth: str) -> Iterator[GitServer]:
         def _cgi(self) -> None:
             auth = self.headers.get("Authorization", "")
             server_info.seen.append(auth)
+            server_info.paths.append(f"{self.command} {self.path}")
             if auth != expect_auth:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')

@@ -166,6 +166,8 @@ def pipeline(obj: Pipeline) -> dict[str, Any]:
             "triggerWebhookPr": obj.trigger_webhook_pr,
             "triggerWebhookTag": obj.trigger_webhook_tag,
             "imageWebHookToken": _image_webhooks(obj.image_webhooks),
+            "pollInterval": obj.poll_interval,
+            "pollBranches": list(obj.poll_branches or []),
         },
         status={
             "pipelineState": obj.pipeline_state,

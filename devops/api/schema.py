@@ -69,6 +69,8 @@ PipelineObject = crd_schema(
         "triggerWebhookPr": s.BooleanField(),
         "triggerWebhookTag": s.BooleanField(),
         "imageWebHookToken": s.ListField(child=s.DictField(), help_text="branches, comment, imageType, triggerImage"),
+        "pollInterval": s.IntegerField(help_text="generic Git polling every N seconds; 0 = off"),
+        "pollBranches": s.ListField(child=_str(), help_text="branch globs polling watches; none = defaultBranch"),
     },
     {
         "pipelineState": _str(),
@@ -105,7 +107,7 @@ PipelineExecutionObject = crd_schema(
         "projectName": _str(),
         "pipelineName": _str(help_text="project:pipeline"),
         "run": s.IntegerField(),
-        "triggeredBy": _str(help_text="user | webhook | cron | image"),
+        "triggeredBy": _str(help_text="user | webhook | poll | cron | image"),
         "triggerUserName": _str(),
         "repositoryUrl": _str(),
         "branch": _str(),

@@ -128,6 +128,15 @@ class PipelineSpecSerializer(serializers.Serializer):
     triggerWebhookPr = serializers.BooleanField(required=False)
     triggerWebhookTag = serializers.BooleanField(required=False)
     imageWebHookToken = ImageWebHookSerializer(many=True, required=False)
+    # Generic Git polling (devops/controller/polling.py): at least a minute apart, at most a day.
+    pollInterval = serializers.IntegerField(required=False, min_value=0, max_value=86400)
+    pollBranches = serializers.ListField(child=serializers.CharField(max_length=255), required=False,
+                                         max_length=50)
+
+    def validate_pollInterval(self, value: int) -> int:
+        if 0 < value < 60:
+            raise serializers.ValidationError("0 (off) or at least 60 seconds")
+        return value
 
     def validate_repositoryUrl(self, value: str) -> str:
         try:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("devops.api.action_urls")),    # run / rerun / stop (controller actions)
     path("", include("devops.api.log_urls")),          # log download and paged JSON
     path("", include("devops.api.cache_urls")),         # cache list / clear
+    path("", include("devops.api.hook_urls")),          # a pipeline's webhook URLs, secret, rotation
 ]

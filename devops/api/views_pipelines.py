@@ -33,6 +33,8 @@ SPEC_FIELDS = {
     "defaultBranch": "default_branch",
     "triggerWebhookPush": "trigger_webhook_push",
     "triggerWebhookPr": "trigger_webhook_pr",
+    "pollInterval": "poll_interval",
+    "pollBranches": "poll_branches",
     "triggerWebhookTag": "trigger_webhook_tag",
 }
 

@@ -19,6 +19,7 @@ from devops.models.scm import (
     SourceCodeRepository,
 )
 from devops.models.states import ExecutionState
+from devops.models.triggers import WebhookDelivery
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -37,5 +38,6 @@ __all__ = [
     "SourceCodeRepository",
     "StageStatus",
     "StepStatus",
+    "WebhookDelivery",
     "random_id",
 ]

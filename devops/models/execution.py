@@ -27,7 +27,7 @@ class PipelineExecution(models.Model):
     author = models.CharField(max_length=255, blank=True)
     author_email = models.CharField(max_length=255, blank=True)
     event = models.CharField(max_length=32, blank=True)  # push | pull_request | tag | "" (manual)
-    trigger_type = models.CharField(max_length=32, default="user")  # user | webhook | cron | image
+    trigger_type = models.CharField(max_length=32, default="user")  # user | webhook | poll | cron | image
     trigger_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

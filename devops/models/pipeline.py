@@ -33,6 +33,11 @@ class Pipeline(models.Model):
     # Rancher's imageWebHookToken entries: [{branches, comment, imageType, token, triggerImage}];
     # each `token` encrypted at rest, the rest plain JSON.
     image_webhooks = EncryptedTokensJSONField(default=list, blank=True)
+    # Generic Git polling (devops/controller/polling.py): `git ls-remote` every
+    # poll_interval seconds (0 = off) on the branches matching poll_branches
+    # (glob patterns; none = the default branch).
+    poll_interval = models.PositiveIntegerField(default=0)
+    poll_branches = models.JSONField(default=list, blank=True)
     # --- status
     pipeline_state = models.CharField(max_length=16, default="active")
     next_run = models.PositiveIntegerField(default=1)
@@ -43,6 +48,9 @@ class Pipeline(models.Model):
     webhook_token = EncryptedTextField(blank=True)  # encrypted at rest, like every credential
     # Nodes of recent runs, newest first (cache affinity, DESIGN §6).
     execution_scheduled_info = models.JSONField(default=list, blank=True)
+    # What the last poll saw: {"refs/heads/<branch>": "<commit>"}, and when.
+    poll_heads = models.JSONField(default=dict, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["project_id", "name"]

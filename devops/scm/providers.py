@@ -2,8 +2,9 @@
 
 Model choices (`SourceCodeProviderConfig.type`, `SourceCodeCredential.source_code_type`)
 and the allauth provider apps in `INSTALLED_APPS` are built from it. The
-provider modules (repository listing, webhooks, file fetch, commit status)
-are not written yet: `PROVIDERS.load(name)` raises KindUnavailable until they are.
+provider modules (repository listing, file fetch, commit status) are not
+written yet: `PROVIDERS.load(name)` raises KindUnavailable until they are.
+Each row's `webhook` names its receiver (devops/triggers/hooks/).
 Django-free (settings.py imports it).
 """
 from __future__ import annotations
@@ -16,17 +17,25 @@ from devops.kinds import Kind, KindTable
 @dataclass(frozen=True)
 class ProviderKind(Kind):
     oauth_app: str = ""  # the allauth provider app that logs users in ("" = none)
+    # The webhook receiver (devops/triggers/events.py states its contract) at
+    # /api/v1/hooks/<name>/<pipeline>; a dotted path, imported only when a hook arrives.
+    webhook: str = ""
 
 
 PROVIDERS: KindTable[ProviderKind] = KindTable(
     "SCM provider",
     ProviderKind("github", "GitHub", "devops.scm.github.GitHubProvider",
-                 oauth_app="allauth.socialaccount.providers.github"),
+                 oauth_app="allauth.socialaccount.providers.github", webhook="devops.triggers.hooks.github"),
     ProviderKind("gitlab", "GitLab", "devops.scm.gitlab.GitLabProvider",
-                 oauth_app="allauth.socialaccount.providers.gitlab"),
+                 oauth_app="allauth.socialaccount.providers.gitlab", webhook="devops.triggers.hooks.gitlab"),
     ProviderKind("bitbucketcloud", "Bitbucket Cloud", "devops.scm.bitbucket.BitbucketCloudProvider",
-                 oauth_app="allauth.socialaccount.providers.bitbucket_oauth2"),
-    ProviderKind("bitbucketserver", "Bitbucket Server", "devops.scm.bitbucket.BitbucketServerProvider"),
+                 oauth_app="allauth.socialaccount.providers.bitbucket_oauth2",
+                 webhook="devops.triggers.hooks.bitbucket.Cloud"),
+    ProviderKind("bitbucketserver", "Bitbucket Server", "devops.scm.bitbucket.BitbucketServerProvider",
+                 webhook="devops.triggers.hooks.bitbucket.Server"),
+    # Hooks set up by hand (no OAuth app, no repository listing yet).
+    ProviderKind("gitea", "Gitea", "devops.scm.gitea.GiteaProvider", webhook="devops.triggers.hooks.gitea.Gitea"),
+    ProviderKind("gogs", "Gogs", "devops.scm.gitea.GogsProvider", webhook="devops.triggers.hooks.gitea.Gogs"),
 )
 
 # A credential may also be a plain git one (token or SSH key, no provider API).

@@ -1,9 +1,11 @@
 """The one table of image-webhook types (devops.kinds): Rancher's `imageWebHookToken[].imageType`.
 
 name -> label -> the module that receives that registry's push events. The
-API's choices are built from it. Only `builtin` (Slipway's own registry,
-`registry_events.py`) has a receiver today; the others load() with
-KindUnavailable until theirs is written. Django-free.
+API's choices are built from it. Each external type's module has
+`parse(payload) -> list[ImagePush]` (devops/triggers/images.py routes
+`/api/v1/hooks/image/<type>/<pipeline>/<token>` to it); `builtin` is
+Slipway's own registry, whose notifications (`registry_events.py`) reach
+images.py through the `image_pushed` signal. Django-free.
 """
 from __future__ import annotations
 
