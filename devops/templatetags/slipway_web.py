@@ -61,3 +61,9 @@ def epoch_ago(ts: float) -> str:
     if not ts:
         return "never"
     return f"{timesince(datetime.fromtimestamp(ts, tz=UTC))} ago"
+
+
+@register.filter
+def first_line(text: str) -> str:
+    """A commit message's subject: its first line."""
+    return (text or "").strip().split("\n", 1)[0]

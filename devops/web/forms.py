@@ -30,7 +30,7 @@ class PipelineForm(forms.Form):
     credential_kind = forms.ChoiceField(label="Credential", choices=CREDENTIAL_KINDS, initial="none",
                                         widget=forms.RadioSelect)
     username = forms.CharField(label="User name (for the token)", max_length=255, required=False)
-    token = forms.CharField(label="Access token", required=False, max_length=4096,
+    token = forms.CharField(label="Token", required=False, max_length=4096,
                             widget=forms.PasswordInput(render_value=False), strip=False)
     ssh_private_key = forms.CharField(label="SSH private key", required=False, max_length=16384,
                                       widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}), strip=False)
