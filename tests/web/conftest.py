@@ -97,7 +97,7 @@ def web_server(django_db_setup, django_db_blocker, tmp_path_factory):
         "SLIPWAY_SECRET_KEY": settings.SECRET_KEY,
         "SLIPWAY_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
     })
-    log = open(data_dir / "daphne.log", "wb")  # noqa: SIM115 — closed below
+    log = open(data_dir / "daphne.log", "wb")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                              "devops.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
@@ -220,3 +220,7 @@ def screenshot(page, name: str) -> None:
     """Save a 1280 px wide screenshot to docs/screenshots/NAME.png (shown in the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+# The API tests' project with one object of every kind and planted secrets (tests/api/conftest.py).
+from tests.api.conftest import world  # noqa: E402, F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.api.conftest import PLANTED, add_execution, assert_no_planted, world  # noqa: F401
+from tests.api.conftest import add_execution, assert_no_planted
 
 pytestmark = pytest.mark.django_db
 
