@@ -30,19 +30,25 @@ RUNS_PER_PAGE = 25
 ACTIVE = sorted(ExecutionState.active())
 
 
-@login_required
-def projects(request: HttpRequest) -> TemplateResponse:
-    """Your projects: pipelines, runs now active, the last result. One query whatever the history."""
+def project_rows(user):
+    """The rows of the projects page (`web/projects.html#project-row`, context `p`): the projects
+    `user` may read, with n_pipelines, n_active, last_state / last_pipeline / last_run. One query
+    whatever the history; filter it (`.filter(pk=...)`) to re-render one row for a live push."""
     last = PipelineExecution.objects.filter(project=OuterRef("pk")).order_by("-created", "-pk")
     active = (PipelineExecution.objects.filter(project=OuterRef("pk"), execution_state__in=ACTIVE)
               .order_by().values("project").annotate(n=Count("pk")).values("n"))
-    rows = (projects_of(request.user).order_by("name")
+    return (projects_of(user).order_by("name")
             .annotate(n_pipelines=Count("pipelines", distinct=True),
                       n_active=Subquery(active),
                       last_state=Subquery(last.values("execution_state")[:1]),
                       last_pipeline=Subquery(last.values("pipeline__name")[:1]),
                       last_run=Subquery(last.values("run")[:1])))
-    return TemplateResponse(request, "web/projects.html", {"projects": rows})
+
+
+@login_required
+def projects(request: HttpRequest) -> TemplateResponse:
+    """Your projects: pipelines, runs now active, the last result."""
+    return TemplateResponse(request, "web/projects.html", {"projects": project_rows(request.user)})
 
 
 def _last_runs(pipelines: list[Pipeline]) -> dict[str, PipelineExecution]:
@@ -53,14 +59,25 @@ def _last_runs(pipelines: list[Pipeline]) -> dict[str, PipelineExecution]:
     return {e.name: e for e in rows}
 
 
+def pipeline_rows(project, names: list[str] | None = None) -> list[Pipeline]:
+    """The rows of the pipelines page (`web/project.html#pipeline-row`, context `project`, `p`):
+    each pipeline with `.last`, its last execution or None. Two queries whatever the history;
+    `names` limits it (a live push re-rendering one row)."""
+    qs = project.pipelines.select_related("credential").order_by("name")
+    if names is not None:
+        qs = qs.filter(name__in=names)
+    pipelines = list(qs)
+    last = _last_runs(pipelines)
+    for p in pipelines:
+        p.last = last.get(p.last_execution_id)
+    return pipelines
+
+
 @login_required
 def project(request: HttpRequest, project: str) -> TemplateResponse:
     """The project's pipelines with their last run and a Run button each."""
     proj = project_for(request, project)
-    pipelines = list(proj.pipelines.select_related("credential").order_by("name"))
-    last = _last_runs(pipelines)
-    for p in pipelines:
-        p.last = last.get(p.last_execution_id)
+    pipelines = pipeline_rows(proj)
     n_active = proj.executions.filter(execution_state__in=ACTIVE).count()
     return TemplateResponse(request, "web/project.html",
                             {"project": proj, "pipelines": pipelines, "n_active": n_active,
