@@ -12,7 +12,7 @@ Fixtures:
     web_server   session: the base URL of daphne (`devops.asgi:application`) with
                   SLIPWAY_EMBEDDED_CONTROLLER=1 and the dummy step runtime, so runs started
                   in the browser really run (nothing is executed: `dummy` steps succeed)
-    browser       session: chromium (/usr/bin/chromium; never a downloaded browser)
+    browser       chromium (/usr/bin/chromium; never a downloaded browser), per test
     page_as       `page_as("alice")` -> a Playwright Page logged in as that persona
                   (alice owner, bob member, ronnie read-only, charlie none); None = anonymous
     web_project   the personas' project "demo" (tests/conftest.py `project`), committed
@@ -116,14 +116,16 @@ def web_server(django_db_setup, django_db_blocker, tmp_path_factory):
     log.close()
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
+    """Chromium for one test. Not session-wide: Playwright's sync API keeps an asyncio loop
+    running in this thread while it is started, which would break later tests' asyncio.run()."""
     require_service(os.path.exists(CHROMIUM), f"Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an asyncio loop in this thread; Django's guard against ORM
-    # calls from async code would refuse every query of the test (and pytest-django's flush).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "1"
+    # That loop also trips Django's guard against ORM calls from async code on every
+    # query of the test (and pytest-django's flush): the guard is off while it runs.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b

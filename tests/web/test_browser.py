@@ -230,13 +230,18 @@ def test_keyboard_reaches_run_and_focus_is_visible(page_as, demo):
 
 def test_screenshots_of_the_main_pages(page_as, demo):
     """docs/screenshots/*.png at 1280 px, shown in the README's "The browser UI"."""
-    from devops.models import Secret
+    from devops.models import Pipeline, Secret
 
     project, pipe = demo
     for n in range(3, 8):
         add_execution(pipe, n, state="Success" if n % 3 else "Failed", branch="main" if n % 2 else "feature/login",
                       stages=1)
     add_execution(pipe, 8, state="Building", stages=1)
+    Pipeline.objects.filter(pk=pipe.pk).update(last_execution_id="app-8", last_run_state="Building", next_run=9)
+    api = Pipeline.objects.create(project=project, name="api", display_name="api", default_branch="main",
+                                  repository_url="https://git.example/acme/api.git", next_run=2,
+                                  last_execution_id="api-1", last_run_state="Success")
+    add_execution(api, 1, stages=1)
     Secret.objects.create(project=project, name="deploy", data={"TOKEN": "x"})
     page = page_as("alice")
     for name, url in (("projects", "/"), ("pipelines", f"/p/{project.id}/"),
