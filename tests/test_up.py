@@ -59,6 +59,11 @@ def test_up_migrates_makes_admin_starts_web_and_controller(tmp_path):
                 time.sleep(0.1)
         else:
             pytest.fail("web server did not answer:\n" + out)
+        # `/` is the UI: anonymous visitors land on the login page; the first project is ready.
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.url.startswith(url + "accounts/login/") and b"Sign In" in r.read()
+        assert re.search(r"first project 'default' is ready: add a pipeline at "
+                         + re.escape(url) + r"p/p-[a-z0-9]+/pipelines/new", out), out
         # The controller is running: its process is a child of `up`.
         children = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "runcontroller"],
                                   capture_output=True, text=True).stdout.split()
@@ -88,3 +93,18 @@ def test_first_admin_from_the_environment_keeps_its_password_out_of_the_output(d
     assert authenticate(username="boss", password="env-given-pw-4711").is_superuser
     Command(stdout=out)._first_admin()  # an admin exists: nothing more is made or printed
     assert out.getvalue().count("boss") == 1
+
+
+def test_up_makes_a_first_project_owned_by_the_admin_once(db):
+    import io
+
+    from devops.management.commands.up import Command
+    from devops.models import Project, Role
+
+    out = io.StringIO()
+    assert Command(stdout=out)._first_project() is None  # no admin yet: nothing to own it
+    Command(stdout=out)._first_admin()
+    project = Command(stdout=out)._first_project()
+    assert project.name == "default" and project.settings.count() > 0
+    assert project.members.get().role == Role.OWNER and project.members.get().user.is_superuser
+    assert Command(stdout=out)._first_project() is None and Project.objects.count() == 1

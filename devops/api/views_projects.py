@@ -27,6 +27,15 @@ from devops.api.viewsets import ProjectScopedViewSet, refuse_while_running
 from devops.controller.projects import do_create_project
 from devops.models import DEFAULT_SETTINGS, PipelineSetting, Project, ProjectMember, Role, Secret
 
+LAST_OWNER = "the project's last owner cannot be removed or demoted"
+
+
+def check_owner_left(member: ProjectMember) -> None:
+    """A project always keeps one owner: refuse to demote or remove the last (the API and the web UI)."""
+    others = ProjectMember.objects.filter(project_id=member.project_id, role=Role.OWNER).exclude(pk=member.pk)
+    if member.role == Role.OWNER and not others.exists():
+        raise ValidationError({"role": [LAST_OWNER]})
+
 
 class ProjectViewSet(viewsets.GenericViewSet):
     """The projects you are a member of. `{project}` is the project id (`p-xxxxx`)."""
@@ -89,9 +98,7 @@ class MemberViewSet(ProjectScopedViewSet):
     lookup_url_kwarg = "user"
 
     def _check_owner_left(self, member: ProjectMember) -> None:
-        """A project always keeps one owner: refuse to demote or remove the last."""
-        if member.role == Role.OWNER and not self.get_queryset().filter(role=Role.OWNER).exclude(pk=member.pk).exists():
-            raise ValidationError({"role": ["the project's last owner cannot be removed or demoted"]})
+        check_owner_left(member)
 
     @extend_schema(request=MemberSerializer, responses={201: schema.MemberObject})
     def create(self, request, project: str):

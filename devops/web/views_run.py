@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from devops.controller.actions import ActionError, do_rerun, do_stop, read_source
 from devops.models import ExecutionState, PipelineExecution
-from devops.web.access import page_project
+from devops.web.access import project_for
 
 
 def _execution(project, pipeline: str, n: int) -> PipelineExecution:
@@ -121,7 +121,7 @@ def _selected(request: HttpRequest) -> tuple[int, int] | None:
 
 @login_required
 def run_page(request: HttpRequest, project: str, pipeline: str, n: int) -> TemplateResponse:
-    proj = page_project(request, project)
+    proj = project_for(request, project)
     execution = _execution(proj, pipeline, n)
     return TemplateResponse(request, "web/run.html",
                             run_context(execution, proj.can_write, _selected(request)))
@@ -140,7 +140,7 @@ def config_text(execution: PipelineExecution) -> str:
 @login_required
 def run_config(request: HttpRequest, project: str, pipeline: str, n: int) -> TemplateResponse:
     """The exact config of the run and, when it differs, a diff against the branch head's file."""
-    proj = page_project(request, project)
+    proj = project_for(request, project)
     execution = _execution(proj, pipeline, n)
     text, head_error, diff = config_text(execution), "", []
     try:
@@ -160,7 +160,7 @@ def run_config(request: HttpRequest, project: str, pipeline: str, n: int) -> Tem
 @login_required
 @require_POST
 def run_rerun(request: HttpRequest, project: str, pipeline: str, n: int) -> HttpResponse:
-    proj = page_project(request, project, "write")
+    proj = project_for(request, project, "write")
     execution = _execution(proj, pipeline, n)
     try:
         new = do_rerun(execution, request.user)
@@ -174,7 +174,7 @@ def run_rerun(request: HttpRequest, project: str, pipeline: str, n: int) -> Http
 @require_POST
 def run_stop(request: HttpRequest, project: str, pipeline: str, n: int) -> HttpResponse:
     """Stop; htmx gets 204 (the status push redraws the page), a plain form a redirect back."""
-    proj = page_project(request, project, "write")
+    proj = project_for(request, project, "write")
     execution = _execution(proj, pipeline, n)
     if not do_stop(execution, request.user):
         return HttpResponse(f"Run {execution.run} has already finished.", status=409, content_type="text/plain")

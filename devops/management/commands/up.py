@@ -1,8 +1,10 @@
 """`python manage.py up`: the embedded default in one command.
 
-Migrates, creates the first admin (printing its password once), then starts
-the web server (daphne, HTTP + WebSockets) and the controller as child
-processes, prints the URL, and stops both on Ctrl-C / SIGTERM.
+Migrates, creates the first admin (printing its password once) and a first
+project `default` owned by them (so a newcomer can add a pipeline straight
+away), then starts the web server (daphne, HTTP + WebSockets) and the
+controller as child processes, prints the URL of the UI, and stops both on
+Ctrl-C / SIGTERM.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, no_controller: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self._first_admin()
+        first = self._first_project()
         procs: list[subprocess.Popen] = []
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="devops.settings")
         procs.append(
@@ -44,7 +47,11 @@ class Command(BaseCommand):
             procs.append(subprocess.Popen([sys.executable, "manage.py", "runcontroller"], env=env,
                                           cwd=settings.BASE_DIR))
         url = f"http://{host}:{port}/"
+        if first is not None:
+            self.stdout.write(f"Your first project {first.name!r} is ready: add a pipeline at "
+                              f"{url}p/{first.id}/pipelines/new")
         self.stdout.write(self.style.SUCCESS(f"Slipway is running at {url}  (data: {settings.DATA_DIR})"))
+        self.stdout.write(f"Open {url} in a browser and sign in.")
         self.stdout.write("Press Ctrl-C to stop.")
 
         stopping = False
@@ -71,6 +78,18 @@ class Command(BaseCommand):
                     p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
+
+    def _first_project(self):
+        """A project `default` owned by the first admin, on a fresh install only (no project yet)."""
+        from devops.controller.projects import do_create_project
+        from devops.models import Project
+
+        admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+        if admin is None or Project.objects.exists():
+            return None
+        project = do_create_project("default", owner=admin, description="Made by `slipway up`: your first project")
+        self.stdout.write(f"Created the first project 'default' ({project.id}), owned by {admin.get_username()!r}.")
+        return project
 
     def _first_admin(self) -> None:
         User = get_user_model()
