@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from devops.models import DEFAULT_SETTINGS
 from tests.api.conftest import add_execution
 from tests.web.conftest import screenshot
 
@@ -75,7 +76,7 @@ def test_each_persona_sees_what_the_role_allows(page_as, demo):
     # alice (owner): settings are hers to change
     alice = page_as("alice")
     alice.goto(f"/p/{project.id}/settings/")
-    expect(alice.get_by_role("button", name="Save", exact=True)).to_have_count(14)
+    expect(alice.get_by_role("button", name="Save", exact=True)).to_have_count(len(DEFAULT_SETTINGS))
     expect(alice.get_by_role("button", name="Add member")).to_be_visible()
     # charlie (no access): the project is not listed and every URL under it is 404
     charlie = page_as("charlie")
