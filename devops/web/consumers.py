@@ -9,8 +9,8 @@ Frames (server -> client, text): HTML for the htmx ws extension — one or
 more elements, each with an `id` and `hx-swap-oob="true"`, that replace the
 element with that id. The same `{% partialdef %}` fragments the pages render:
     run page        web/run.html#run-live              (id "run-live")
-    pipeline list   web/status_rows.html#pipeline-row  (id "pipeline-<pipeline name>")
-    project list    web/status_rows.html#project-row   (id "project-<project id>")
+    pipeline list   web/project.html#pipeline-row   (id "pipeline-<pipeline name>")
+    project list    web/projects.html#project-row   (id "project-<project id>")
 The first frame after every (re)connect is the whole current state, so a
 client that lost its socket catches up without a reload.
 
@@ -77,8 +77,9 @@ def render(watch: Watch, changed: set[str]) -> str:
     """The frame for these changes: pending execution names, or EVERYTHING."""
     from django.template.loader import render_to_string
 
-    from devops.models import PipelineExecution
+    from devops.models import PipelineExecution, Project
     from devops.web import status
+    from devops.web.views import pipeline_rows, project_rows
     from devops.web.views_run import run_context
 
     if watch.kind == "run":
@@ -90,14 +91,20 @@ def render(watch: Watch, changed: set[str]) -> str:
         return render_to_string("web/run.html#run-live", run_context(execution, can_write, oob=True))
     if watch.kind == "pipelines":
         (project_id, can_write), = watch.projects.items()
-        pipelines = status.changed_pipelines(project_id, None if EVERYTHING in changed else changed)
-        return "".join(render_to_string("web/status_rows.html#pipeline-row",
-                                        status.pipeline_row(p, can_write, oob=True)) for p in pipelines)
+        project = Project.objects.get(pk=project_id)
+        project.can_write = can_write  # as web.access.project_for sets it for the page
+        names = None if EVERYTHING in changed else [p.name for p in status.changed_pipelines(project_id, changed)]
+        if names == []:
+            return ""
+        return "".join(render_to_string("web/project.html#pipeline-row", {"project": project, "p": p, "oob": True})
+                       for p in pipeline_rows(project, names))
     ids = list(watch.projects) if EVERYTHING in changed else sorted(
         set(PipelineExecution.objects.filter(name__in=changed).values_list("project_id", flat=True))
         & set(watch.projects))
-    return "".join(render_to_string("web/status_rows.html#project-row", status.project_row(p, oob=True))
-                   for p in status.projects_by_id(ids))
+    if not ids:
+        return ""
+    return "".join(render_to_string("web/projects.html#project-row", {"p": p, "oob": True})
+                   for p in project_rows(watch.user).filter(pk__in=ids))
 
 
 class StatusConsumer(AsyncWebsocketConsumer):

@@ -90,6 +90,7 @@ def _server_times(alice, project, pipeline, first) -> dict[str, tuple[float, flo
     from django.test import Client
 
     from devops.web import status
+    from devops.web.views import pipeline_rows, project_rows
 
     client = Client()
     client.force_login(alice)
@@ -112,12 +113,13 @@ def _server_times(alice, project, pipeline, first) -> dict[str, tuple[float, flo
         assert client.get(page).status_code == 200
 
     def pipeline_row():
-        (p,) = status.changed_pipelines(project.pk, None)
-        render_to_string("web/status_rows.html#pipeline-row", status.pipeline_row(p, True))
+        project.can_write = True
+        (p,) = pipeline_rows(project, [q.name for q in status.changed_pipelines(project.pk, None)])
+        render_to_string("web/project.html#pipeline-row", {"project": project, "p": p})
 
     def project_row():
-        (p,) = status.projects_by_id([project.pk])
-        render_to_string("web/status_rows.html#project-row", status.project_row(p))
+        (p,) = project_rows(alice).filter(pk=project.pk)
+        render_to_string("web/projects.html#project-row", {"p": p})
 
     return {"run page": measure(get_page), "pipeline row": measure(pipeline_row),
             "project row": measure(project_row)}
