@@ -15,7 +15,7 @@ from datetime import datetime
 from devops.logs import ansi
 from devops.logs.base import LogKey, LogStore
 from devops.logs.lines import read_lines
-from devops.logs.sections import COMMAND, START, TEXT, classify
+from devops.logs.sections import COMMAND, START, classify
 
 PAGE = 500        # lines per page the viewer asks for
 MAX_PAGE = 2000
@@ -91,6 +91,3 @@ def line_count(store: LogStore, key: LogKey) -> int:
 def tail_start(store: LogStore, key: LogKey, limit: int = PAGE) -> int:
     """The first line of the last page of `limit` lines."""
     return max(1, line_count(store, key) - limit + 1)
-
-
-__all__ = ["PAGE", "Page", "Row", "TEXT", "line_count", "render_page", "tail_start"]
