@@ -8,7 +8,7 @@ from tests.logs.conftest import log_settings  # noqa: F401
 
 
 @pytest.fixture
-def searchable(log_settings, world):
+def searchable(log_settings, world):  # noqa: F811
     execution = world["executions"][0]
     w = get_log_store().writer(LogKey(execution.name, 1, 0))
     w.write(b"".join(b"line %d\n" % i for i in range(1, 5001)) + b"the needle\nmore\nneedle again\n")
