@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 # CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), two-byte escapes, stray ESC.
 _ESCAPE = re.compile(r"\x1b\[([0-9;:?<=>]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]?")
@@ -111,6 +112,7 @@ def _extended(params: list[int], i: int) -> tuple[Colour, int]:
     return None, len(params)
 
 
+@lru_cache(maxsize=4096)  # logs repeat a handful of codes: most lines hit the cache
 def apply_sgr(state: SgrState, raw: str) -> SgrState:
     """The state after `ESC [ raw m`."""
     try:

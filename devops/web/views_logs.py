@@ -15,10 +15,11 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from devops.logs import get_log_store
 from devops.logs.base import LogKey
-from devops.logs.viewer import MAX_PAGE, PAGE, render_page, tail_start
+from devops.logs.viewer import MAX_PAGE, PAGE, render_page, rows_html, tail_start
 from devops.web.access import page_project
 
 
@@ -53,6 +54,8 @@ def _context(request, p, execution, status, key: LogKey, page) -> dict:
         "stage": key.stage,
         "step": key.step,
         "page": page,
+        # Safe: escaped by devops.logs.ansi, the rest ours (see rows_html).
+        "rows_html": mark_safe(rows_html(page.rows, key.stage, key.step)),
         "anchor": f"s{key.stage}.{key.step}-L",
         "urls": {
             "page": reverse("web:step-log", kwargs=kwargs),
