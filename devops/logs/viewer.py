@@ -18,6 +18,7 @@ from devops.logs.lines import read_lines
 from devops.logs.sections import COMMAND, SLIPWAY, START, classify
 
 PAGE = 500        # lines per page the viewer asks for
+FIRST_PAGE = 200  # lines the page itself carries: a screenful many times over, sent fast
 MAX_PAGE = 2000
 
 

@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 
 from devops.logs import get_log_store
 from devops.logs.base import LogKey
-from devops.logs.viewer import MAX_PAGE, PAGE, render_page, rows_html, tail_start
+from devops.logs.viewer import FIRST_PAGE, MAX_PAGE, PAGE, render_page, rows_html, tail_start
 from devops.web.access import page_project
 
 
@@ -79,8 +79,8 @@ def step_log(request: HttpRequest, project: str, pipeline: str, n: int, stage: i
     store = get_log_store()
     start = _int(request, "from", None)
     if start is None:
-        start = 1 if store.is_complete(key) else tail_start(store, key)
-    page = render_page(store, key, max(start, 1), PAGE)
+        start = 1 if store.is_complete(key) else tail_start(store, key, FIRST_PAGE)
+    page = render_page(store, key, max(start, 1), FIRST_PAGE)
     ctx = _context(request, p, execution, status, key, page)
     template = "web/log.html#viewer" if request.htmx else "web/log.html"
     return TemplateResponse(request, template, ctx)

@@ -130,5 +130,16 @@ def test_follow_shows_live_lines_stops_when_scrolled_up_and_resumes_at_the_botto
     expect(follow).to_be_checked()
     live.write(b"one more\n")
     expect(_row(page, 1012)).to_be_in_viewport()
+
+    # The connection drops: the viewer reconnects from the byte offset it had reached.
+    stored = get_log_store().size(LogKey(logs["running"].name, 1, 0))
+    with page.expect_websocket(lambda ws: "offset=" in ws.url) as again:
+        page.evaluate("() => document.querySelector('[data-log-viewer]')._lv.ws.close()")
+    assert again.value.url.endswith(f"&offset={stored}")
+    live.write(b"after the reconnect\n")
+    expect(_row(page, 1013)).to_be_in_viewport()
+    expect(_row(page, 1013)).to_have_text(re.compile("after the reconnect"))
+    numbers = page.locator(".ll").evaluate_all("rows => rows.map(r => +r.dataset.n)")
+    assert numbers == list(range(numbers[0], 1014))                    # nothing twice, nothing lost
     live.close()
     expect(page.locator(".lv-state")).to_have_text("Complete")
