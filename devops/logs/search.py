@@ -44,10 +44,8 @@ def search_log(store: LogStore, key: LogKey, query: str, around: int = 0, direct
     last_matched = 0          # the line of the last match (one count per line)
     carry = b""               # the last `keep` bytes of the previous piece
     carry_line = 1            # the line number at carry[0]
-    newlines = 0
     last_byte = b""
     for piece in store.iter_bytes(key, 0, size, BLOCK):
-        newlines += piece.count(b"\n")
         last_byte = piece[-1:]
         buf = carry + (piece if case_sensitive else piece.lower())
         line, lpos, pos = carry_line, 0, 0
@@ -68,6 +66,7 @@ def search_log(store: LogStore, key: LogKey, query: str, around: int = 0, direct
         cut = max(len(buf) - keep, 0)
         carry_line = line + buf.count(b"\n", lpos, cut)
         carry = buf[cut:]
+    newlines = carry_line - 1 + carry.count(b"\n")
     lines = newlines + (1 if last_byte not in (b"", b"\n") else 0)
     if count == 0:
         return SearchResult(0, None, None, lines, size)
