@@ -53,7 +53,9 @@ def live_daphne(tmp_path, log_settings):  # noqa: F811
         stop(p)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running
+# in this thread while it is open, and later tests call asyncio.run().
+@pytest.fixture(scope="module")
 def chromium():
     require_service(os.path.exists(CHROMIUM), f"Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
