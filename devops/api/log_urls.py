@@ -12,4 +12,5 @@ urlpatterns: list = [
          name="execution-logs"),
     path(_STEP, views.StepLogView.as_view(), name="step-log"),
     path(_STEP + "/lines", views.StepLogLinesView.as_view(), name="step-log-lines"),
+    path(_STEP + "/search", views.StepLogSearchView.as_view(), name="step-log-search"),
 ]

@@ -24,6 +24,7 @@ from devops.api.permissions import project_for
 from devops.logs import get_log_store
 from devops.logs.base import LogKey
 from devops.logs.lines import UNSATISFIABLE, parse_range, read_lines
+from devops.logs.search import MAX_QUERY, search_log
 
 STREAM_PIECE = 256 << 10
 MAX_LIMIT = 1000
@@ -159,6 +160,54 @@ class StepLogLinesView(_StoreErrorsAre503, APIView):
             raise ValidationError({"limit": f"from >= 1 and 1 <= limit <= {MAX_LIMIT}"})
         page = read_lines(get_log_store(), key, start, limit)
         return Response({"execution": name, "stage": stage, "step": step, **page})
+
+
+class StepLogSearchView(_StoreErrorsAre503, APIView):
+    """GET `?q=TEXT&from=LINE&direction=next|prev&case=1`: search the whole stored log.
+
+    One streaming scan of the raw bytes on the server (devops.logs.search:
+    memory stays one piece, whatever the log's size), so it finds lines the
+    browser has not rendered. Answers how many lines match and the line of the
+    next match after `from` (or the previous one before it), wrapping at the
+    ends, with its ordinal among the matches; `line` is null when none match.
+    """
+
+    @extend_schema(
+        operation_id="step_log_search",
+        parameters=[
+            OpenApiParameter("q", str, required=True, description=f"text to find, 1..{MAX_QUERY} bytes"),
+            OpenApiParameter("from", int, description="search after (next) or before (prev) this line; default 0"),
+            OpenApiParameter("direction", str, enum=["next", "prev"], description="default next"),
+            OpenApiParameter("case", bool, description="case-sensitive (default: ASCII case-insensitive)"),
+        ],
+        responses=inline_serializer("StepLogSearch", {
+            "query": serializers.CharField(),
+            "count": serializers.IntegerField(help_text="lines that match"),
+            "line": serializers.IntegerField(allow_null=True, help_text="the match asked for"),
+            "ordinal": serializers.IntegerField(allow_null=True, help_text="its 1-based position among the matches"),
+            "lines": serializers.IntegerField(help_text="lines in the log"),
+            "size": serializers.IntegerField(help_text="bytes searched"),
+            "complete": serializers.BooleanField(),
+        }),
+    )
+    def get(self, request, project: str, name: str, stage: int, step: int):
+        key = _execution_key(request, project, name, stage, step)
+        query = request.query_params.get("q", "")
+        direction = request.query_params.get("direction", "next")
+        try:
+            around = int(request.query_params.get("from", 0))
+        except ValueError:
+            raise ValidationError({"from": "must be an integer"}) from None
+        if not 1 <= len(query.encode()) <= MAX_QUERY:
+            raise ValidationError({"q": f"1..{MAX_QUERY} bytes"})
+        if direction not in ("next", "prev"):
+            raise ValidationError({"direction": "next or prev"})
+        store = get_log_store()
+        complete = store.is_complete(key)
+        found = search_log(store, key, query, max(around, 0), direction,
+                           case_sensitive=request.query_params.get("case") in ("1", "true"))
+        return Response({"query": query, "count": found.count, "line": found.line, "ordinal": found.ordinal,
+                         "lines": found.lines, "size": found.size, "complete": complete})
 
 
 class ExecutionLogsView(_StoreErrorsAre503, APIView):

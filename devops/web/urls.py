@@ -6,7 +6,7 @@ pipeline's name. The execution page (`web:run`) and the log viewer live in
 """
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from devops.web import urls_run, views, views_accounts, views_settings
 
@@ -37,4 +37,5 @@ urlpatterns = [
     path("account/tokens/new", views_accounts.token_create, name="token-create"),
     path("account/tokens/revoke", views_accounts.token_revoke, name="token-revoke"),
     *urls_run.urlpatterns,
+    path("", include("devops.web.urls_logs")),
 ]
