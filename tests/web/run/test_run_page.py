@@ -65,7 +65,7 @@ def test_the_failed_step_is_selected_by_default_and_links_to_its_log(client, pip
     body = _get(client, personas["ronnie"], _url(e)).content.decode()
     selected = body.split('aria-current="true"')[0].rsplit("<a ", 1)[1]
     assert 'id="step-1-1"' in selected
-    assert f"/api/v1/projects/{e.project_id}/executions/{e.name}/stages/1/steps/1/log" in body
+    assert f"/p/{e.project_id}/pipelines/{e.pipeline.name}/runs/{e.run}/logs/1.1/" in body  # the log viewer
     # An explicit choice wins (a real href: works on reload and with the back button).
     body = _get(client, personas["ronnie"], _url(e) + "?stage=0&step=0").content.decode()
     assert 'id="step-0-0"' in body.split('aria-current="true"')[0].rsplit("<a ", 1)[1]
