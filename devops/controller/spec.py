@@ -153,6 +153,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         mask=tuple(sorted(set(mask), key=len, reverse=True)),
         settings=project_settings,
         registry_auth=reg_auth,
+        scheduled_nodes=tuple(n for n in (pipeline.execution_scheduled_info or []) if isinstance(n, str)),
     )
 
 

@@ -113,6 +113,9 @@ class RunSpec:
     settings: dict[str, str] = field(default_factory=dict)
     # Registry credentials for pushes/pulls: host -> (username, password).
     registry_auth: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The pipeline's executionScheduledInfo: nodes of its recent runs, newest first (DESIGN §6;
+    # the Jenkins engine's agent pod prefers them, so its hostPath caches are warm).
+    scheduled_nodes: tuple[str, ...] = ()
 
     @property
     def trusted(self) -> bool:
