@@ -79,7 +79,8 @@ def test_active_runs_pending_stops_and_live_runners_are_kept(project, pipeline, 
         from devops.controller.actions import do_stop
 
         assert do_stop(PipelineExecution.objects.get(pk=running.pk))
-        c.tick()  # the controller stops the runner
+        # The controller stops the runner over a few passes (a stop never blocks a pass).
+        assert wait_until(lambda: not PipelineExecution.objects.get(pk=running.pk).abort_requested, 10, c.tick)
         PipelineExecution.objects.filter(pk=running.pk).update(ended=timezone.now() - timedelta(hours=48))
         assert prune_finished(engine, HOUR) == 1 and not rd.exists()
     finally:

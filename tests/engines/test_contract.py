@@ -11,7 +11,7 @@ CONTROLLER = Path(__file__).resolve().parents[2] / "devops" / "controller"
 
 def test_every_contract_method_is_called_by_the_controller():
     methods = [n for n, _ in inspect.getmembers(PipelineEngine, inspect.isfunction) if not n.startswith("_")]
-    assert sorted(methods) == ["cleanup", "deploy", "pre_check", "prune", "run", "stop", "stored_runs", "sync"]
+    assert sorted(methods) == ["can_reach", "cleanup", "deploy", "pre_check", "prune", "run", "stop", "stored_runs", "sync"]
     source = "\n".join(p.read_text() for p in CONTROLLER.rglob("*.py"))
     for name in methods:
         assert f"engine.{name}(" in source, f"PipelineEngine.{name} is in the contract but never called"
