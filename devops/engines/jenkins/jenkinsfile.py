@@ -188,14 +188,30 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions) -> tuple
     raise JenkinsfileError(f"step type {kind} has no Jenkins conversion")
 
 
+def cache_paths(cfg: PipelineConfig, i: int, j: int) -> tuple[str, ...]:
+    """Step (i, j)'s effective cache paths, by the local engine's rule (devops.cache.stepcache.cache_paths):
+    the nearest level that says anything wins; `false` turns caching off, `true` or paths turn it on with
+    the nearest paths. Only runScriptConfig steps are cached."""
+    stage = cfg.stages[i]
+    if stage.steps[j].kind != "runScriptConfig":
+        return ()
+    levels = [c for c in (stage.steps[j].cache, stage.cache, cfg.cache) if c is not None]
+    for k, level in enumerate(levels):
+        if level.enabled is False:
+            return ()
+        if level.enabled is True or level.paths:
+            paths = next((c.paths for c in levels[k:] if c.paths), ())
+            return tuple(dict.fromkeys(p.strip() for p in paths if p.strip()))
+    return ()
+
+
 def _cache_mounts(spec: RunSpec, cfg: PipelineConfig, i: int, j: int, cache_root: str) -> list[tuple[str, str, str]]:
     """(volume name, host path, mount path) of each cache path of step (i, j)."""
-    cache = cfg.effective_cache(i, j)
-    if not cache.enabled or not spec.trusted:  # pull requests never publish caches: no hostPath at all
+    if not spec.trusted:  # pull requests never publish caches: no hostPath at all
         return []
     out = []
     workspace = f"{AGENT_ROOT}/workspace/{job_name(spec.execution)}"
-    for path in cache.paths:
+    for path in cache_paths(cfg, i, j):
         digest = hashlib.sha256(f"{spec.pipeline_id}\0{path}".encode()).hexdigest()[:16]
         mount = path if path.startswith("/") else f"{workspace}/{path.strip('/')}"
         out.append((f"cache-{digest}", f"{cache_root.rstrip('/')}/{spec.pipeline_id}/{digest}", mount))
