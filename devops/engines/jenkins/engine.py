@@ -103,9 +103,13 @@ class JenkinsEngine(PipelineEngine):
     # -- contract -----------------------------------------------------------------------
     def deploy(self, project: ProjectSpec) -> None:
         self.client.whoami()  # raises JenkinsUnreachable / JenkinsAuthError
+        # The data plane (issue 13 point 1) lives in devops.dataplane and is wired in when it
+        # provides `reconcile(ProjectSpec)`; until then deploy() only checks the connection.
+        import importlib
+
         try:
-            from devops.dataplane import reconcile  # type: ignore[attr-defined]  # the data plane, when present
-        except ImportError:
+            reconcile = importlib.import_module("devops.dataplane").reconcile
+        except (ImportError, AttributeError):
             return
         reconcile(project)
 

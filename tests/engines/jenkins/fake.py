@@ -197,10 +197,10 @@ def _handler(fake: FakeJenkins):
             m = re.search(r"JSESSIONID=([0-9a-f]+)", self.headers.get("Cookie", ""))
             return m.group(1) if m else ""
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self._dispatch("GET")
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self._dispatch("POST")
 
         def _dispatch(self, method: str) -> None:
