@@ -73,6 +73,9 @@ class JenkinsEngine(PipelineEngine):
         self._store = store
         self._logs: dict[tuple[str, int, int], _StepLog] = {}
         self._numbers: dict[str, int] = {}
+        # The final report of each finished run until cleanup(): a later sync (another pass, a
+        # slow controller) returns it instead of copying the logs again.
+        self._final: dict[str, RunReport] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -153,6 +156,8 @@ class JenkinsEngine(PipelineEngine):
             now = time.time()
             return RunReport(state="Skipped", started=now, ended=now, steps=tuple(
                 StepReport(stage=i, step=j, state="Skipped", started=now, ended=now) for (i, j) in steps))
+        if spec.execution in self._final:
+            return self._final[spec.execution]
         job = handle["job"]
         number = self._number(handle)
         if number is None:
@@ -197,16 +202,18 @@ class JenkinsEngine(PipelineEngine):
             error = f"step {failed[0][0]}.{failed[0][1]} failed" if failed else "the Jenkins build failed"
         elif status == "Aborted":
             error = "aborted in Jenkins (stopped, or the pipeline timeout passed)"
+        report = RunReport(state=status, started=report_started, ended=ended, error=error, node=node,
+                           steps=self._reports(spec, steps, times))
         self._close_logs(spec.execution)
-        return RunReport(state=status, started=report_started, ended=ended, error=error, node=node,
-                         steps=self._reports(spec, steps, times))
+        self._final[spec.execution] = report
+        return report
 
     def _reports(self, spec, steps, times) -> tuple[StepReport, ...]:
         out = []
         for (i, j), state in sorted(steps.items()):
+            # Skipped steps carry no times: a report must not change between passes when nothing
+            # did (the controller skips writing an unchanged report).
             started, ended, message = times.get((i, j), (None, None, ""))
-            if state == "Skipped":
-                started = ended = started or time.time()
             lg = self._logs.get((spec.execution, i, j))
             out.append(StepReport(stage=i, step=j, state=state, started=started, ended=ended, message=message,
                                   runtime="jenkins", log_size=lg.writer.size if lg else 0))
@@ -288,6 +295,7 @@ class JenkinsEngine(PipelineEngine):
 
     def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
         self._close_logs(spec.execution)
+        self._final.pop(spec.execution, None)
         if not self.options.kubeconfig:
             return
         try:

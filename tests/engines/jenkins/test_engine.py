@@ -107,6 +107,9 @@ def test_a_failed_step_fails_the_run_with_jenkins_message_and_when_skips(engine,
     handle = _drive(engine, fake, spec)
     assert "step-2-0" not in fake.jobs[JOB].builds[-1].steps   # left out of the Jenkinsfile
     fake.set_step(JOB, "step-0-0", "SUCCESS")
+    fake.set_step(JOB, "step-1-0", "IN_PROGRESS")
+    first = engine.sync(spec, handle)
+    assert engine.sync(spec, handle) == first   # nothing changed: the same report (the controller writes nothing)
     fake.set_step(JOB, "step-1-0", "FAILED", error="script returned exit code 1")
     fake.finish(JOB, "FAILED")
     r = engine.sync(spec, handle)
@@ -114,6 +117,7 @@ def test_a_failed_step_fails_the_run_with_jenkins_message_and_when_skips(engine,
     assert r.state == "Failed" and "1.0" in r.error
     assert states[(1, 0)].state == "Failed" and states[(1, 0)].message == "script returned exit code 1"
     assert states[(2, 0)].state == "Skipped"
+    assert engine.sync(spec, handle) == r       # finished: the final report again, logs not copied twice
 
 
 def test_abort_reaches_jenkins_and_stop_never_blocks(engine, fake):
