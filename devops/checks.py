@@ -1,6 +1,8 @@
 """System checks for misconfiguration, with stable ids (slipway.E0xx / W0xx; README "System checks")."""
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -151,3 +153,51 @@ def check_signup(app_configs, **kwargs):
             id="slipway.W023",
         )]
     return []
+
+
+@register()
+def check_jenkins_engine(app_configs, **kwargs):
+    """With SLIPWAY_ENGINE=jenkins: E030 SLIPWAY_JENKINS_URL unset; E031 SLIPWAY_JENKINS_USER or
+    SLIPWAY_JENKINS_TOKEN unset; E032 Jenkins does not answer or refuses the credentials
+    (`/me/api/json`, 5 s); E033 SLIPWAY_KUBECONFIG unset; E034 the kubeconfig cannot be read or loaded."""
+    if settings.SLIPWAY_ENGINE != "jenkins":
+        return []
+    errors = []
+    url, user, token = settings.SLIPWAY_JENKINS_URL, settings.SLIPWAY_JENKINS_USER, settings.SLIPWAY_JENKINS_TOKEN
+    if not url:
+        errors.append(Error("SLIPWAY_ENGINE is 'jenkins' but SLIPWAY_JENKINS_URL is not set",
+                            hint="set SLIPWAY_JENKINS_URL to Jenkins' base URL, e.g. http://jenkins:8080",
+                            id="slipway.E030"))
+    missing = [n for n, v in (("SLIPWAY_JENKINS_USER", user), ("SLIPWAY_JENKINS_TOKEN", token)) if not v]
+    if missing:
+        errors.append(Error(f"SLIPWAY_ENGINE is 'jenkins' but {' and '.join(missing)} not set",
+                            hint="a Jenkins user and an API token of that user (User > Configure > API Token)",
+                            id="slipway.E031"))
+    if not errors:
+        from devops.engines.base import EngineError
+        from devops.engines.jenkins.client import JenkinsClient
+        from devops.env import redact_url
+
+        try:
+            JenkinsClient(url, user, token, timeout=5.0).whoami()
+        except EngineError as exc:
+            errors.append(Error(f"SLIPWAY_JENKINS_URL={redact_url(url)!r}: {exc}",
+                                hint="check SLIPWAY_JENKINS_URL, SLIPWAY_JENKINS_USER and SLIPWAY_JENKINS_TOKEN",
+                                id="slipway.E032"))
+    kubeconfig = settings.SLIPWAY_KUBECONFIG
+    # Empty is fine on the cluster itself: the in-cluster service account (deploy/kubernetes).
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if not kubeconfig and not in_cluster:
+        errors.append(Error("SLIPWAY_ENGINE is 'jenkins' but SLIPWAY_KUBECONFIG is not set",
+                            hint="the path of a kubeconfig for the cluster Jenkins' agents run in "
+                                 "(or run Slipway on that cluster: its service account is used)",
+                            id="slipway.E033"))
+    elif kubeconfig:
+        try:
+            from kubernetes import config as k8s_config
+
+            k8s_config.new_client_from_config(config_file=kubeconfig)
+        except Exception as exc:
+            errors.append(Error(f"SLIPWAY_KUBECONFIG={kubeconfig!r} cannot be loaded: {type(exc).__name__}: "
+                                f"{str(exc)[:200]}", id="slipway.E034"))
+    return errors

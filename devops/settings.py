@@ -222,6 +222,11 @@ if not SLIPWAY_TEST_RUNTIMES and _runtime in set(RUNTIMES.names(test=True)) - se
 SLIPWAY_STEP_RUNTIME = envchoice(
     "SLIPWAY_STEP_RUNTIME", "auto", (RUNTIME_AUTO, *RUNTIMES.names(test=SLIPWAY_TEST_RUNTIMES))
 )
+# Jenkins engine (README "Jenkins engine"): Jenkins' URL, a user and that user's API token
+# (a secret: never logged). slipway.E030-E032 fail `manage.py check` without them.
+SLIPWAY_JENKINS_URL = envurl("SLIPWAY_JENKINS_URL", "", ("http", "https"))
+SLIPWAY_JENKINS_USER = envstr("SLIPWAY_JENKINS_USER", "")
+SLIPWAY_JENKINS_TOKEN = envstr("SLIPWAY_JENKINS_TOKEN", "")
 # Where step logs go: file:///path (default under the data dir) or s3://...
 SLIPWAY_LOG_STORE = envstr("SLIPWAY_LOG_STORE", f"file://{DATA_DIR / 'logs'}")
 # Where workspaces live (one directory per execution).

@@ -188,6 +188,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
         registry_auth=reg_auth,
         deploy_kubeconfig=target.get("kubeconfig", ""),
         deploy_namespace=target.get("namespace") or project_settings.get("deploy-namespace") or "default",
+        scheduled_nodes=tuple(n for n in (pipeline.execution_scheduled_info or []) if isinstance(n, str)),
     )
 
 

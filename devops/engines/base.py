@@ -124,6 +124,9 @@ class RunSpec:
     # and the default namespace of deploy steps. Empty for untrusted runs and when not configured.
     deploy_kubeconfig: str = field(default="", repr=False)
     deploy_namespace: str = ""
+    # The pipeline's executionScheduledInfo: nodes of its recent runs, newest first (DESIGN §6;
+    # the Jenkins engine's agent pod prefers them, so its hostPath caches are warm).
+    scheduled_nodes: tuple[str, ...] = ()
 
     @property
     def trusted(self) -> bool:

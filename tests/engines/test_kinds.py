@@ -97,12 +97,19 @@ def test_select_runtime_and_local_options_use_the_table(tmp_path):
 
 # --- system checks ---------------------------------------------------------------------------------
 
-def test_a_configured_engine_that_cannot_be_imported_fails_the_check(settings):
-    settings.SLIPWAY_ENGINE = "jenkins"   # a row of the table whose package is not written yet
+def test_a_configured_engine_that_cannot_be_imported_fails_the_check(settings, monkeypatch):
+    from devops.engines import registry
+
+    # A row of the table whose package does not exist (jenkins has one now).
+    monkeypatch.setitem(registry.ENGINES._kinds, "ghost",
+                        Kind("ghost", "Not written", "devops.engines.ghost.engine.GhostEngine"))
+    settings.SLIPWAY_ENGINE = "ghost"
     errors = [e for e in run_checks() if e.id == "slipway.E020"]
     assert len(errors) == 1
-    assert "SLIPWAY_ENGINE='jenkins'" in errors[0].msg and "devops.engines.jenkins" in errors[0].msg
-    assert errors[0].hint == "installed: local"
+    assert "SLIPWAY_ENGINE='ghost'" in errors[0].msg and "devops.engines.ghost" in errors[0].msg
+    assert errors[0].hint == "installed: local, jenkins"
+    settings.SLIPWAY_ENGINE = "jenkins"   # its module exists now: no E020 (its own checks are E030-E034)
+    assert not [e for e in run_checks() if e.id == "slipway.E020"]
     settings.SLIPWAY_ENGINE = "local"
     assert not [e for e in run_checks() if e.id == "slipway.E020"]
 
@@ -129,13 +136,16 @@ def test_the_dummy_runtime_is_for_tests_only(settings):
 
 
 def test_manage_py_check_fails_for_jenkins_and_runcontroller_stops_at_the_check(tmp_path):
-    """The operator's view (issue 9): `check` used to pass, then runcontroller died with ModuleNotFoundError."""
+    """The operator's view (issues 9, 13): jenkins without its settings fails `check` naming each
+    setting (E030 URL, E031 user/token, E033 kubeconfig), and runcontroller stops at the check."""
     env = {"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_ENGINE": "jenkins"}
     check = _manage("check", **env)
-    assert check.returncode == 1 and "slipway.E020" in check.stderr
-    assert "No module named 'devops.engines.jenkins'" in check.stderr
+    assert check.returncode == 1 and "slipway.E020" not in check.stderr
+    for check_id, setting in (("E030", "SLIPWAY_JENKINS_URL"), ("E031", "SLIPWAY_JENKINS_TOKEN"),
+                              ("E033", "SLIPWAY_KUBECONFIG")):
+        assert f"slipway.{check_id}" in check.stderr and setting in check.stderr
     run = _manage("runcontroller", "--once", **env)
-    assert run.returncode != 0 and "slipway.E020" in run.stderr
+    assert run.returncode != 0 and "slipway.E030" in run.stderr
     assert "Traceback" not in run.stderr
     assert _manage("check", SLIPWAY_DATA_DIR=str(tmp_path)).returncode == 0
 

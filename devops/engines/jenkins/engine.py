@@ -1,0 +1,336 @@
+"""JenkinsEngine: each execution is a Jenkins pipeline job whose agent is a Kubernetes pod (DESIGN §5).
+
+Contract (devops/engines/base.py), and how this engine keeps it:
+  * run(spec): renders the Jenkinsfile, creates or updates the job
+    `slipway-<execution>` (config.xml through python-jenkins), and queues a build
+    unless the job already has one or one is queued: a second run() for the same
+    execution returns the same handle {"job", "queue", "number"?} and starts nothing.
+    Two controllers racing past that check still start one build: Jenkins folds
+    queue requests with equal parameters into one item (the parameters include
+    SLIPWAY_EXECUTION).
+  * sync(spec, handle): one `wfapi/describe` of the build (plus the queue item
+    until the build has a number), then, for each step that is running or has
+    log left to copy, its stage node's describe and ONE progressive-text piece
+    per flow node (`logText/progressiveText?start=N`, honouring `X-Text-Size` and
+    `X-More-Data`). Cost grows with the active runs and their active steps only.
+    Bytes go through devops.logs `open_step_writer` (masking, cap, live
+    streaming) exactly as the local engine's. The run is reported finished only
+    once every step's log is copied to its end, so the stored log is the whole
+    log. Log copy offsets live in this engine instance (one per controller
+    process); sync starts nothing and stops nothing.
+  * stop(spec, handle, wait): cancels the queue item or POSTs `/job/X/N/stop`;
+    with wait=False returns False until Jenkins reports the build over.
+  * cleanup: closes the log writers and deletes what is left of the agent pod
+    (label slipway.io/execution=<name>) when SLIPWAY_KUBECONFIG is set; the
+    plugin normally deleted it already (podRetention: never()).
+  * deploy(project): checks that Jenkins answers with these credentials and
+    reconciles the project's data plane (devops.dataplane.deploy).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from devops.engines.base import (
+    PipelineEngine,
+    ProjectSpec,
+    RunReport,
+    RunSpec,
+    StepReport,
+    TemporaryEngineError,
+)
+from devops.engines.jenkins import jenkinsfile as jf
+from devops.engines.jenkins.client import JenkinsClient
+from devops.engines.jenkins.errors import JenkinsUnreachable
+from devops.engines.jenkins.options import JenkinsOptions
+
+log = logging.getLogger(__name__)
+
+# wfapi StatusExt -> Slipway state
+STATUS = {
+    "SUCCESS": "Success",
+    "FAILED": "Failed",
+    "UNSTABLE": "Failed",
+    "ABORTED": "Aborted",
+    "IN_PROGRESS": "Building",
+    "PAUSED_PENDING_INPUT": "Building",
+    "NOT_EXECUTED": "Waiting",
+}
+FINAL = frozenset({"Success", "Failed", "Aborted"})
+
+
+class _StepLog:
+    """Copy state of one step's log: its writer and the Jenkins byte offset of each flow node."""
+
+    def __init__(self, writer) -> None:
+        self.writer = writer
+        self.offsets: dict[str, int] = {}
+        self.done = False
+
+
+class JenkinsEngine(PipelineEngine):
+    name = "jenkins"
+
+    def __init__(self, options: JenkinsOptions | None = None, *, client: JenkinsClient | None = None,
+                 store=None) -> None:
+        self._options = options
+        self._client = client
+        self._store = store
+        self._logs: dict[tuple[str, int, int], _StepLog] = {}
+        self._numbers: dict[str, int] = {}
+        # The final report of each finished run until cleanup(): a later sync (another pass, a
+        # slow controller) returns it instead of copying the logs again.
+        self._final: dict[str, RunReport] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> JenkinsEngine:
+        return cls(JenkinsOptions.from_settings(**overrides))
+
+    @property
+    def options(self) -> JenkinsOptions:
+        if self._options is None:
+            self._options = JenkinsOptions.from_settings()
+        return self._options
+
+    @property
+    def client(self) -> JenkinsClient:
+        if self._client is None:
+            o = self.options
+            self._client = JenkinsClient(o.url, o.user, o.token, timeout=o.timeout)
+        return self._client
+
+    @property
+    def store(self):
+        if self._store is None:
+            from devops.logs import log_store_from_url
+
+            self._store = log_store_from_url(self.options.log_store_url)
+        return self._store
+
+    # -- contract -----------------------------------------------------------------------
+    def deploy(self, project: ProjectSpec) -> None:
+        self.client.whoami()  # raises JenkinsUnreachable / JenkinsAuthError
+        # The project's data plane (Jenkins, registry, MinIO, bindings: devops.dataplane), on the
+        # cluster of SLIPWAY_KUBECONFIG, or of this pod when Slipway runs on it. Idempotent: a
+        # second deploy writes nothing. Without either there is no cluster to deploy to (E033).
+        import os
+
+        if not (self.options.kubeconfig or os.environ.get("KUBERNETES_SERVICE_HOST")):
+            return
+        from kubernetes.client.exceptions import ApiException
+
+        from devops import dataplane
+
+        try:
+            dataplane.deploy(project, self.options.kubeconfig or None)
+        except ApiException as exc:
+            # 409: another controller changed the shared proxy-mappings meanwhile; 5xx: try later.
+            raise TemporaryEngineError(f"data plane of {project.project_id}: {exc.status} {exc.reason}") from None
+
+    def render(self, spec: RunSpec, nodes: list[str] | None = None) -> str:
+        return jf.render(spec, self.options, list(spec.scheduled_nodes) if nodes is None else nodes)
+
+    def run(self, spec: RunSpec) -> dict[str, Any]:
+        job = jf.job_name(spec.execution)
+        if spec.config.branch is not None and spec.branch and not spec.config.branch.matches(spec.branch):
+            return {"job": job, "skipped": True}
+        self.client.ensure_job(job, jf.job_config_xml(spec, self.render(spec)))
+        info = self.client.job_info(job) or {}
+        if info.get("lastBuild"):
+            return {"job": job, "queue": 0, "number": int(info["lastBuild"]["number"])}
+        if info.get("inQueue") and info.get("queueItem"):
+            return {"job": job, "queue": int(info["queueItem"]["id"])}
+        return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec))}
+
+    def _number(self, handle: dict[str, Any]) -> int | None:
+        if handle.get("number"):
+            return int(handle["number"])
+        job = handle["job"]
+        if job in self._numbers:
+            return self._numbers[job]
+        item = self.client.queue_item(int(handle.get("queue") or 0)) if handle.get("queue") else None
+        number = None
+        if item and item.get("executable"):
+            number = int(item["executable"]["number"])
+        elif item is None:  # queue items are forgotten ~5 minutes after they leave: ask the job
+            info = self.client.job_info(job) or {}
+            if info.get("lastBuild"):
+                number = int(info["lastBuild"]["number"])
+        if number is not None:
+            self._numbers[job] = number
+        return number
+
+    def sync(self, spec: RunSpec, handle: dict[str, Any]) -> RunReport:
+        runs = jf.planned(spec)
+        steps = {k: "Waiting" if ok else "Skipped" for k, ok in runs.items()}
+        if handle.get("skipped"):
+            now = time.time()
+            return RunReport(state="Skipped", started=now, ended=now, steps=tuple(
+                StepReport(stage=i, step=j, state="Skipped", started=now, ended=now) for (i, j) in steps))
+        if spec.execution in self._final:
+            return self._final[spec.execution]
+        job = handle["job"]
+        number = self._number(handle)
+        if number is None:
+            return RunReport(state="Building", steps=self._reports(spec, steps, {}))
+        run = self.client.describe(job, number)
+        if run is None:
+            return RunReport(state="Building", steps=self._reports(spec, steps, {}))
+        times: dict[tuple[int, int], tuple[float | None, float | None, str]] = {}
+        all_copied = True
+        for stage in run.get("stages") or []:
+            m = jf.STEP_STAGE.fullmatch(stage.get("name", ""))
+            if not m:
+                continue
+            key = (int(m.group(1)), int(m.group(2)))
+            if key not in steps or not runs[key]:
+                continue
+            state = STATUS.get(stage.get("status", ""), "Building")
+            started = stage.get("startTimeMillis") or None
+            started = started / 1000 if started else None
+            ended = (started + stage.get("durationMillis", 0) / 1000) if started and state in FINAL else None
+            message = ""
+            if state != "Waiting":
+                done, message = self._copy_log(spec, job, number, key, stage, final=state in FINAL)
+                if state in FINAL and not done:
+                    all_copied = False
+            steps[key] = state
+            times[key] = (started, ended, message)
+        status = STATUS.get(run.get("status", ""), "Building")
+        started = run.get("startTimeMillis")
+        report_started = started / 1000 if started else None
+        if status not in FINAL or not all_copied:
+            return RunReport(state="Building", started=report_started, steps=self._reports(spec, steps, times))
+        info = self.client.build_info(job, number) or {}
+        node = ""
+        desc = info.get("description") or ""
+        if desc.startswith(jf.NODE_MARKER):
+            node = desc[len(jf.NODE_MARKER):].strip()
+        ended = (run.get("endTimeMillis") or 0) / 1000 or time.time()
+        error = ""
+        if status == "Failed":
+            failed = sorted(k for k, s in steps.items() if s == "Failed")
+            error = f"step {failed[0][0]}.{failed[0][1]} failed" if failed else "the Jenkins build failed"
+        elif status == "Aborted":
+            error = "aborted in Jenkins (stopped, or the pipeline timeout passed)"
+        report = RunReport(state=status, started=report_started, ended=ended, error=error, node=node,
+                           steps=self._reports(spec, steps, times))
+        self._close_logs(spec.execution)
+        self._final[spec.execution] = report
+        return report
+
+    def _reports(self, spec, steps, times) -> tuple[StepReport, ...]:
+        out = []
+        for (i, j), state in sorted(steps.items()):
+            # Skipped steps carry no times: a report must not change between passes when nothing
+            # did (the controller skips writing an unchanged report).
+            started, ended, message = times.get((i, j), (None, None, ""))
+            lg = self._logs.get((spec.execution, i, j))
+            out.append(StepReport(stage=i, step=j, state=state, started=started, ended=ended, message=message,
+                                  runtime="jenkins", log_size=lg.writer.size if lg else 0))
+        return tuple(out)
+
+    def _copy_log(self, spec: RunSpec, job: str, number: int, key: tuple[int, int], stage: dict[str, Any],
+                  *, final: bool) -> tuple[bool, str]:
+        """Copy what is new of step `key`'s log; (copied to its end, error message of a failed node)."""
+        from devops.logs import LogKey, open_step_writer
+
+        lk = (spec.execution, *key)
+        with self._lock:
+            lg = self._logs.get(lk)
+            if lg is None:
+                cap = _cap(spec.settings)
+                lg = self._logs[lk] = _StepLog(open_step_writer(self.store, LogKey(*lk), mask=spec.mask, cap=cap))
+        if lg.done:
+            return True, ""
+        described = self.client.node_describe(job, number, str(stage["id"])) or {}
+        nodes = sorted(described.get("stageFlowNodes") or [], key=lambda n: int(n["id"]) if str(n["id"]).isdigit()
+                       else 0)
+        complete = True
+        message = ""
+        for node in nodes:
+            nid = str(node["id"])
+            if (node.get("error") or {}).get("message"):
+                message = node["error"]["message"]
+            start = lg.offsets.get(nid, 0)
+            if start < 0:  # this node's log is copied to its end
+                continue
+            piece = self.client.node_log(job, number, nid, start)
+            if piece is None:  # a node without a log (e.g. a block start)
+                lg.offsets[nid] = -1
+                continue
+            if piece.data:
+                lg.writer.write(piece.data)
+            node_final = STATUS.get(node.get("status", ""), "Building") in FINAL
+            if piece.more or not node_final or piece.next > start + len(piece.data):
+                lg.offsets[nid] = piece.next
+                complete = False
+            else:
+                lg.offsets[nid] = -1
+        if final and complete:
+            lg.writer.close()
+            lg.done = True
+        return lg.done, message
+
+    def _close_logs(self, execution: str) -> None:
+        with self._lock:
+            for k in [k for k in self._logs if k[0] == execution]:
+                lg = self._logs.pop(k)
+                if not lg.done:
+                    lg.writer.close()
+        self._numbers.pop(jf.job_name(execution), None)
+
+    def stop(self, spec: RunSpec, handle: dict[str, Any], *, wait: bool = True) -> bool:
+        if handle.get("skipped") or not handle.get("job"):
+            return True
+        job = handle["job"]
+        deadline = time.monotonic() + 60
+        while True:
+            number = self._number(handle)
+            if number is None:  # still queued: take it out of the queue
+                queue = int(handle.get("queue") or 0)
+                if not queue:
+                    return True
+                self.client.cancel_queue(queue)
+                item = self.client.queue_item(queue)
+                if item is None or item.get("cancelled"):
+                    return True
+            else:
+                info = self.client.build_info(job, number)
+                if info is None or not info.get("building"):
+                    return True
+                self.client.stop(job, number)  # the fake and Jenkins both record this POST
+            if not wait or time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+    def cleanup(self, spec: RunSpec, handle: dict[str, Any]) -> None:
+        self._close_logs(spec.execution)
+        self._final.pop(spec.execution, None)
+        if not self.options.kubeconfig:
+            return
+        try:
+            from kubernetes import client as k8s
+            from kubernetes import config as k8s_config
+
+            api = k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=self.options.kubeconfig))
+            namespace = spec.settings.get("pipeline-namespace") or f"{spec.project_id}-pipeline"
+            api.delete_collection_namespaced_pod(namespace, label_selector=f"{jf.EXECUTION_LABEL}={spec.execution}")
+        except Exception as exc:  # idempotent and best effort: the plugin deletes the pod itself
+            log.warning("%s: deleting the agent pod: %s", spec.execution, type(exc).__name__)
+
+
+def _cap(settings: dict[str, str]) -> int | None:
+    from devops.quantity import parse_bytes
+
+    raw = (settings.get("log-size-cap") or "").strip()
+    try:
+        return parse_bytes(raw) if raw else None
+    except ValueError:
+        return None
+
+
+__all__ = ["JenkinsEngine", "JenkinsUnreachable"]
