@@ -21,13 +21,14 @@ Runs in a child process with its own SLIPWAY_DATA_DIR and SQLite file.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.bench._net import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -38,21 +39,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def _write_log(store, key, total: int, needle_line: int | None) -> int:
@@ -144,7 +130,7 @@ def run(tmp: Path) -> None:
                     HASH_SESSION_KEY: user.get_session_auth_hash()})
     session.save()
 
-    port = _free_port()
+    port = free_port()
     daphne = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "devops.asgi:application"],
                               cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -154,7 +140,7 @@ def run(tmp: Path) -> None:
     raw_pages = os.environ.get("BENCH_UI_SCROLL_PAGES", "300")
     scroll_pages = None if raw_pages == "all" else int(raw_pages)
     try:
-        _wait_port(port)
+        wait_port(port)
         from playwright.sync_api import sync_playwright
 
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from tests.bench._net import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -37,21 +38,6 @@ def _pct(xs: list[float]) -> tuple[float, float]:
     return xs[len(xs) // 2] * 1000, xs[min(len(xs) - 1, int(0.95 * len(xs)))] * 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def _setup():
@@ -233,11 +219,11 @@ def run(tmp: Path) -> None:
     c.force_login(alice)
     session = c.cookies[settings.SESSION_COOKIE_NAME].value
     token = Token.objects.create(user=alice).key
-    port = _free_port()
+    port = free_port()
     daphne = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "devops.asgi:application"],
                               cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_port(port)
+        wait_port(port, 60)
         with ThreadPoolExecutor(1) as pool:
             base = _baseline_ws(port, _building_run(pipeline, make_config, new_execution), token, pool)
             ex = pool.submit(_building_run, pipeline, make_config, new_execution).result()

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.bench._net import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LINES = 200
@@ -37,21 +39,6 @@ MASK = ("hunter2-secret-value", "AKIAEXAMPLEKEY123", "ghp_exampletoken0000")
 REDIS = "redis://127.0.0.1:6379/11"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"port {port} never opened")
 
 
 def _pct(xs: list[float]) -> tuple[float, float, float]:
@@ -168,14 +155,14 @@ def latency_baseline() -> list[float]:
 def latency_ws(env: dict, store_url: str, execution: str, project: str, token: str, stage: int) -> list[float]:
     import websockets
 
-    port = _free_port()
+    port = free_port()
     daphne = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "devops.asgi:application"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wenv = {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
     writer = subprocess.Popen([sys.executable, "-m", "tests.logs.writer_proc", store_url, execution, str(stage), "0",
                                "--mask", MASK[0]], cwd=ROOT, env=wenv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        _wait_port(port)
+        wait_port(port)
         assert writer.stdout.readline() == b"ready\n"
         url = f"ws://127.0.0.1:{port}/ws/v1/projects/{project}/executions/{execution}/log?stage={stage}&step=0"
 
@@ -217,13 +204,13 @@ def run(tmp: Path) -> None:
                                                  run=1, execution_state="Building")
     token = Token.objects.create(user=user).key
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    moto_port = _free_port()
+    moto_port = free_port()
     moto = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     file_url = f"file://{tmp / 'logs'}"
     s3_url = f"s3://bench:bench-secret@127.0.0.1:{moto_port}/bench-logs?secure=false"
     try:
-        _wait_port(moto_port)
+        wait_port(moto_port)
         print("latency: line written by another process -> received (ms)", flush=True)
         base = _pct(latency_baseline())
         print(f"  baseline loopback TCP socket   p50 {base[0]:6.2f}  p95 {base[1]:6.2f}  p99 {base[2]:6.2f}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from devops.triggers.events import (
-    BadPayload,
     Ignored,
     Ping,
     Trigger,
@@ -19,6 +18,7 @@ from devops.triggers.events import (
     signature_matches,
     text,
 )
+from devops.triggers.hooks.github import pull_request
 
 PR_ACTIONS = ("opened", "synchronized", "reopened")
 
@@ -34,18 +34,7 @@ def _parse(event: str, payload: Any, who: str) -> Trigger | Ping | Ignored:
             author_email=text(get(head, "author.email") or get(payload, "pusher.email")),
         )
     if event == "pull_request":
-        action = text(get(payload, "action"))
-        if action not in PR_ACTIONS:
-            return Ignored(f"pull request {action or 'event'}: only {', '.join(PR_ACTIONS)} run")
-        number = get(payload, "number", required=True)
-        if not isinstance(number, int):
-            raise BadPayload("the payload's 'number' is not an integer")
-        return Trigger(
-            "pull_request", text(get(payload, "pull_request.base.ref", required=True)),
-            text(get(payload, "pull_request.head.sha", required=True)), f"refs/pull/{number}/head",
-            message=text(get(payload, "pull_request.title")),
-            author=text(get(payload, "pull_request.user.login")), pr_number=number,
-        )
+        return pull_request(payload, PR_ACTIONS)
     raise UnknownEvent(f"{who} event {event!r} is not handled (push, pull_request are)")
 
 

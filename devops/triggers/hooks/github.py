@@ -45,16 +45,23 @@ def parse(event: str, payload: Any) -> Trigger | Ping | Ignored:
             deleted=bool(get(payload, "deleted")),
         )
     if event == "pull_request":
-        action = text(get(payload, "action"))
-        if action not in PR_ACTIONS:
-            return Ignored(f"pull request {action or 'event'}: only {', '.join(PR_ACTIONS)} run")
-        number = get(payload, "number", required=True)
-        if not isinstance(number, int):
-            raise BadPayload("the payload's 'number' is not an integer")
-        return Trigger(
-            "pull_request", text(get(payload, "pull_request.base.ref", required=True)),
-            text(get(payload, "pull_request.head.sha", required=True)), f"refs/pull/{number}/head",
-            message=text(get(payload, "pull_request.title")),
-            author=text(get(payload, "pull_request.user.login")), pr_number=number,
-        )
+        return pull_request(payload)
     raise UnknownEvent(f"GitHub event {event!r} is not handled (push, pull_request, ping are)")
+
+
+def pull_request(payload: Any, actions: tuple[str, ...] = PR_ACTIONS) -> Trigger | Ignored:
+    """A `pull_request` payload of GitHub's shape (Gitea and Gogs send the same fields; their
+    `actions` that run differ: Gitea says "synchronized")."""
+    action = text(get(payload, "action"))
+    if action not in actions:
+        return Ignored(f"pull request {action or 'event'}: only {', '.join(actions)} run")
+    number = get(payload, "number", required=True)
+    if not isinstance(number, int):
+        raise BadPayload("the payload's 'number' is not an integer")
+    return Trigger(
+        "pull_request", text(get(payload, "pull_request.base.ref", required=True)),
+        text(get(payload, "pull_request.head.sha", required=True)), f"refs/pull/{number}/head",
+        message=text(get(payload, "pull_request.title")),
+        author=text(get(payload, "pull_request.user.login")), pr_number=number,
+    )
+
