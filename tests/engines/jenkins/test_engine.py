@@ -213,3 +213,31 @@ def test_deploy_checks_the_connection(engine, fake):
 
     engine.deploy(ProjectSpec(project_id="p-abcde", cluster_id="local", namespace="p-abcde-pipeline"))
     assert "GET /me/api/json" in fake.requests
+
+
+def test_deploy_reconciles_the_project_s_data_plane_on_the_configured_cluster(fake, tmp_path):
+    """deploy() = Jenkins answers + devops.dataplane.deploy on SLIPWAY_KUBECONFIG's cluster, idempotently."""
+    from dataclasses import replace
+
+    from devops.engines.base import ProjectSpec
+    from devops.engines.jenkins.engine import JenkinsEngine
+    from devops.engines.jenkins.options import JenkinsOptions
+    from devops.logs.filestore import FileLogStore
+    from tests.kubefake import fake_kube
+
+    spec = ProjectSpec(project_id="p-abcde", cluster_id="local", namespace="p-abcde-pipeline")
+    with fake_kube() as fk:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+            f"clusters: [{{name: fake, cluster: {{server: '{fk.url}'}}}}]\n"
+            "users: [{name: op, user: {token: operator-token}}]\n"
+            "contexts: [{name: fake, context: {cluster: fake, user: op}}]\n")
+        options = replace(JenkinsOptions(url=fake.url, user=fake.user, token=fake.token,
+                                          log_store_url=f"file://{tmp_path}/logs"), kubeconfig=str(kubeconfig))
+        engine = JenkinsEngine(options, store=FileLogStore(tmp_path / "logs"))
+        engine.deploy(spec)
+        assert fk.get("apps/v1", "deployments", spec.namespace, "jenkins")["metadata"]["name"] == "jenkins"
+        writes = len(fk.writes)
+        engine.deploy(spec)  # a controller restart deploys again: nothing is written
+        assert len(fk.writes) == writes
