@@ -97,13 +97,14 @@ def is_remote(url: str) -> bool:
     return bool(re.match(r"^[a-z][a-z0-9+.-]*://", url) or re.match(r"^[\w.-]+@[\w.-]+:", url))
 
 
-CREDENTIALS_IN_URL = ("holds credentials (user:token@): they would be shown to every project member, "
+CREDENTIALS_IN_URL = ("holds credentials (user:token@, or ?token=...): they would be shown to every project member, "
                       "printed in clone logs and put in CICD_GIT_URL; store a source code credential "
                       "for the pipeline instead and use the URL without them")
 
 
 def embedded_credentials(url: str) -> bool:
-    """True when `url` carries a password, or (http/https) any user part.
+    """True when `url` carries a password, (http/https) any user part, or a query/fragment
+    parameter named like a secret (`?private_token=`, `?access_token=`).
 
     `https://user:token@host/repo.git` and `https://token@host/repo.git` both
     put a secret in the URL; `ssh://git@host/repo` and scp-like
@@ -117,10 +118,17 @@ def embedded_credentials(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
+    if _SECRET_QUERY.search(f"{parts.query}&{parts.fragment}"):
+        return True  # https://host/repo.git?private_token=... (GitLab), ?access_token=...
     if "@" not in parts.netloc:
         return False
     userinfo = parts.netloc.rpartition("@")[0]
     return ":" in userinfo or parts.scheme.lower() in ("http", "https")
+
+
+# A query or fragment parameter whose name says it carries a secret.
+_SECRET_QUERY = re.compile(r"(?:^|[&;])[^=&;]*(?:token|key|secret|pass|auth|sig|cred)[^=&;]*=[^&;]",
+                           re.IGNORECASE)
 
 
 def normalise_url(repo: str) -> str:

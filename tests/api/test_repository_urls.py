@@ -11,11 +11,14 @@ REFUSED = [
     "https://PLANTED-tok-91@github.com/acme/app.git",
     "http://x-access-token:PLANTED-tok-91@git.example:8080/acme/app",
     "ssh://git:PLANTED-tok-91@github.com/acme/app.git",
+    "https://gitlab.example/acme/app.git?private_token=PLANTED-tok-91",
+    "https://git.example/acme/app.git?ref=main&Access_Token=PLANTED-tok-91",
 ]
 ALLOWED = [
     "git@github.com:acme/app.git",
     "ssh://git@github.com/acme/app.git",
     "https://github.com/acme/app.git",
+    "https://git.example/acme/app.git?ref=main",
 ]
 
 
