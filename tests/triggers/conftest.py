@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.controller import conftest as controller_fixtures
 from tests.controller.conftest import git, make_repo
 
 HOOKS = FIXTURES / "webhooks"
+data_dir = controller_fixtures.data_dir  # the controller tests' DATA_DIR fixture, shared
 SECRET = "It's a Secret to Everybody"   # GitHub's documented test secret (SOURCES.md test vectors)
 
 PIPELINE_YAML = """\
@@ -59,19 +61,6 @@ def commits_named(body: bytes) -> set[str]:
     walk(json.loads(body))
     return found
 
-
-@pytest.fixture
-def data_dir(tmp_path, settings):
-    from devops.logs import get_log_store
-
-    d = tmp_path / "data"
-    d.mkdir()
-    settings.DATA_DIR = d
-    settings.SLIPWAY_LOG_STORE = f"file://{d / 'logs'}"
-    settings.SLIPWAY_WORKSPACE_DIR = d / "workspaces"
-    get_log_store.cache_clear()
-    yield d
-    get_log_store.cache_clear()
 
 
 def make_hook_repo(path: Path, *, yaml: str = PIPELINE_YAML, commits: set[str] = frozenset(),

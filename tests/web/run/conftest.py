@@ -3,22 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.controller import conftest as controller_fixtures
 from tests.controller.conftest import make_config, new_execution
 
+data_dir = controller_fixtures.data_dir  # the controller tests' DATA_DIR fixture, shared
 
-@pytest.fixture
-def data_dir(tmp_path, settings):
-    """DATA_DIR (status bells, doorbell, logs, workspaces) under tmp_path."""
-    from devops.logs import get_log_store
-
-    d = tmp_path / "data"
-    d.mkdir()
-    settings.DATA_DIR = d
-    settings.SLIPWAY_LOG_STORE = f"file://{d / 'logs'}"
-    settings.SLIPWAY_WORKSPACE_DIR = d / "workspaces"
-    get_log_store.cache_clear()
-    yield d
-    get_log_store.cache_clear()
 
 
 @pytest.fixture
