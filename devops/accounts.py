@@ -40,6 +40,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return signup_open()
 
+    def get_provider(self, request, provider, client_id=None):
+        instance = super().get_provider(request, provider, client_id=client_id)
+        if instance.id == "github":  # the redirect too must use the app's host (GitHub Enterprise)
+            from devops.oauth.github import HostGitHubAdapter
+
+            instance.oauth2_adapter_class = HostGitHubAdapter
+        return instance
+
     def list_apps(self, request, provider=None, client_id=None):
         apps = super().list_apps(request, provider=provider, client_id=client_id)
         chosen = request.session.get(SESSION_APP) if request is not None and hasattr(request, "session") else None
