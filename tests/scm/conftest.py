@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import responses
+from responses import matchers
 
 RECORDINGS = Path(__file__).parent / "recordings"
 
@@ -25,9 +26,11 @@ def replay_octokit(rsps: responses.RequestsMock, name: str, *, base: str = "http
     for x in exchanges:
         body = x["response"]
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        headers = {k: v for k, v in x["headers"].items() if k in ("link", "content-type", "etag", "x-github-media-type")}
-        rsps.add(x["method"].upper(), base + x["path"], body=raw, status=x["status"], headers=headers,
-                 content_type=None, match_querystring=True)
+        headers = {k: v for k, v in x["headers"].items() if k in ("link", "etag", "x-github-media-type")}
+        path, _, query = x["path"].partition("?")
+        rsps.add(x["method"].upper(), base + path, body=raw, status=x["status"], headers=headers,
+                 content_type=x["headers"].get("content-type", "application/json"),
+                 match=[matchers.query_string_matcher(query)])
     return exchanges
 
 
