@@ -96,21 +96,25 @@ def refresh(cred: SourceCodeCredential, *, force: bool = False) -> SourceCodeCre
             _copy(row, cred)  # another process refreshed while we waited: use its pair
             return cred
         app = app_of(row.project_id, row.source_code_type)
+        refused = ""
         try:
             token = cls.refresh(app, row.refresh_token)
         except http.Transient:
             raise
         except (http.ProviderError, ValueError) as exc:
-            row.revoked, row.last_error = True, f"the token could not be refreshed: {exc}"[:500]
+            # Saved under the lock (not raised out of it, which would roll the mark back).
+            refused = f"the token could not be refreshed: {exc}"[:500]
+            row.revoked, row.last_error = True, refused
             row.save(update_fields=["revoked", "last_error"])
-            _copy(row, cred)
-            log.warning("credential %s (%s): refresh refused", row.pk, row.source_code_type)
-            raise http.Unauthorized(row.last_error, 401) from None
-        row.access_token = token.access
-        row.refresh_token = token.refresh or row.refresh_token
-        row.expiry = _expiry(token)
-        row.save(update_fields=["access_token", "refresh_token", "expiry"])
+        else:
+            row.access_token = token.access
+            row.refresh_token = token.refresh or row.refresh_token
+            row.expiry = _expiry(token)
+            row.save(update_fields=["access_token", "refresh_token", "expiry"])
     _copy(row, cred)
+    if refused:
+        log.warning("credential %s (%s): refresh refused", row.pk, row.source_code_type)
+        raise http.Unauthorized(refused, 401)
     return cred
 
 
