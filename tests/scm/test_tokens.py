@@ -1,6 +1,7 @@
 """Token refresh (GitLab pair invalidation, Bitbucket rotation, Bearer only) and revoked -> reconnect."""
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -27,9 +28,9 @@ def _gitlab_token_endpoint(rsps, pairs: dict[str, tuple[str, str]]):
         new = live.pop(form.get("refresh_token", ""), None)
         if form.get("grant_type") != "refresh_token" or new is None:
             return 400, {}, '{"error":"invalid_grant","error_description":"The provided authorization grant is invalid"}'
-        return 200, {"Content-Type": "application/json"}, (
-            '{"access_token":"%s","token_type":"Bearer","expires_in":7200,"refresh_token":"%s",'
-            '"scope":"api","created_at":1700000000}' % new)
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            {"access_token": new[0], "token_type": "Bearer", "expires_in": 7200, "refresh_token": new[1],
+             "scope": "api", "created_at": 1700000000})
 
     rsps.add_callback(responses.POST, "https://gitlab.example.com/oauth/token", callback=answer)
 
