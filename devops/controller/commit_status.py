@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -69,7 +70,18 @@ def tick_commit_status(controller=None) -> bool:
     for row in rows:
         if controller is not None and getattr(controller, "stopping", False):
             break
-        did = report(row) or did
+        try:
+            did = report(row) or did
+        except DatabaseError:
+            raise  # the loop retries database errors next pass
+        except Exception as exc:  # one bad row never stops the loop: recorded, retried later
+            log.exception("%s: commit status failed", row.execution_id)
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            row.retry_at = timezone.now() + timedelta(seconds=backoff(row.attempts))
+            row.done = row.attempts >= settings.SLIPWAY_COMMIT_STATUS_ATTEMPTS
+            row.save(update_fields=["attempts", "last_error", "retry_at", "done", "updated"])
+            did = True
     return did
 
 

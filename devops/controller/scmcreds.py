@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from devops.kinds import KindUnavailable
@@ -158,6 +158,10 @@ def refresh_due_credentials(limit: int = 20) -> bool:
             did = True
         except (http.ProviderError, NotConnected) as exc:
             log.info("credential %s: not refreshed: %s", cred.pk, exc)
+        except DatabaseError:
+            raise
+        except Exception:  # one bad row never stops the controller's pass
+            log.exception("credential %s: refresh failed", cred.pk)
     return did
 
 
