@@ -105,3 +105,14 @@ def test_a_revoked_token_gives_up_without_touching_the_run(rsps, execution):
 def test_backoff_doubles_to_five_minutes():
     assert [commit_status.backoff(n) for n in (1, 2, 3, 10)] == [2.0, 4.0, 8.0, 300.0]
     assert commit_status.backoff(1, retry_after=60) == 60
+
+
+def test_an_unexpected_error_is_recorded_and_the_pass_goes_on(rsps, execution, monkeypatch):
+    def broken(cred, fn):
+        raise RuntimeError("provider module bug")
+
+    monkeypatch.setattr(commit_status.scmcreds, "call", broken)  # at the place of use
+    _set(execution, "Building")
+    assert tick_commit_status() is True
+    row = CommitStatus.objects.get(execution=execution)
+    assert "RuntimeError: provider module bug" in row.last_error and row.attempts == 1 and not row.done

@@ -151,3 +151,63 @@ def test_connect_needs_an_enabled_app_and_write_access(client, personas, project
     client.force_login(personas["bob"])
     resp = client.post(f"/p/{project.id}/repositories/connect/github")
     assert resp.status_code == 302 and resp["Location"] == f"/p/{project.id}/repositories/"
+
+
+def test_bitbucket_server_connect_through_slipways_provider(client, personas, project, rsps):
+    """allauth has no Bitbucket Server provider: Slipway's, through allauth's own OAuth2 views.
+
+    Answers constructed after Atlassian's documentation (recordings/SOURCES.md): the token
+    endpoint's RFC 6749 body, `whoami`'s plain-text slug, `users/{slug}`'s user object.
+    """
+    from devops.scm.providers import PROVIDERS
+    from devops.web.views_scm import save_app
+
+    save_app(project, PROVIDERS.get("bitbucketserver"), None,
+             {"client_id": "bbs-id", "client_secret": "bbs-secret", "hostname": "bitbucket.example.com",
+              "enabled": True})
+    client.force_login(personas["bob"])
+    start = _connect(client, project.id, "bitbucketserver")
+    assert start["url"].netloc == "bitbucket.example.com"
+    assert start["url"].path == "/rest/oauth2/latest/authorize" and start["query"]["scope"] == "REPO_ADMIN"
+    base = "https://bitbucket.example.com"
+    rsps.add(responses.POST, f"{base}/rest/oauth2/latest/token",
+             json={"scope": "REPO_ADMIN", "access_token": "bbs-access", "expires_in": 7200,
+                   "token_type": "bearer", "refresh_token": "bbs-refresh"})
+    rsps.add(responses.GET, f"{base}/plugins/servlet/applinks/whoami", body="jdoe", content_type="text/plain")
+    rsps.add(responses.GET, f"{base}/rest/api/latest/users/jdoe",
+             json={"name": "jdoe", "emailAddress": "jdoe@example.com", "active": True, "displayName": "Jane Doe",
+                   "id": 101, "slug": "jdoe", "type": "NORMAL",
+                   "links": {"self": [{"href": "https://bitbucket.example.com/users/jdoe"}]}})
+    done = client.get("/accounts/bitbucketserver/login/callback/", {"code": "c", "state": start["query"]["state"]})
+    assert done.status_code == 302, done.content[:500]
+    cred = SourceCodeCredential.objects.get(project=project, source_code_type="bitbucketserver")
+    assert (cred.login_name, cred.access_token, cred.refresh_token) == ("jdoe", "bbs-access", "bbs-refresh")
+    assert cred.html_url == "https://bitbucket.example.com/users/jdoe"
+    for call in rsps.calls[1:]:
+        assert call.request.headers["Authorization"] == "Bearer bbs-access"
+    assert SocialToken.objects.count() == 0
+
+
+def test_bitbucket_cloud_connect(client, personas, project, bitbucket_config, rsps):
+    """Profile answer constructed after Bitbucket's documented user object (allauth 65.21's uid is
+    `account_id`, which the older body in allauth's own tests does not carry)."""
+    client.force_login(personas["bob"])
+    start = _connect(client, project.id, "bitbucketcloud")
+    assert start["url"].netloc == "bitbucket.org" and start["url"].path == "/site/oauth2/authorize"
+    assert set(start["query"]["scope"].split()) == {"repository", "repository:admin", "webhook"}
+    rsps.add(responses.POST, "https://bitbucket.org/site/oauth2/access_token",
+             json={"access_token": "bb-access", "scopes": "repository webhook", "expires_in": 7200,
+                   "refresh_token": "bb-refresh", "token_type": "bearer"})
+    rsps.add(responses.GET, "https://api.bitbucket.org/2.0/user",
+             json={"account_id": "557058:c0b72ad0-1cb5-4018-9cdc-0cde8492c443", "display_name": "tutorials account",
+                   "username": "tutorials", "uuid": "{c788b2da-b7a2-404c-9e26-d3f077557007}", "type": "user",
+                   "links": {"html": {"href": "https://bitbucket.org/tutorials"}}})
+    rsps.add(responses.GET, "https://api.bitbucket.org/2.0/user/emails", json={"values": []})
+    done = client.get("/accounts/bitbucket_oauth2/login/callback/", {"code": "c", "state": start["query"]["state"]})
+    assert done.status_code == 302, done.content[:500]
+    cred = SourceCodeCredential.objects.get(project=project, source_code_type="bitbucketcloud")
+    assert (cred.login_name, cred.refresh_token, cred.html_url) == ("tutorials", "bb-refresh",
+                                                                    "https://bitbucket.org/tutorials")
+    profile = next(c for c in rsps.calls if c.request.url.startswith("https://api.bitbucket.org/2.0/user"))
+    assert profile.request.headers["Authorization"] == "Bearer bb-access"
+    assert cred.git_username() == "x-token-auth"
