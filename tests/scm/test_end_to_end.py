@@ -16,7 +16,13 @@ from responses import matchers
 from devops.controller import commit_status, scmcreds
 from devops.models import PipelineExecution, SourceCodeRepository, WebhookDelivery
 from tests.scm.conftest import check_github_body, make_credential, openapi_operation
-from tests.triggers.conftest import commits_named, data_dir, fixture_bytes, make_hook_repo, sha256_hex  # noqa: F401
+from tests.triggers.conftest import (  # noqa: F401
+    commits_named,
+    data_dir,
+    fixture_bytes,
+    make_hook_repo,
+    sha256_hex,
+)
 
 pytestmark = pytest.mark.django_db
 
