@@ -34,6 +34,7 @@ class AccountAdapter(DefaultAccountAdapter):
 # empty and is filled in memory here.
 
 SESSION_APP = "slipway_scm_app"
+SECRET_PROFILE_KEYS = frozenset({"private_token", "access_token", "refresh_token", "token", "id_token"})
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
@@ -82,6 +83,13 @@ def capture_token(request, sociallogin, **kwargs) -> None:
     if token is None or config is None or not request.user.is_authenticated:
         return
     data = sociallogin.account.extra_data or {}
+    # The profile is stored in plaintext (SocialAccount.extra_data): no secret-looking field stays in it
+    # (GitLab's older /user answers carried the user's `private_token`).
+    leaked = [k for k in data if k in SECRET_PROFILE_KEYS]
+    if leaked and sociallogin.account.pk:
+        for k in leaked:
+            data.pop(k)
+        sociallogin.account.save(update_fields=["extra_data"])
     login = str(data.get("login") or data.get("username") or data.get("slug") or sociallogin.account.uid)
     html = data.get("html_url") or data.get("web_url") or ""
     if not html and isinstance(data.get("links"), dict):

@@ -25,7 +25,7 @@ import requests
 
 TIMEOUT = (5, 20)  # connect, read (seconds)
 MAX_BODY = 8 * 1024 * 1024  # one page of repositories or one pipeline file is far below this
-MAX_PAGES = 50  # 50 pages x 100 repositories: paging stops there, the list says so
+MAX_PAGES = 50  # 50 pages x 100 repositories: paging stops there (a bound on time and memory)
 
 
 class ProviderError(Exception):

@@ -106,7 +106,7 @@ def pipeline_new(request: HttpRequest, project: str) -> TemplateResponse | HttpR
     )
 
     return TemplateResponse(request, "web/pipeline_new.html", {"project": proj, "form": form,
-                            "provider_repositories": repositories_for_new_pipeline(proj)}, status=status)
+                            "provider_repositories": repositories_for_new_pipeline(proj, request.user)}, status=status)
 
 
 def _runs(request: HttpRequest, pipeline: Pipeline):

@@ -7,7 +7,12 @@
   Server. Backed by an allauth SocialApp (devops/accounts.py picks it).
 - `/p/<project>/repositories/`: connected accounts (a revoked one says so,
   with "reconnect"), the repositories listed from the provider (searchable,
-  refreshable), "enable" (pipeline + webhook) and each webhook's health.
+  refreshable, paged), "enable" (pipeline + webhook) and each webhook's health.
+
+A listing is the connecting user's view of the provider (private repositories
+of other organisations included), so it is theirs: other members see only the
+repositories that have a pipeline here, and only the account's owner may
+refresh it or enable a repository with it.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.sites.models import Site
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -162,15 +169,16 @@ def connect(request: HttpRequest, project: str, kind_name: str) -> HttpResponse:
                                  scope=[s for s, _why in cls.scopes])
 
 
-def _repositories(proj, q: str):
+def _repositories(proj, q: str, user):
     last = WebhookDelivery.objects.filter(pipeline_id=OuterRef("pipeline_id")).order_by("-received_at", "-id")
     qs = (SourceCodeRepository.objects.filter(project=proj).select_related("credential", "pipeline")
           .annotate(last_delivery=Subquery(last.values("received_at")[:1]),
                     last_signature_ok=Subquery(last.values("signature_ok")[:1]),
-                    last_outcome=Subquery(last.values("outcome")[:1])))
+                    last_outcome=Subquery(last.values("outcome")[:1]))
+          .filter(Q(credential__user=user) | Q(pipeline__isnull=False)))
     if q:
         qs = qs.filter(Q(full_name__icontains=q) | Q(url__icontains=q))
-    return qs.order_by("full_name")[:REPOS_PER_PAGE]
+    return qs.order_by("full_name", "pk")
 
 
 @login_required
@@ -179,7 +187,8 @@ def repositories(request: HttpRequest, project: str) -> TemplateResponse:
     q = request.GET.get("q", "").strip()[:200]
     creds = SourceCodeCredential.objects.filter(project=proj).exclude(source_code_type="git").order_by("name")
     enabled = {c.type for c in SourceCodeProviderConfig.objects.filter(project=proj, enabled=True)}
-    context = {"project": proj, "credentials": creds, "repositories": _repositories(proj, q), "q": q,
+    page = Paginator(_repositories(proj, q, request.user), REPOS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"project": proj, "credentials": creds, "repositories": page, "q": q,
                "connectable": [k for k in oauth_kinds() if k.name in enabled], "tab": "repositories"}
     return TemplateResponse(request, "web/scm_repositories.html", context)
 
@@ -199,6 +208,7 @@ def _provider_failure(request, cred: SourceCodeCredential, exc: Exception) -> No
 def repositories_refresh(request: HttpRequest, project: str, credential: int) -> HttpResponseRedirect:
     proj = project_for(request, project, "write")
     cred = get_object_or_404(SourceCodeCredential, project=proj, pk=credential)
+    _own(request, cred)
     try:
         n = scmcreds.refresh_repositories(cred)
     except (http.ProviderError, scmcreds.NotConnected) as exc:
@@ -216,6 +226,9 @@ def repository_enable(request: HttpRequest, project: str, pk: int) -> HttpRespon
     row = get_object_or_404(SourceCodeRepository.objects.select_related("credential"), project=proj, pk=pk)
     if row.pipeline_id:
         return HttpResponseRedirect(reverse("web:pipeline", args=[proj.id, row.pipeline.name]))
+    if row.credential is None:
+        raise Http404("No such repository.")
+    _own(request, row.credential)
     try:
         pipeline = scmcreds.enable(row)
     except (http.ProviderError, scmcreds.NotConnected) as exc:
@@ -226,7 +239,12 @@ def repository_enable(request: HttpRequest, project: str, pk: int) -> HttpRespon
     return HttpResponseRedirect(reverse("web:pipeline", args=[proj.id, pipeline.name]))
 
 
-def repositories_for_new_pipeline(proj) -> list[SourceCodeRepository]:
-    """The add-pipeline page's offer: listed repositories without a pipeline yet."""
-    return list(SourceCodeRepository.objects.filter(project=proj, pipeline__isnull=True)
+def _own(request: HttpRequest, cred: SourceCodeCredential) -> None:
+    if cred.user_id != request.user.pk:
+        raise PermissionDenied(f"Only {cred.user or 'its owner'} may use the account {cred.login_name}.")
+
+
+def repositories_for_new_pipeline(proj, user) -> list[SourceCodeRepository]:
+    """The add-pipeline page's offer: the user's listed repositories without a pipeline yet."""
+    return list(SourceCodeRepository.objects.filter(project=proj, pipeline__isnull=True, credential__user=user)
                 .select_related("credential").order_by("full_name")[:50])

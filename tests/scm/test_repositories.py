@@ -31,12 +31,34 @@ def test_refresh_lists_repositories_and_search_filters(client, personas, project
     page = client.get(f"/p/{project.id}/repositories/", {"q": "octokit"}).content.decode()
     assert "octokit-fixture-org/hello-world" in page and "octocat/Hello-World" not in page
     assert "gho_listing_token" not in page
-    # read-only members see the list but no buttons
-    client.force_login(personas["ronnie"])
-    page = client.get(f"/p/{project.id}/repositories/").content.decode()
-    assert "octocat/Hello-World" in page and "Enable" not in page
+    # A listing is bob's view of GitHub: other members see neither it nor his buttons...
+    for other in ("alice", "ronnie"):
+        client.force_login(personas[other])
+        page = client.get(f"/p/{project.id}/repositories/").content.decode()
+        assert "octocat/Hello-World" not in page and "Refresh repositories" not in page
+        assert "someone" in page  # ...but they see that the account is connected
+    client.force_login(personas["alice"])
+    assert client.post(f"/p/{project.id}/repositories/refresh/{listed.pk}").status_code == 403
+    row = SourceCodeRepository.objects.get(full_name="octocat/Hello-World")
+    assert client.post(f"/p/{project.id}/repositories/{row.pk}/enable").status_code == 403
+    assert "Enable octocat" not in client.get(f"/p/{project.id}/pipelines/new").content.decode()
     client.force_login(personas["charlie"])
     assert client.get(f"/p/{project.id}/repositories/").status_code == 404
+    assert client.post(f"/p/{project.id}/repositories/refresh/{listed.pk}").status_code == 404
+
+
+def test_the_list_is_paged(client, personas, project, listed):
+    from devops.models import SourceCodeRepository as Row
+    from devops.web import views_scm
+
+    Row.objects.bulk_create(Row(project=project, credential=listed, source_code_type="github", url=f"u{i}",
+                                full_name=f"org/repo-{i:03d}", external_id=str(i))
+                            for i in range(views_scm.REPOS_PER_PAGE + 5))
+    client.force_login(personas["bob"])
+    first = client.get(f"/p/{project.id}/repositories/").content.decode()
+    second = client.get(f"/p/{project.id}/repositories/", {"page": 2}).content.decode()
+    assert "org/repo-000" in first and "org/repo-104" not in first and "page 1 of 2" in first
+    assert "org/repo-104" in second and "org/repo-000" not in second
 
 
 def test_enable_creates_the_pipeline_and_the_webhook(client, personas, project, listed, rsps):
