@@ -147,3 +147,26 @@ def test_the_pipeline_file_is_read_through_the_contents_api_at_the_commit(projec
     generic = Pipeline.objects.create(project=project, repository_url="https://git.example.com/x.git")
     assert _provider_file(generic, commit, 1 << 20) is None  # generic Git: the mirror is read
     assert json.loads(json.dumps(rsps.calls[-1].request.params)) == {"ref": commit}
+
+
+def test_gitlab_enable_points_the_project_hook_at_the_gitlab_receiver(project, gitlab_config, personas, rsps,
+                                                                      django_capture_on_commit_callbacks):
+    api = "https://gitlab.example.com/api/v4"
+    cred = make_credential(project, "gitlab", token="gl-tok", user=personas["bob"])
+    rsps.add(responses.GET, f"{api}/projects", json=[{
+        "id": 42, "path_with_namespace": "group/app", "http_url_to_repo": "https://gitlab.example.com/group/app.git",
+        "web_url": "https://gitlab.example.com/group/app", "default_branch": "main", "visibility": "private",
+        "permissions": {"project_access": {"access_level": 40}, "group_access": None}}])
+    scmcreds.refresh_repositories(cred)
+    row = SourceCodeRepository.objects.get()
+    assert (row.api_id, row.private, row.permissions) == ("42", True, {"access_level": 40})
+    rsps.add(responses.POST, f"{api}/projects/42/hooks", json={"id": 7}, status=201)
+    pipeline = scmcreds.enable(row)
+    sent = json.loads(rsps.calls[-1].request.body)
+    assert sent["url"] == f"http://127.0.0.1:8000/api/v1/hooks/gitlab/{pipeline.name}"
+    assert sent["token"] == pipeline.webhook_token  # what the receiver compares X-Gitlab-Token with
+    assert sent["push_events"] and sent["tag_push_events"] and sent["merge_requests_events"]
+    rsps.add(responses.DELETE, f"{api}/projects/42/hooks/7", status=204)
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.delete()
+    assert rsps.calls[-1].request.method == "DELETE" and rsps.calls[-1].request.url == f"{api}/projects/42/hooks/7"
