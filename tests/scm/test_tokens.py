@@ -104,3 +104,48 @@ def test_revoked_github_token_shows_reconnect_and_never_leaks(client, personas, 
     # reconnect is allauth's connect again: the redirect to GitHub
     again = client.post(f"/p/{project.id}/repositories/connect/github")
     assert again.status_code == 302 and again["Location"].startswith("https://github.com/login/oauth/authorize")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_refreshing_at_once_use_the_refresh_token_once(personas, project, gitlab_config):
+    """GitLab invalidates a pair on use: the row lock makes the second refresher wait and take the new pair."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks across connections: PostgreSQL's (SQLite serialises whole transactions)")
+    cred = make_credential(project, "gitlab", token="old-access", refresh="old-refresh",
+                           expiry=timezone.now() + timedelta(minutes=1))
+    calls, gate = [], threading.Event()
+
+    def answer(request):
+        calls.append(request.body)
+        gate.wait(5)  # hold the lock while the other thread arrives
+        if len(calls) > 1:
+            return 400, {}, json.dumps({"error": "invalid_grant"})
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            {"access_token": "new-access", "token_type": "Bearer", "expires_in": 7200,
+             "refresh_token": "new-refresh", "created_at": 1700000000})
+
+    errors = []
+
+    def worker():
+        try:
+            scmcreds.refresh(SourceCodeCredential.objects.get(pk=cred.pk))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.POST, "https://gitlab.example.com/oauth/token", callback=answer)
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        threading.Timer(0.5, gate.set).start()
+        for t in threads:
+            t.join(20)
+    assert errors == [] and len(calls) == 1
+    row = SourceCodeCredential.objects.get(pk=cred.pk)
+    assert (row.access_token, row.refresh_token, row.revoked) == ("new-access", "new-refresh", False)
