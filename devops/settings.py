@@ -165,7 +165,12 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 # "closed" (default: an admin adds users, `manage.py user add`) or "open".
 SLIPWAY_SIGNUP = envchoice("SLIPWAY_SIGNUP", "closed", ("closed", "open"))
 ACCOUNT_ADAPTER = "devops.accounts.AccountAdapter"
-SOCIALACCOUNT_STORE_TOKENS = True
+# Provider tokens are kept only encrypted, on SourceCodeCredential (devops.accounts.capture_token):
+# allauth stores no plaintext SocialToken row.
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ADAPTER = "devops.accounts.SocialAccountAdapter"
+# Commit statuses: attempts per state before giving up (transient errors back off 2 s doubling to 5 min).
+SLIPWAY_COMMIT_STATUS_ATTEMPTS = envint("SLIPWAY_COMMIT_STATUS_ATTEMPTS", 8)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -150,7 +150,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
     auth = GitAuth()
     cred = pipeline.credential
     if cred is not None:
-        auth = GitAuth(token=cred.access_token or "", username=cred.login_name or "",
+        auth = GitAuth(token=cred.access_token or "", username=cred.git_username(),
                        ssh_private_key=cred.ssh_private_key or "")
         mask.extend(v for v in (auth.token, auth.ssh_private_key) if v)
 

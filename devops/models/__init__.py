@@ -14,6 +14,7 @@ from devops.models.project import (
 )
 from devops.models.registry import RegistryCredential
 from devops.models.scm import (
+    CommitStatus,
     SourceCodeCredential,
     SourceCodeProviderConfig,
     SourceCodeRepository,
@@ -23,6 +24,7 @@ from devops.models.triggers import WebhookDelivery
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "CommitStatus",
     "ControllerNode",
     "ExecutionState",
     "Pipeline",
