@@ -131,6 +131,31 @@ def project_auth(data_dir: Path | str, project_id: str, *, trusted: bool) -> tup
     return tokens.project_credential(state, project_id, push=trusted)
 
 
+def rotate_project_passwords(data_dir: Path | str) -> None:
+    """A new `account_secret`: every project's registry password changes at once (tokens.py).
+
+    Runs started afterwards get the new ones; a running step keeps its token
+    until it expires (tokens.TOKEN_TTL), then its old password is refused.
+    """
+    rdir = registry_dir(data_dir)
+    state = _load_state(rdir)
+    if not state.get("address"):
+        raise RegistryError("the built-in registry was never started here")
+    state["account_secret"] = secrets.token_urlsafe(32)
+    _save_state(rdir, state)
+
+
+def token_realm(data_dir: Path | str) -> str:
+    """The token endpoint the running config sends clients to ("" before the first start)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((registry_dir(data_dir) / "config.yml").read_text()) or {}
+    except (FileNotFoundError, yaml.YAMLError):
+        return ""
+    return str(((config.get("auth") or {}).get("token") or {}).get("realm", ""))
+
+
 def notification_token(data_dir: Path | str) -> str:
     """The bearer token the registry sends with its notifications ("" before the first start)."""
     return _load_state(registry_dir(data_dir)).get("notify_token", "")

@@ -227,3 +227,27 @@ def test_settings_page_lists_only_the_projects_own_repositories(client, project,
     page = client.get(f"/p/{project.id}/settings/").content.decode()
     assert registry.address in page and f"{project.id}/" in page
     assert f"{project.id}/web" in page and "p-other/secret-app" not in page
+
+
+def test_registry_rotate_changes_every_projects_password(tmp_path, settings, capsys):
+    """`registry rotate`: old project passwords are refused by the token rules, new ones work;
+    `registry info` names the token endpoint and never prints a password."""
+    from django.core.management import call_command
+
+    from devops.registry.server import _save_state, load_state, project_auth, registry_dir
+    from devops.registry.tokens import authenticate
+
+    settings.DATA_DIR = tmp_path
+    registry_dir(tmp_path).mkdir(parents=True)
+    _save_state(registry_dir(tmp_path), {"address": "127.0.0.1:5000", "username": "slipway+internal",
+                                         "password": "internal-pw", "account_secret": "before"})
+    old = project_auth(tmp_path, A, trusted=True)
+    assert authenticate(load_state(tmp_path), *old) is not None
+    call_command("registry", "rotate")
+    assert authenticate(load_state(tmp_path), *old) is None
+    new = project_auth(tmp_path, A, trusted=True)
+    assert new != old and authenticate(load_state(tmp_path), *new).project == A
+    call_command("registry", "info")
+    out = capsys.readouterr().out
+    assert "changed" in out and "username slipway+internal" in out and "token endpoint" in out
+    assert "internal-pw" not in out and new[1] not in out
