@@ -139,6 +139,19 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
 
 
 @pytest.mark.services
+def test_publish_outside_the_projects_namespace_fails_before_the_build(tmp_path, image_data_dir, registry):
+    """The registry would refuse the push (test_tokens); the step says so, and how to name the image."""
+    from devops.engines.local.steps import publish_image
+
+    ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1")
+    result = publish_image.run(ctx)
+    assert result.exit_code == 1
+    assert "'demo/app' is outside 'p-test/'" in result.message and "p-test/app" in result.message
+    assert "${CICD_PROJECT_ID}/app" in result.message
+    assert "STEP 1" not in ctx.log.text  # nothing was built
+
+
+@pytest.mark.services
 def test_publish_fails_when_registry_not_running(tmp_path, image_data_dir):
     from devops.engines.local.steps import publish_image
 
