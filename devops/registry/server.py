@@ -248,7 +248,10 @@ def ensure_registry(
     os.chmod(rdir, 0o700)
     address, notify_url, token_realm = _defaults(address, notify_url, token_realm)
     state = _load_state(rdir)
-    # One internal account; before token auth it was "slipway" with htpasswd.
+    if state.get("username") not in (None, USERNAME):
+        # The one shared account of before token auth ("slipway", htpasswd): its password was
+        # handed to every step, pull requests' included, so it must not become the internal one.
+        state.pop("password", None)
     state["username"] = USERNAME
     state.setdefault("password", secrets.token_urlsafe(24))
     state.setdefault("account_secret", secrets.token_urlsafe(32))

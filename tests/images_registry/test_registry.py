@@ -193,3 +193,35 @@ def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, setting
         assert push["digest"] == manifest_digest(info, "p-notify/me", "5")
     finally:
         stop_registry(tmp_path)
+
+
+def test_an_install_with_the_old_shared_account_moves_to_token_auth(tmp_path):
+    """state.json + htpasswd of before (one `slipway` account): same address, token auth, no htpasswd."""
+    require_tool("docker-registry")
+    from devops.registry.server import (
+        _free_port,
+        _save_state,
+        ensure_registry,
+        registry_dir,
+        stop_registry,
+    )
+
+    rdir = registry_dir(tmp_path)
+    rdir.mkdir(parents=True)
+    address = f"127.0.0.1:{_free_port()}"
+    _save_state(rdir, {"address": address, "username": "slipway", "password": "old-shared-pw",
+                       "http_secret": "h", "notify_token": "n"})
+    (rdir / "htpasswd").write_text("slipway:$2b$05$notarealhashnotarealhashnotarealhashnotarealhas\n")
+    try:
+        info = ensure_registry(tmp_path, notify_url="")
+        assert (info.address, info.username) == (address, "slipway+internal")
+        assert not (rdir / "htpasswd").exists()
+        assert _status(info.url + "/v2/", ("slipway", "old-shared-pw")) == 401  # Basic is no longer taken
+        # Every step had the old password: it is not the internal account's now.
+        from devops.registry.server import load_state
+        from devops.registry.tokens import authenticate
+
+        assert info.password != "old-shared-pw" and len(info.password) >= 24
+        assert authenticate(load_state(tmp_path), "slipway+internal", "old-shared-pw") is None
+    finally:
+        stop_registry(tmp_path)
