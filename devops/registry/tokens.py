@@ -60,6 +60,10 @@ PUSH_PULL = ("pull", "push")
 # A project id as Slipway makes them (`p-` + 5 characters), and anything a
 # repository path component may be: lowercase letters, digits, separators.
 _ACCOUNT = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+# distribution's repository name grammar (reference/regexp.go): the registry routes no other
+# name, and a grant never covers one (`p-a/../p-b/app` is not under `p-a/`).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,8 @@ def namespace(project_id: str) -> str:
 
 
 def in_namespace(project_id: str, repository: str) -> bool:
-    return repository.startswith(namespace(project_id)) and len(repository) > len(namespace(project_id))
+    """Whether `repository` is a valid repository name under the project's namespace."""
+    return repository.startswith(namespace(project_id)) and bool(_REPOSITORY.match(repository))
 
 
 # --- key and certificate ---------------------------------------------------------

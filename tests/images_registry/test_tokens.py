@@ -139,6 +139,11 @@ def test_the_token_endpoint_grants_only_the_projects_namespace(live_server, imag
     assert _registry_status(registry, f"/v2/{B}/app/tags/list", token) == 401
     assert _registry_status(registry, "/v2/_catalog", token) == 401
 
+    # Names that only look like A's: another project's with A's prefix, a path that climbs out.
+    for name in ("p-alphabet/app", f"{A}/../{B}/app", f"{A}/", f"{A}//app", f"{A}/App"):
+        status, body, _ = _token_get(live_server, a, [f"repository:{name}:pull"])
+        assert status == 200 and _claims(body["token"])["access"] == [], name
+
     # A pull request's credential: pull only.
     status, body, _ = _token_get(live_server, _cred(image_data_dir, A, trusted=False),
                                  [f"repository:{A}/app:pull,push"])
@@ -251,3 +256,18 @@ def test_registry_rotate_changes_every_projects_password(tmp_path, settings, cap
     out = capsys.readouterr().out
     assert "changed" in out and "username slipway+internal" in out and "token endpoint" in out
     assert "internal-pw" not in out and new[1] not in out
+
+
+def test_scope_parsing_and_bounds():
+    from devops.registry.tokens import MAX_SCOPES, Scope, ScopeError, parse_scopes
+
+    assert parse_scopes(["repository:p-a/app:pull,push registry:catalog:*",
+                         "repository(plugin):p-a/x:pull"]) == [
+        Scope("repository", "p-a/app", ("pull", "push")), Scope("registry", "catalog", ("*",)),
+        Scope("repository", "p-a/x", ("pull",), "plugin")]
+    # A name holding a port-like colon keeps it: the actions are after the LAST colon.
+    assert parse_scopes(["repository:host:5000/app:pull"])[0].name == "host:5000/app"
+    for bad in (["nocolon"], ["repository::pull"], [":x:pull"], ["repository:" + "a" * 600 + ":pull"],
+                [" ".join(["repository:p-a/app:pull"] * (MAX_SCOPES + 1))]):
+        with pytest.raises(ScopeError):
+            parse_scopes(bad)
