@@ -14,8 +14,9 @@ everything under `<data_dir>/registry/`::
 It listens on loopback only (SLIPWAY_REGISTRY_ADDR, else a free port chosen
 once and kept in state.json, since image names contain it). Access is per
 project through distribution's token auth (tokens.py): a project's steps may
-pull and push only `<project id>/...`. Pushes and deletes are announced to Slipway's `/api/v1/registry/notifications` with a
-bearer token (the image-push trigger consumes them).
+pull and push only `<project id>/...`. Pushes and deletes are announced to
+Slipway's `/api/v1/registry/notifications` with a bearer token (the
+image-push trigger consumes them).
 
 No Django models here: the runner process calls `registry_info` too.
 """
@@ -110,7 +111,7 @@ def _save_state(rdir: Path, state: dict) -> None:
 
 
 def registry_info(data_dir: Path | str) -> RegistryInfo | None:
-    """The built-in registry's address and credentials, if it was ever set up (no check that it runs)."""
+    """The built-in registry's address and internal account, if it was ever set up (no check that it runs)."""
     rdir = registry_dir(data_dir)
     state = _load_state(rdir)
     if not state.get("address"):
