@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from devops.models.execution import ControllerNode, PipelineExecution, StageStatus, StepStatus
 from devops.models.ids import random_id
+from devops.models.notify import DeliveryState, NotificationDelivery, Notifier
 from devops.models.pipeline import Pipeline
 from devops.models.project import (
     DEFAULT_SETTINGS,
@@ -24,7 +25,10 @@ from devops.models.triggers import WebhookDelivery
 __all__ = [
     "DEFAULT_SETTINGS",
     "ControllerNode",
+    "DeliveryState",
     "ExecutionState",
+    "NotificationDelivery",
+    "Notifier",
     "Pipeline",
     "PipelineExecution",
     "PipelineSetting",
