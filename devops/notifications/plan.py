@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devops.notifications.kinds import NOTIFIERS
+from devops.pipeline.config import notifier_name
 
 CHANGED = "Changed"
 
@@ -34,11 +35,6 @@ def should_notify(notification: dict, state: str, previous_state: str | None) ->
     if state in condition:
         return True
     return CHANGED in condition and previous_state is not None and previous_state != state
-
-
-def notifier_key(value: str) -> str:
-    """The name a recipient's `notifier` refers to (`c-xxx:n-yyy` -> `n-yyy`, Rancher's ref.Parse)."""
-    return value.rpartition(":")[2].strip() if ":" in value else value.strip()
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ def plan(notification: dict, notifiers: dict[str, str]) -> list[Planned]:
         recipient = str(entry.get("recipient", ""))
         wanted = str(entry.get("notifier", ""))
         path = f"notification.recipients[{i}].notifier"
-        name = notifier_key(wanted)
+        name = notifier_name(wanted)
         if not name:
             out.append(Planned(i, "", "", recipient, f"{path}: a recipient needs `notifier`, "
                                                       "the name of one of the project's notifiers"))
