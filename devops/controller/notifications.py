@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from devops.crypto import Undecryptable
 from devops.models import DeliveryState, NotificationDelivery, Notifier, PipelineExecution
@@ -147,7 +147,10 @@ def plan_finished(now: datetime) -> bool:
     unplanned = PipelineExecution.objects.filter(notified=False, execution_state__in=S.finished())
     # Most runs notify nobody: one UPDATE marks them all, whatever their number,
     # so a pass costs the same with any amount of history.
-    did = bool(unplanned.exclude(config__notification__has_key="recipients").update(notified=True))
+    # (Two terms, because on PostgreSQL `config -> 'notification' ? 'recipients'` is NULL, not
+    # false, when the key is missing, and NOT NULL matches nothing.)
+    nobody = Q(config__notification__isnull=True) | ~Q(config__notification__has_key="recipients")
+    did = bool(unplanned.filter(nobody).update(notified=True))
     todo = unplanned.select_related("pipeline").order_by("created")[:PLAN_BATCH]
     for execution in todo:
         try:

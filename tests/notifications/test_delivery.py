@@ -244,3 +244,52 @@ def test_a_run_without_notification_is_marked_and_costs_nothing_later(controller
     # Mark the runs that notify nobody, read the runs to plan, read the due deliveries.
     with django_assert_max_num_queries(3):
         assert tick_notify(controller) is False
+
+
+def test_a_block_without_recipients_is_marked_in_bulk(controller, project, pipeline):
+    from devops.pipeline.config import Notification
+
+    from .conftest import make_config
+
+    config = make_config([{}]).model_copy(update={"notification": Notification(condition=("Success",))})
+    ex = finish_run(controller, pipeline, config)
+    PipelineExecution.objects.bulk_create(  # history with every shape of config
+        PipelineExecution(project=project, pipeline=pipeline, name=f"old-{i}", run=100 + i,
+                          execution_state="Success", config=c)
+        for i, c in enumerate([{}, {"notification": None}, {"notification": {}}, {"stages": []}]))
+    tick_notify(controller)
+    assert PipelineExecution.objects.filter(notified=False).count() == 0
+    assert not deliveries(ex)
+
+
+def test_notifier_deleted_before_the_send_fails_the_notification(controller, project, pipeline, receiver, clock):
+    n = Notifier.objects.create(project=project, name="hook", kind="webhook", secrets={"url": receiver.url})
+    receiver.statuses = [503]
+    ex = finish_run(controller, pipeline, notifying(("", "hook")))
+    drain(controller)
+    n.delete()
+    clock.advance(minutes=1)
+    drain(controller)
+    [d] = deliveries(ex)
+    assert (d.state, d.notifier_name, d.error) == (DeliveryState.FAILED, "hook", "the notifier 'hook' was deleted")
+
+
+def test_no_secret_in_any_log_line_or_record(controller, project, pipeline, receiver, clock, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    Notifier.objects.create(project=project, name="hook", kind="webhook",
+                            secrets={"url": receiver.url + "/PLANTED-path-token?key=PLANTED-query",
+                                     "secret": "PLANTED-hmac"})
+    Notifier.objects.create(project=project, name="gone", kind="slack",
+                            secrets={"url": "https://PLANTED-host.invalid/PLANTED-path"})
+    receiver.statuses = [500, 400]
+    ex = finish_run(controller, pipeline, notifying(("", "hook"), ("#x", "gone")))
+    drain(controller)
+    clock.advance(minutes=1)
+    drain(controller)
+    rows = deliveries(ex)
+    assert [r.state for r in rows] == [DeliveryState.FAILED, DeliveryState.PENDING]
+    text = " ".join(f"{r.error} {r.outcome}" for r in rows) + caplog.text
+    assert "PLANTED-path" not in text and "PLANTED-query" not in text and "PLANTED-hmac" not in text
+    assert rows[1].error.startswith("cannot resolve planted-host.invalid")  # the host is named, nothing else
