@@ -79,3 +79,18 @@ def test_send_test_reports_the_outcome(as_, project, receiver, settings):
     r = as_("bob").post(settings_url(project) + "notifiers/hook/test", {"recipient": ""}, follow=True)
     page = r.content.decode()
     assert "Test of hook failed: 127.0.0.1: HTTP 503" in page and "PLANTED" not in page
+
+
+def test_the_run_page_lists_its_notifications(as_, controller, project, pipeline, receiver):
+    from .conftest import drain, finish_run, notifying
+
+    Notifier.objects.create(project=project, name="hook", kind="webhook", secrets={"url": receiver.url + "/PLANTED"})
+    receiver.statuses = [502]
+    ex = finish_run(controller, pipeline, notifying(("", "hook"), ("a@example.com", "nope")))
+    drain(controller)
+    page = as_("ronnie").get(f"/p/{project.id}/pipelines/{pipeline.name}/runs/{ex.run}/").content.decode()
+    section = page[page.index('id="notifications"'):]
+    assert "127.0.0.1: HTTP 502: upstream trouble" in section and "next try" in section
+    assert "notification.recipients[1].notifier: no notifier named &#x27;nope&#x27;" in section
+    assert "PLANTED" not in page
+    assert as_("charlie").get(f"/p/{project.id}/pipelines/{pipeline.name}/runs/{ex.run}/").status_code == 404
