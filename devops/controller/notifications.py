@@ -12,7 +12,7 @@ Three phases per pass, each cheap when there is nothing to do:
    whole or not at all. Rancher's rules decide (devops.notifications.plan);
 3. send: due Pending deliveries (notify_pending_idx) are claimed one by one
    (`attempts + 1` and `next_attempt_at = now + LEASE`, conditional on the
-   attempts seen) and handed to a small thread pool with plain data (the
+   attempts seen) and handed to worker threads with plain data (the
    message, the notifier's decrypted config). The pass does not wait for
    them: a slow receiver never holds the loop, so runs are never delayed.
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -172,18 +172,35 @@ class InFlight:
 
 
 class Outbox:
-    """The controller's sends in flight (kept on the controller: each has its own pool)."""
+    """The controller's sends in flight (kept on the controller: each has its own).
+
+    One daemon thread per send, at most WORKERS at once: a receiver that
+    hangs holds one thread for its timeout, never the loop, and never the
+    process's exit (an unrecorded send is resent after its lease).
+    """
 
     def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="notify")
         self.inflight: list[InFlight] = []
-        self.lock = threading.Lock()
 
     def free(self) -> int:
-        return WORKERS * 2 - len(self.inflight)
+        return WORKERS - len(self.inflight)
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the recording pass
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="notify", daemon=True).start()
+        return future
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until every send in flight is done (tests; shutdown)."""
+        """Block until every send in flight is done (tests)."""
         for item in list(self.inflight):
             try:
                 item.future.result(timeout=timeout)
@@ -191,7 +208,8 @@ class Outbox:
                 pass
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Forget the sends in flight (their rows stay claimed until the lease ends)."""
+        self.inflight.clear()
 
 
 def outbox_of(controller) -> Outbox:
@@ -262,7 +280,7 @@ def start_due(box: Outbox, now: datetime) -> bool:
             config = notifier_config(d.notifier)
             custom = ((d.execution.config or {}).get("notification") or {}).get("message", "")
             message = build_message(facts_of(d.execution), custom)
-            future = box.pool.submit(deliver, d.notifier.kind, config, d.recipient, message,
+            future = box.submit(deliver, d.notifier.kind, config, d.recipient, message,
                                      send_options(str(d.pk)))
         except Exception as exc:  # recorded like a send's failure
             future = Future()

@@ -77,6 +77,7 @@ def substitute(text: str, facts: dict[str, Any]) -> str:
 def build_message(facts: dict[str, Any], custom: str = "") -> Message:
     """The Message for a finished run's facts; `custom` is the file's `message` ("" = the default)."""
     title = f"Slipway: Pipeline #{facts.get('run')} build for {facts.get('repo')} repo {facts.get('state')}"
+    title = " ".join(title.split())[:250]  # one line: an e-mail subject (no header injection)
     if custom:
         text = substitute(custom, facts)
     else:
