@@ -293,3 +293,21 @@ def test_no_secret_in_any_log_line_or_record(controller, project, pipeline, rece
     text = " ".join(f"{r.error} {r.outcome}" for r in rows) + caplog.text
     assert "PLANTED-path" not in text and "PLANTED-query" not in text and "PLANTED-hmac" not in text
     assert rows[1].error.startswith("cannot resolve planted-host.invalid")  # the host is named, nothing else
+
+
+def test_a_receiver_that_never_answers_is_a_transient_timeout(controller, project, pipeline, settings):
+    import socket
+
+    settings.EMAIL_TIMEOUT = 1  # the senders' timeout (seconds)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel completes the handshake; nobody ever reads or answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        Notifier.objects.create(project=project, name="hook", kind="webhook", secrets={"url": url})
+        ex = finish_run(controller, pipeline, notifying(("", "hook")))
+        drain(controller)
+        [d] = deliveries(ex)
+        assert (d.state, d.attempts, d.error) == (DeliveryState.PENDING, 1, "127.0.0.1: timed out after 1 s")
+    finally:
+        silent.close()
