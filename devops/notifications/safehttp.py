@@ -57,7 +57,10 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:
-        return None
+        try:  # the shorthand forms the resolver also takes: 127.1, 0x7f.1, 2130706433
+            addr = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return None
     return address_problem(addr)
 
 
