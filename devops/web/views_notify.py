@@ -35,6 +35,9 @@ def _config_fields() -> dict[str, tuple[str, bool, list[str], str]]:
 
 
 class NotifierForm(forms.Form):
+    """Fields are prefixed `notifier-` (ids and names): the page's other forms have a `name` too."""
+
+    prefix = "notifier"
     name = forms.CharField(label="Notifier name", max_length=63,
                            help_text="the pipeline file names it: notification.recipients[].notifier")
     kind = forms.ChoiceField(label="Kind", choices=NOTIFIERS.choices())

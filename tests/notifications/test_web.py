@@ -27,31 +27,32 @@ def settings_url(project) -> str:
 
 def test_add_shows_the_notifier_without_its_secret(as_, project):
     bob = as_("bob")
-    r = bob.post(settings_url(project) + "notifiers", {"name": "chat", "kind": "slack", "config_url": HOOK_URL})
+    r = bob.post(settings_url(project) + "notifiers", {"notifier-name": "chat", "notifier-kind": "slack", "notifier-config_url": HOOK_URL})
     assert r.status_code == 302 and r["Location"].endswith("#notifiers")
     assert Notifier.objects.get(project=project, name="chat").secrets == {"url": HOOK_URL}
     page = bob.get(settings_url(project)).content.decode()
     assert 'id="notifiers"' in page and ">chat<" in page and "url=••••" in page
     assert "PLANTED" not in page
     # Saving again without the URL keeps it; a plain field is changed.
-    bob.post(settings_url(project) + "notifiers", {"name": "chat", "kind": "slack", "config_url": ""})
+    bob.post(settings_url(project) + "notifiers", {"notifier-name": "chat", "notifier-kind": "slack", "notifier-config_url": ""})
     assert Notifier.objects.get(project=project, name="chat").secrets == {"url": HOOK_URL}
     assert bob.post(settings_url(project) + "notifiers/chat/delete").status_code == 302
     assert not Notifier.objects.filter(project=project).exists()
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"name": "hook", "kind": "webhook", "config_url": "http://127.0.0.1:6379/"}, "127.0.0.1 is a loopback address"),
-    ({"name": "hook", "kind": "webhook", "config_url": ""}, "required"),
-    ({"name": "Bad name", "kind": "webhook", "config_url": HOOK_URL}, "lowercase letters"),
-    ({"name": "mail", "kind": "email", "config_from": "nope"}, "is not an e-mail address"),
+    ({"notifier-name": "hook", "notifier-kind": "webhook", "notifier-config_url": "http://127.0.0.1:6379/"}, "127.0.0.1 is a loopback address"),
+    ({"notifier-name": "hook", "notifier-kind": "webhook", "notifier-config_url": ""}, "required"),
+    ({"notifier-name": "Bad name", "notifier-kind": "webhook", "notifier-config_url": HOOK_URL}, "lowercase letters"),
+    ({"notifier-name": "mail", "notifier-kind": "email", "notifier-config_from": "nope"}, "is not an e-mail address"),
 ])
 def test_errors_are_shown_under_their_field(as_, project, data, message, settings):
     settings.SLIPWAY_NOTIFY_ALLOW_PRIVATE = False
     r = as_("bob").post(settings_url(project) + "notifiers", data)
     assert r.status_code == 400
     page = r.content.decode()
-    field = {"lowercase letters": "id_name"}.get(message, "id_config_from" if "e-mail" in message else "id_config_url")
+    field = {"lowercase letters": "id_notifier-name"}.get(
+        message, "id_notifier-config_from" if "e-mail" in message else "id_notifier-config_url")
     assert f'<p class="field-error" id="{field}-error">' in page, page[page.find("notifiers"):][:3000]
     assert message in page
     assert not Notifier.objects.filter(project=project).exists()
@@ -63,8 +64,8 @@ def test_membership(as_, project):
     assert ">chat<" in as_("ronnie").get(base).content.decode()  # read-only members see the list
     assert f'action="/p/{project.id}/settings/notifiers"' not in as_("ronnie").get(base).content.decode()
     for url in ("notifiers", "notifiers/chat/delete", "notifiers/chat/test"):
-        assert as_("ronnie").post(base + url, {"name": "x", "kind": "slack"}).status_code == 403, url
-        assert as_("charlie").post(base + url, {"name": "x", "kind": "slack"}).status_code == 404, url
+        assert as_("ronnie").post(base + url, {"notifier-name": "x", "notifier-kind": "slack"}).status_code == 403, url
+        assert as_("charlie").post(base + url, {"notifier-name": "x", "notifier-kind": "slack"}).status_code == 404, url
     assert as_("charlie").get(base).status_code == 404
     assert Notifier.objects.filter(project=project).count() == 1
 
