@@ -11,6 +11,9 @@ Public API (other packages import only these names):
 - `should_run(config, branch=, event=)`: the top-level `branch` constraint.
 - `find_pipeline_file(root)`, `PIPELINE_FILENAMES` (search order).
 - `apply_edit(original_text, new_data)`: round-trip edit keeping comments.
+- `apply_ops(text, ops)`: the visual editor's operations (set, delete, insert,
+  move by field path), rewriting only the lines they change;
+  `starter_pipeline()`: the commented file offered when a branch has none.
 - `kinds.STEP_KINDS`: one record per step type (config class, lint fields,
   substitution, dump defaults, the local engine's implementation by dotted path).
 
@@ -26,7 +29,8 @@ from devops.pipeline.substitute import substitute
 
 __all__ = [
     "ERROR", "PIPELINE_FILENAMES", "WARNING", "EditError", "LoadResult", "PipelineConfig", "Problem",
-    "apply_edit", "dump", "find_pipeline_file", "lint", "load", "should_run", "substitute",
+    "apply_edit", "apply_ops", "dump", "find_pipeline_file", "lint", "load", "should_run", "starter_pipeline",
+    "substitute",
 ]
 
 
@@ -77,3 +81,20 @@ def apply_edit(original_text: str, new_data: dict) -> str:
     from devops.pipeline.edit import apply_edit as _apply_edit
 
     return _apply_edit(original_text, new_data)
+
+
+def apply_ops(text: str, ops: list[dict]) -> str:
+    """Apply the visual editor's operations to `text` (contract: devops.pipeline.operations).
+
+    Raises EditError for a bad op or path. (Imported lazily, as apply_edit.)
+    """
+    from devops.pipeline.operations import apply_ops as _apply_ops
+
+    return _apply_ops(text, ops)
+
+
+def starter_pipeline() -> str:
+    """The commented starter `.devops.yml` for a branch without a pipeline file."""
+    from devops.pipeline.operations import starter_pipeline as _starter
+
+    return _starter()

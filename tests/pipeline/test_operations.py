@@ -1,0 +1,106 @@
+"""apply_ops: the visual editor's operations on the YAML text."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from ruamel.yaml import YAML
+
+from devops.pipeline import EditError, apply_ops, load, starter_pipeline
+from devops.pipeline.operations import apply_ops_data, parse_path
+
+ORIGINAL = textwrap.dedent(
+    """\
+    # Build and ship
+    stages:
+    - name: Build   # the build
+      steps:
+      # compile
+      - runScriptConfig:
+          image: golang:1.22
+          shellScript: go build ./...
+      # vet
+      - runScriptConfig:
+          image: golang:1.22   # same image
+          shellScript: go vet ./...
+    # publishing
+    - name: Publish
+      steps:
+      - publishImageConfig:
+          tag: "org/app:${CICD_EXECUTION_SEQUENCE}"
+    timeout: 30
+    """
+)
+
+
+def plain(text: str):
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def test_no_ops_is_byte_identical():
+    assert apply_ops(ORIGINAL, []) == ORIGINAL
+
+
+def test_set_one_scalar_changes_one_line():
+    out = apply_ops(ORIGINAL, [{"op": "set", "path": "stages[0].steps[1].runScriptConfig.image", "value": "golang:1.23"}])
+    assert out == ORIGINAL.replace("golang:1.22   # same image", "golang:1.23   # same image")
+
+
+def test_rename_stage():
+    out = apply_ops(ORIGINAL, [{"op": "set", "path": "stages[1].name", "value": "Ship"}])
+    assert out == ORIGINAL.replace("name: Publish", "name: Ship")
+
+
+def test_set_creates_missing_keys():
+    ops = [{"op": "set", "path": "stages[1].steps[0].env.GOFLAGS", "value": "-mod=vendor"}]
+    out = apply_ops(ORIGINAL, ops)
+    assert plain(out) == apply_ops_data(plain(ORIGINAL), ops)
+    assert plain(out)["stages"][1]["steps"][0]["env"] == {"GOFLAGS": "-mod=vendor"}
+
+
+def test_insert_delete_move_match_plain_data():
+    ops = [
+        {"op": "insert", "path": "stages[1]", "value": {"name": "Lint", "steps": [{"runScriptConfig": {"image": "x", "shellScript": "lint"}}]}},
+        {"op": "move", "from": "stages[0].steps[1]", "to": "stages[1].steps[0]"},
+        {"op": "delete", "path": "timeout"},
+    ]
+    out = apply_ops(ORIGINAL, ops)
+    want = apply_ops_data(plain(ORIGINAL), ops)
+    assert plain(out) == want
+    assert [s["name"] for s in want["stages"]] == ["Build", "Lint", "Publish"]
+    assert [s["runScriptConfig"]["shellScript"] for s in want["stages"][1]["steps"]] == ["go vet ./...", "lint"]
+    assert load(out).ok
+
+
+def test_dotted_key_resolves_as_lint_writes_it():
+    data = {"stages": [{"name": "a", "steps": [{"applyAppConfig": {"answers": {"slave.replicas": "2"}}}]}]}
+    out = apply_ops_data(data, [{"op": "set", "path": "stages[0].steps[0].applyAppConfig.answers.slave.replicas", "value": "3"}])
+    assert out["stages"][0]["steps"][0]["applyAppConfig"]["answers"] == {"slave.replicas": "3"}
+    assert parse_path('env["a.b"].c[2]') == ["env", "a.b", "c", 2]
+
+
+@pytest.mark.parametrize(
+    ("ops", "message"),
+    [
+        ([{"op": "set", "path": "stages[9].name", "value": "x"}], "out of range"),
+        ([{"op": "delete", "path": "nope"}], "no key 'nope'"),
+        ([{"op": "frobnicate", "path": "x"}], "unknown op"),
+        ([{"op": "set", "value": 1}], "missing path"),
+        ([{"op": "insert", "path": "stages", "value": {}}], "list index"),
+        ([{"op": "move", "from": "stages[0]", "to": "stages[0].steps[0]"}], "into itself"),
+        ([{"op": "set", "path": "stages..name", "value": 1}], "bad path"),
+        ([{"op": "set", "path": "stages.name", "value": 1}], "is a key, but this is a list"),
+        (["set"], "an op is an object"),
+    ],
+)
+def test_bad_ops_raise_edit_error(ops, message):
+    with pytest.raises(EditError, match=message):
+        apply_ops(ORIGINAL, ops)
+
+
+def test_starter_pipeline_is_valid_and_commented():
+    text = starter_pipeline()
+    assert text.startswith("#")
+    result = load(text)
+    assert result.ok, result.problems
+    assert not result.warnings
