@@ -316,6 +316,33 @@ def _edit_one(text: str, data: dict, after: dict, op: dict) -> str:
     return ed.apply()
 
 
+def _move_in_one_pass(ed: textedit.Editor, holder, i: int, src: list, dst: list, block: str,
+                      from_col: int) -> str | None:
+    """The move as two splices of one parse (cut here, paste there); None when it needs two."""
+    target = list(dst[:-1])
+    # `to` names the list after the removal: in the original, a later item of the source list
+    # (on the way to the target list, or in it) sits one index further.
+    n = len(src) - 1
+    if target[:n] == src[:-1] and len(target) > n:
+        if target[n] == src[-1]:
+            return None  # into the moved item itself
+        if isinstance(target[n], int) and target[n] > src[-1]:
+            target[n] += 1
+    index = dst[-1]
+    if target == src[:-1] and index >= i:
+        index += 1
+    try:
+        _, _, seq = ed.find(target)
+        if seq.kind != "seq" or seq.flow or not seq.items:
+            return None
+        separated = ed.separated(seq) if seq is not holder else ed.separated(holder)
+        ed.delete(holder, i)
+        ed.insert_blocks(seq, index, [textedit.reindent(block, ed.seq_col(seq) - from_col)], separated)
+        return ed.apply()
+    except (textedit.Unsupported, KeyError, IndexError):
+        return None
+
+
 def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
     src, _ = _real_parts(data, parse_path(op["from"]))
     ed = textedit.Editor(text, style)
@@ -327,12 +354,16 @@ def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
     separated = ed.separated(holder)
     removed = _cow(data, src)
     _get(removed, src[:-1]).pop(src[-1])
+    dst, _ = _real_parts(removed, parse_path(op["to"]))
     if len(holder.items) > 1:
+        one_pass = _move_in_one_pass(ed, holder, i, src, dst, block, from_col)
+        if one_pass is not None:
+            return one_pass
+        ed = textedit.Editor(text, style)
         ed.delete(holder, i)
     else:
         _assign_at(ed, data, removed, src[:-1])
     middle = ed.apply()
-    dst, _ = _real_parts(removed, parse_path(op["to"]))
     ed = textedit.Editor(middle, style)
     _, _, seq = ed.find(dst[:-1])
     if seq.kind == "seq" and not seq.flow and seq.items:

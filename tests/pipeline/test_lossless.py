@@ -110,7 +110,7 @@ def _single_line_fields(data) -> list[str]:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_scalar_set_changes_exactly_one_line(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
@@ -280,7 +280,7 @@ def _config(text: str):
     return load(text).config
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_random_visual_edits_are_lossless(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
@@ -311,7 +311,7 @@ def test_random_visual_edits_are_lossless(data):
         assert _config(text) == _config(round_trip(original, plain))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_a_batch_of_ops_equals_the_ops_one_by_one(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
