@@ -40,6 +40,7 @@ import yaml
 
 from devops.pipeline import textedit
 from devops.pipeline.problems import EditError
+from devops.pipeline.yamltree import MAX_DEPTH
 
 _TOKEN = re.compile(r"""\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]]+)""")
 
@@ -62,6 +63,8 @@ def parse_path(path: str) -> list[str | int]:
         else:
             parts.append(key)
         pos = m.end()
+    if len(parts) > MAX_DEPTH:
+        raise EditError(f"bad path {path[:80]!r}...: more than {MAX_DEPTH} parts")
     return parts
 
 
@@ -122,16 +125,18 @@ def _op_fields(op, n: int, *names: str) -> list:
     return [op[name] for name in names]
 
 
-def _plain_value(value, where: str):
-    """Refuse values that are not JSON-able data (the editor sends JSON)."""
+def _plain_value(value, where: str, depth: int = 0):
+    """Refuse values that are not JSON-able data (the editor sends JSON), or nest too deep."""
+    if depth > MAX_DEPTH:
+        raise EditError(f"{where}: the value nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise EditError(f"{where}: mapping keys must be strings, got {k!r}")
-            _plain_value(v, where)
+            _plain_value(v, where, depth + 1)
     elif isinstance(value, list):
         for v in value:
-            _plain_value(v, where)
+            _plain_value(v, where, depth + 1)
     elif not (value is None or isinstance(value, (str, bool, int, float))):
         raise EditError(f"{where}: {type(value).__name__} is not a YAML value the editor can write")
     return value
