@@ -223,6 +223,18 @@ def apply_ops_data(data: dict, ops: list[dict], *, share: bool = False) -> dict:
     return data
 
 
+def read_document(text: str) -> dict:
+    """The plain data of `text` that ops work on (YAML 1.1 types: what `apply_ops_data` takes).
+
+    Raises EditError when the text is not a YAML mapping within lint's limits;
+    {} for an empty text. For the visual view's forms.
+    """
+    from devops.pipeline import edit
+
+    body, _ = edit.normalise(text)
+    return edit.safe_load(body)
+
+
 def apply_ops(text: str, ops: list[dict]) -> str:
     """Apply visual operations to the YAML `text`, rewriting only what they change.
 
