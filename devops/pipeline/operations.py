@@ -28,7 +28,10 @@ Contract (`apply_ops(text, ops) -> str`):
   what lossless guarantees").
 
 `starter_pipeline()` is the commented `.devops.yml` offered for a branch
-that has no pipeline file.
+that has no pipeline file. `read_document(text)` is the plain data the ops
+work on (for the forms); `apply_ops_data(data, ops)` applies ops to such
+data (the model the text edits are checked against). Stage indices are the
+file's: the implicit Clone stage is not in the file and not in the paths.
 """
 from __future__ import annotations
 
