@@ -185,3 +185,14 @@ def test_the_store_table_defaults_to_generic_git():
     assert "git" in FILE_STORES
     assert type(store_for(RepoSpec(url="x", provider="github"))).__name__ == "GitFileStore"
     assert "tok" not in repr(RepoSpec(url="x", auth=g.Auth(token="tok")))
+
+
+def test_a_push_the_server_refuses_says_why(served, tmp_path):
+    """A hook-like refusal (here: a non-bare repository's checked-out branch) is a CommitError
+    with the server's reason, not BranchMoved."""
+    _, _, work = served
+    repo = RepoSpec(url=str(work), data_dir=tmp_path / "data")
+    opened = read_file(repo, "main")
+    with pytest.raises(CommitError, match="checked out") as err:
+        commit_file(repo, "main", opened.path, "stages: []\n", "m", "Ada", "ada@example.com", opened.head)
+    assert not isinstance(err.value, BranchMoved)
