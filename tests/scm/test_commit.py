@@ -90,6 +90,8 @@ def test_read_then_commit_a_one_line_change(served, tmp_path):
     # Every request carried the credential; it was never in a URL.
     assert server.seen and all(a == basic("ci", TOKEN) for a in server.seen if a)
     assert all(TOKEN not in p for p in server.paths)
+    mirror = g.mirror_path(tmp_path / "data", repo.url)
+    assert TOKEN not in (mirror / "config").read_text()
     # The mirror (what runs read) has the commit at once.
     assert read_file(repo, "main") == type(opened)(sha, ".rancher-pipeline.yml", new_text)
 
