@@ -264,3 +264,25 @@ def test_a_file_with_anchors_is_edited_through_the_round_trip():
     out = apply_ops(text, ops)
     assert plain(out) == apply_ops_data(plain(text), ops)
     assert "# shared" in out and "&img" in out and "*img" in out
+
+
+def test_shorthand_forms_stay_as_written():
+    text = textwrap.dedent(
+        """\
+        stages:
+        - name: Build
+          when:
+            branch: master
+            event: [push]
+          steps:
+          - runScriptConfig:
+              image: "golang:1.22"
+              shellScript: go build
+            cache: false
+        branch: master
+        """
+    )
+    out = apply_ops(text, [{"op": "set", "path": "stages[0].steps[0].runScriptConfig.image", "value": "golang:1.23"},
+                           {"op": "set", "path": "stages[0].steps[0].privileged", "value": True}])
+    assert out == text.replace('"golang:1.22"', '"golang:1.23"').replace(
+        "    cache: false\n", "    cache: false\n    privileged: true\n")
