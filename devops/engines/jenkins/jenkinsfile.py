@@ -342,11 +342,46 @@ def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = Non
     return "\n".join(out)
 
 
+def git_credential_id(spec: RunSpec) -> str:
+    """The Jenkins credential the checkout uses: one per pipeline, "" when the pipeline's repository
+    needs none (its SourceCodeCredential has neither token nor SSH key)."""
+    auth = spec.git_auth
+    if not (auth.token or auth.ssh_private_key):
+        return ""
+    slug = re.sub(r"[^a-z0-9-]+", "-", spec.pipeline_id.lower()).strip("-")[:40] or "pipeline"
+    return f"slipway-git-{slug}-{hashlib.sha256(spec.pipeline_id.encode()).hexdigest()[:8]}"
+
+
+def git_credential_xml(spec: RunSpec) -> str:
+    """The credential's XML for the credentials plugin's REST API: username + token
+    (UsernamePasswordCredentialsImpl, for HTTPS remotes) or an SSH private key
+    (ssh-credentials' BasicSSHUserPrivateKey, direct entry). It holds the secret: it is only
+    ever the body of the POST to Jenkins (JenkinsClient.put_credential), never logged."""
+    from xml.sax.saxutils import escape
+
+    auth = spec.git_auth
+    cid = git_credential_id(spec)
+    head = (f"<scope>GLOBAL</scope><id>{escape(cid)}</id>"
+            f"<description>{escape(f'Slipway: Git credential of pipeline {spec.pipeline_id}')}</description>")
+    if auth.ssh_private_key:
+        key = auth.ssh_private_key if auth.ssh_private_key.endswith("\n") else auth.ssh_private_key + "\n"
+        cls = "com.cloudbees.jenkins.plugins.sshcredentials.impl.BasicSSHUserPrivateKey"
+        return (f"<{cls}>{head}<username>{escape(auth.username or 'git')}</username><passphrase></passphrase>"
+                f'<privateKeySource class="{cls}$DirectEntryPrivateKeySource">'
+                f"<privateKey>{escape(key)}</privateKey></privateKeySource></{cls}>")
+    cls = "com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsImpl"
+    return (f"<{cls}>{head}<username>{escape(auth.username or 'x-access-token')}</username>"
+            f"<password>{escape(auth.token)}</password></{cls}>")
+
+
 def build_parameters(spec: RunSpec) -> dict[str, str]:
-    """The build's parameters: every value of the run that steps see as environment variables."""
+    """The build's parameters: every value of the run that steps see as environment variables.
+
+    SLIPWAY_GIT_CREDENTIALS is the id (never the secret) of the pipeline's Jenkins credential,
+    which run() writes before the build is queued; empty for repositories that need none."""
     params = {k: v for k, v in spec.env.items() if not k.startswith("SLIPWAY_")}
     params.update(CICD_GIT_URL=spec.repository_url, CICD_GIT_COMMIT=spec.commit,
-                  SLIPWAY_EXECUTION=spec.execution, SLIPWAY_GIT_CREDENTIALS=spec.settings.get("jenkins-git-credentials", ""))
+                  SLIPWAY_EXECUTION=spec.execution, SLIPWAY_GIT_CREDENTIALS=git_credential_id(spec))
     return params
 
 

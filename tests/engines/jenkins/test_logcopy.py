@@ -1,0 +1,172 @@
+"""The log copy survives a controller restart exactly (devops/engines/jenkins/logcopy.py).
+
+A restarted controller is a NEW engine instance on the same log store. Whatever
+the old one had copied, and wherever it died — even between appending bytes to
+the store and writing its checkpoint — the stored log ends up equal to the whole
+Jenkins log of the step, masked, byte for byte.
+"""
+from __future__ import annotations
+
+import pytest
+
+from devops.engines.jenkins import logcopy
+from devops.engines.jenkins.engine import JenkinsEngine
+from devops.engines.jenkins.jenkinsfile import job_name
+from devops.engines.jenkins.options import JenkinsOptions
+from devops.logs import LogKey
+from devops.logs.filestore import FileLogStore
+from devops.logs.masking import mask_all
+from tests.engines.jenkins.conftest import make_spec
+
+JOB = job_name("p-abcde-7")
+SECRET = "s3cr3t-deploy-token"
+KEY = LogKey("p-abcde-7", 1, 0)
+
+
+def new_engine(fake, tmp_path) -> JenkinsEngine:
+    """What a (re)started controller builds: a fresh instance on the same log store."""
+    options = JenkinsOptions(url=fake.url, user=fake.user, token=fake.token, log_store_url=f"file://{tmp_path}/logs")
+    return JenkinsEngine(options, store=FileLogStore(tmp_path / "logs"))
+
+
+def pieces() -> list[bytes]:
+    """A log whose pieces split the secret (one piece ends inside it: the masker holds bytes back)."""
+    whole = b"".join(f"line {n} token={SECRET}\n".encode() for n in range(50)) + b"tail without newline"
+    cut = whole.index(SECRET.encode(), 300) + 7        # inside a secret
+    return [whole[:120], whole[120:cut], whole[cut:900], whole[900:1500], whole[1500:]]
+
+
+def finish(fake, engine, spec, handle):
+    for label in fake.jobs[JOB].builds[-1].steps:
+        fake.set_step(JOB, label, "SUCCESS")
+    fake.finish(JOB, "SUCCESS")
+    r = engine.sync(spec, handle)
+    assert r.state == "Success", r
+    return r
+
+
+def start(fake, tmp_path, spec):
+    engine = new_engine(fake, tmp_path)
+    handle = engine.run(spec)
+    fake.start(JOB)
+    fake.set_step(JOB, "step-1-0", "IN_PROGRESS")
+    return engine, handle
+
+
+@pytest.mark.parametrize("restart_after", [1, 2, 3, 4])
+def test_a_restarted_controller_goes_on_where_the_log_stands(fake, tmp_path, restart_after):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    parts = pieces()
+    for n, piece in enumerate(parts):
+        if n == restart_after:
+            engine = new_engine(fake, tmp_path)       # the controller restarted: offsets only on disk
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    r = finish(fake, engine, spec, handle)
+    whole = b"".join(parts)
+    assert engine.store.read(KEY) == mask_all(whole, [SECRET])      # not once twice, not a byte lost
+    assert next(s for s in r.steps if (s.stage, s.step) == (1, 0)).log_size == len(mask_all(whole, [SECRET]))
+    assert engine.store.is_complete(KEY)
+
+
+@pytest.mark.parametrize("died_at", [0, 1, 2, 3])
+def test_a_controller_dying_between_the_append_and_the_checkpoint_duplicates_nothing(fake, tmp_path, monkeypatch,
+                                                                                    died_at):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    parts = pieces()
+    real_save = logcopy.StepLogCopy._save
+    for n, piece in enumerate(parts):
+        fake.append_log(JOB, "step-1-0", piece)
+        if n == died_at:
+            # The bytes reach the store; the process dies before the checkpoint is written.
+            monkeypatch.setattr(logcopy.StepLogCopy, "_save", lambda self: None)
+            engine.sync(spec, handle)
+            monkeypatch.setattr(logcopy.StepLogCopy, "_save", real_save)
+            engine = new_engine(fake, tmp_path)
+            continue
+        engine.sync(spec, handle)
+    finish(fake, engine, spec, handle)
+    assert engine.store.read(KEY) == mask_all(b"".join(parts), [SECRET])
+
+
+def test_without_its_checkpoint_the_copy_is_regenerated_from_the_start_and_still_exact(fake, tmp_path):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    parts = pieces()
+    for piece in parts[:4]:
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    logcopy.checkpoint_path(engine.store, KEY).unlink()       # e.g. lost, or never written by an older version
+    engine = new_engine(fake, tmp_path)
+    for piece in parts[4:]:
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    finish(fake, engine, spec, handle)
+    assert engine.store.read(KEY) == mask_all(b"".join(parts), [SECRET])
+
+
+def test_the_checkpoint_holds_no_log_text(fake, tmp_path):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    fake.append_log(JOB, "step-1-0", f"a secret: {SECRET}\n".encode())
+    engine.sync(spec, handle)
+    fake.append_log(JOB, "step-1-0", SECRET[:10].encode())   # held back: no new checkpoint here
+    engine.sync(spec, handle)
+    text = logcopy.checkpoint_path(engine.store, KEY).read_text()
+    assert SECRET[:5] not in text and "secret" not in text
+    assert '"current": ["21", 30]' in text and '"size": 14' in text   # the position before the held piece
+
+
+def test_a_step_of_several_flow_nodes_resumes_in_its_second_node(fake, tmp_path):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    st = fake.jobs[JOB].builds[-1].steps["step-1-0"]
+    fake.append_log(JOB, "step-1-0", b"first sh\n")
+    second = fake.add_node(JOB, "step-1-0")
+    second.log = b"second sh, part one\n"
+    engine.sync(spec, handle)   # the first node is not over: the second waits (order kept)
+    assert engine.store.read(KEY) == b"first sh\n"
+    st.node_status, st.more = "SUCCESS", False
+    engine.sync(spec, handle)
+    engine = new_engine(fake, tmp_path)
+    second.log += b"part two\n"
+    engine.sync(spec, handle)
+    second.status, second.more = "SUCCESS", False
+    finish(fake, engine, spec, handle)
+    assert engine.store.read(KEY) == b"first sh\nsecond sh, part one\npart two\n"
+
+
+def test_resume_across_the_size_cap_keeps_the_cap_and_its_notices(fake, tmp_path):
+    spec = make_spec(settings={"log-size-cap": "600"})
+    parts = pieces()
+    # The reference: one controller, no restart, same Jenkins bytes.
+    ref, handle = start(fake, tmp_path / "ref", spec)
+    for piece in parts:
+        fake.append_log(JOB, "step-1-0", piece)
+        ref.sync(spec, handle)
+    finish(fake, ref, spec, handle)
+    expected = ref.store.read(KEY)
+    assert b"log truncated" in expected
+    fake.jobs.clear()
+    engine, handle = start(fake, tmp_path / "restarted", spec)
+    for n, piece in enumerate(parts):
+        if n in (2, 4):
+            engine = new_engine(fake, tmp_path / "restarted")
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    finish(fake, engine, spec, handle)
+    assert engine.store.read(KEY) == expected
+
+
+def test_a_finished_log_is_not_touched_by_a_restarted_controller(fake, tmp_path):
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    fake.append_log(JOB, "step-1-0", b"done\n")
+    finish(fake, engine, spec, handle)
+    requests = len(fake.requests)
+    again = new_engine(fake, tmp_path)
+    assert again.sync(spec, handle).state == "Success"
+    assert again.store.read(KEY) == b"done\n"
+    assert not any("progressiveText" in r for r in fake.requests[requests:])
