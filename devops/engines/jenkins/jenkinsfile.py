@@ -129,38 +129,77 @@ def registry_secret_name(host: str) -> str:
     return f"slipway-registry-{slug}-{hashlib.sha256(host.encode()).hexdigest()[:8]}"
 
 
-def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions) -> tuple[str, list[dict[str, Any]], str]:
+def publish_target(step: Step, options: JenkinsOptions):
+    """Where a publishImageConfig step pushes: the local engine's rule (devops.engines.local.images),
+    so a pipeline file means the same image on both engines."""
+    from devops.engines.local.images import resolve_target
+
+    try:
+        return resolve_target(step.type, options.local_registry)
+    except ValueError as exc:
+        raise JenkinsfileError(str(exc)) from None
+
+
+def published_env(target) -> dict[str, str]:
+    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE a publish step gives later applyYaml steps (DESIGN §3)."""
+    return {"CICD_REGISTRY": target.registry, "CICD_IMAGE_REPO": f"{target.registry}/{target.repository}",
+            "CICD_IMAGE": target.refs[0]}
+
+
+# `${CICD_*}` of the manifest replaced from the step's environment at run time, by
+# devops.pipeline.substitute's rule (only names set in the environment; others stay as written).
+# POSIX awk reading ENVIRON: no value is ever shell or awk text.
+SUBSTITUTE_AWK = (
+    "awk '{ out = \"\"; line = $0\n"
+    "  while (match(line, /[$][{]CICD_[A-Za-z0-9_]*[}]/)) {\n"
+    "    name = substr(line, RSTART + 2, RLENGTH - 3)\n"
+    "    value = (name in ENVIRON) ? ENVIRON[name] : substr(line, RSTART, RLENGTH)\n"
+    "    out = out substr(line, 1, RSTART - 1) value; line = substr(line, RSTART + RLENGTH)\n"
+    "  }\n"
+    "  print out line }'"
+)
+
+
+def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
+                    published: dict[str, str] | None = None) -> tuple[str, list[dict[str, Any]], str]:
     """(image, extra env, shell script) of a step; the script is fixed text reading its values from env."""
     t = step.type
     kind = t.kind
     if kind == "runScriptConfig":
         return t.image, [], t.shell_script
     if kind == "publishImageConfig":
-        registry = t.registry if t.push_remote else options.local_registry
+        target = publish_target(step, options)
+        registry = target.registry
         env = [{"name": "PLUGIN_DOCKERFILE", "value": t.dockerfile_path},
                {"name": "PLUGIN_CONTEXT", "value": t.build_context},
                {"name": "PLUGIN_REGISTRY", "value": registry},
-               {"name": "PLUGIN_TAG", "value": t.tag}]
+               {"name": "PLUGIN_DESTINATIONS", "value": "\n".join(target.refs)}]
         if registry in spec.registry_auth and spec.trusted:
             secret = registry_secret_name(registry)
             env += [{"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}}
                     for n, k in (("PLUGIN_USERNAME", "username"), ("PLUGIN_PASSWORD", "password"))]
         script = (
-            'set -e\n'
+            'set -ef\n'
             'if [ -n "${PLUGIN_USERNAME:-}" ]; then\n'
             '  auth=$(printf %s "$PLUGIN_USERNAME:$PLUGIN_PASSWORD" | base64 | tr -d "\\n")\n'
             '  printf \'{"auths":{"%s":{"auth":"%s"}}}\' "$PLUGIN_REGISTRY" "$auth" > /kaniko/.docker/config.json\n'
             'fi\n'
-            '/kaniko/executor --dockerfile="$PLUGIN_DOCKERFILE" --context="dir://$PWD/$PLUGIN_CONTEXT" '
-            '--destination="$PLUGIN_REGISTRY/$PLUGIN_TAG"\n'
+            # One --destination per tag (`app:1,latest`), each its own argument: split on newlines
+            # only, globbing off (set -f), so no tag text is ever re-read as shell.
+            'IFS=\'\n\'\nset --\nfor d in $PLUGIN_DESTINATIONS; do set -- "$@" "--destination=$d"; done\n'
+            '/kaniko/executor --dockerfile="$PLUGIN_DOCKERFILE" --context="dir://$PWD/$PLUGIN_CONTEXT" "$@"\n'
         )
         return options.kaniko_image, env, script
     if kind == "applyYamlConfig":
         env = [{"name": "YAML_PATH", "value": t.path}, {"name": "YAML_CONTENT", "value": t.content},
                {"name": "YAML_NAMESPACE", "value": t.namespace}]
-        script = ('set -e\nif [ -n "$YAML_CONTENT" ]; then printf %s "$YAML_CONTENT" > /tmp/slipway-apply.yaml; '
-                  'YAML_PATH=/tmp/slipway-apply.yaml; fi\n'
-                  'kubectl apply --server-side -f "$YAML_PATH" ${YAML_NAMESPACE:+-n "$YAML_NAMESPACE"}\n')
+        own = {k for k, _ in step.env}
+        env += [{"name": k, "value": v} for k, v in (published or {}).items() if k not in own]
+        script = ('set -e\nif [ -n "$YAML_CONTENT" ]; then printf \'%s\\n\' "$YAML_CONTENT" > /tmp/slipway-in.yaml; '
+                  'else cat -- "$YAML_PATH" > /tmp/slipway-in.yaml; fi\n'
+                  f'{SUBSTITUTE_AWK} /tmp/slipway-in.yaml > /tmp/slipway-apply.yaml\n'
+                  'kubectl apply --server-side --field-manager=slipway -f /tmp/slipway-apply.yaml '
+                  '${YAML_NAMESPACE:+-n "$YAML_NAMESPACE"}\n')
         return options.tools_image, env, script
     if kind == "applyAppConfig":
         answers = "\n".join(f"{k}: {json.dumps(v)}" for k, v in t.answers)
@@ -228,11 +267,17 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
     containers: dict[str, _Container] = {}
     volumes: dict[str, dict[str, Any]] = {}
     steps: dict[tuple[int, int], tuple[str, str]] = {}
+    # What the nearest publish step of an EARLIER stage exported (steps of one stage run in
+    # parallel, so a sibling's image may not exist yet when an applyYaml step starts).
+    published: dict[str, str] = {}
     for i, stage in enumerate(cfg.stages):
+        stage_published = published
         for j, step in enumerate(stage.steps):
             if not runs[(i, j)] or step.kind == "sourceCodeConfig":
                 continue
-            image, extra, script = _step_image_env(step, spec, options)
+            if step.kind == "publishImageConfig":
+                stage_published = published_env(publish_target(step, options))
+            image, extra, script = _step_image_env(step, spec, options, published)
             env = [{"name": k, "value": v} for k, v in step.env]
             env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.source_name, "key": e.source_key}}}
                     for e in step.env_from if spec.trusted]
@@ -255,6 +300,7 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
                 if all(m["mountPath"] != mount for m in mounts):
                     mounts.append({"name": vol, "mountPath": mount})
             steps[(i, j)] = (c.name, script)
+        published = stage_published
     pod_spec: dict[str, Any] = {
         "serviceAccountName": "jenkins",
         "restartPolicy": "Never",
