@@ -29,8 +29,10 @@ died. How:
     (S > L): the same from the start of the log with skip L. A log already
     finalised (`is_complete`) is not touched.
 
-This holds while the restarted controller sees the same log store as the dead one
-(a file store, or the S3 store's spool on the same SLIPWAY_DATA_DIR): see the README.
+It needs the restarted controller to see the log as the store holds it: the same directory for
+the file store; for the S3 store any machine — one that adopts the run of a dead controller pod
+has neither its spool nor its checkpoint, so `size()` is what reached S3, the S3 writer continues
+those chunks (S3LogStore.restore_spool), and the rest is regenerated from Jenkins.
 """
 from __future__ import annotations
 

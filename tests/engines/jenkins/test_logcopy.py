@@ -7,6 +7,8 @@ Jenkins log of the step, masked, byte for byte.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devops.engines.jenkins import logcopy
@@ -17,6 +19,7 @@ from devops.logs import LogKey
 from devops.logs.filestore import FileLogStore
 from devops.logs.masking import mask_all
 from tests.engines.jenkins.conftest import make_spec
+from tests.logs.conftest import moto_endpoint  # noqa: F401  (the S3 API the logs tests use)
 
 JOB = job_name("p-abcde-7")
 SECRET = "s3cr3t-deploy-token"
@@ -170,3 +173,50 @@ def test_a_finished_log_is_not_touched_by_a_restarted_controller(fake, tmp_path)
     assert again.sync(spec, handle).state == "Success"
     assert again.store.read(KEY) == b"done\n"
     assert not any("progressiveText" in r for r in fake.requests[requests:])
+
+
+def test_a_controller_on_another_machine_continues_an_s3_log_exactly(fake, tmp_path, moto_endpoint):  # noqa: F811
+    """Slipway on Kubernetes: logs in S3, the controller pod dies (its spool and checkpoint with it) and
+    another replica adopts the run. What reached S3 stays; the rest is regenerated from Jenkins."""
+    import uuid
+
+    from devops.logs.s3store import S3LogStore
+
+    url = f"s3://testkey:testsecret@{moto_endpoint}/jk-{uuid.uuid4().hex[:10]}?secure=false"
+
+    def machine(name: str) -> JenkinsEngine:
+        store = S3LogStore.from_url(url, spool_root=tmp_path / name, chunk_size=64, flush_interval=3600)
+        return JenkinsEngine(JenkinsOptions(url=fake.url, user=fake.user, token=fake.token, log_store_url=url),
+                             store=store)
+
+    spec = make_spec()
+    a = machine("a")
+    handle = a.run(spec)
+    fake.start(JOB)
+    fake.set_step(JOB, "step-1-0", "IN_PROGRESS")
+    parts = pieces()
+    for piece in parts[:2]:          # > chunk_size once masked: the uploader ships them
+        fake.append_log(JOB, "step-1-0", piece)
+        a.sync(spec, handle)
+    inner = a._logs[(spec.execution, 1, 0)].writer._inner
+    for _ in range(200):
+        if inner.sp.load_state()["uploaded"]:
+            break
+        time.sleep(0.05)
+    inner._closing = True            # machine A dies: its uploader stops, nothing more reaches S3
+    inner._wake.set()
+    inner._thread.join()
+    uploaded = inner.sp.load_state()["uploaded"]
+    assert uploaded > 0
+    fake.append_log(JOB, "step-1-0", parts[2])
+    a.sync(spec, handle)             # copied into A's spool only: lost with the pod
+    assert a.store.size(KEY) > uploaded
+    b = machine("b")
+    assert b.store.size(KEY) == uploaded
+    for piece in parts[3:]:
+        fake.append_log(JOB, "step-1-0", piece)
+        b.sync(spec, handle)
+    finish(fake, b, spec, handle)
+    reader = S3LogStore.from_url(url, spool_root=tmp_path / "reader")   # S3 alone, no spool
+    assert reader.is_complete(KEY)
+    assert reader.read(KEY) == mask_all(b"".join(parts), [SECRET])
