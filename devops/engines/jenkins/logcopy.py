@@ -15,7 +15,8 @@ died. How:
   * The store's own length is the truth. After each pass that appended bytes a
     checkpoint is written beside the log (`S-M.jenkins.json`: the Jenkins
     position — nodes copied and the offset of the current one — and the writer's
-    state at that position: stored size, cap counters), atomically, AFTER the append.
+    state at that position: stored size, cap counters), in one write with a
+    checksum, AFTER the append.
   * A checkpoint is taken only where the masker holds nothing back (`held == 0`,
     which is the case after any piece ending in a newline), so "the Jenkins
     position" and "the stored size" describe the same point; elsewhere the previous
@@ -36,6 +37,7 @@ those chunks (S3LogStore.restore_spool), and the rest is regenerated from Jenkin
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -69,6 +71,8 @@ class StepLogCopy:
         self.store, self.key = store, key
         self.path = checkpoint_path(store, key)
         self.writer = None
+        self._fd: int | None = None   # the checkpoint, open while the copy goes on
+        self._width = 0
         self.done = False
         self.nodes: list[str] = []          # nodes copied to their end, in order
         self.current: tuple[str, int] | None = None   # (node, Jenkins offset) being copied
@@ -94,29 +98,46 @@ class StepLogCopy:
         if self.path is None:
             return None
         try:
-            cp = json.loads(self.path.read_text())
+            text = self.path.read_text()
+            self._width = len(text)  # records written from now on cover all of it
+            body, digest = [*text.split("\n"), "", ""][:2]
+            if hashlib.sha256(body.encode()).hexdigest() != digest.strip():
+                raise ValueError("checksum")
+            cp = json.loads(body)
             if cp.get("v") != 1 or not isinstance(cp.get("writer"), dict):
                 return None
             return cp
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             log.warning("%s: unreadable Jenkins log checkpoint; copying from the start", self.key.path)
             return None
 
     def _save(self) -> None:
-        """The checkpoint, written after the append it describes (see the module docstring)."""
+        """The checkpoint, written after the append it describes (see the module docstring).
+
+        One pwrite() at offset 0 of the file kept open, padded to the longest record so far
+        (JSON ignores the trailing spaces): a process that dies cannot leave half a record, and
+        a record torn any other way fails its checksum and only means "copy from the start".
+        (A rename per pass cost ~1 ms here; this costs a few µs.)"""
         if self.path is None or self.writer is None or self.writer.held:
             return
         body = json.dumps({"v": 1, "nodes": self.nodes, "current": list(self.current) if self.current else None,
                            "writer": self.writer.state()})
+        record = f"{body}\n{hashlib.sha256(body.encode()).hexdigest()}\n".encode()
+        self._width = max(self._width, len(record))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(body)
-            os.replace(tmp, self.path)
+            if self._fd is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.pwrite(self._fd, record.ljust(self._width), 0)
         except OSError as exc:  # the next pass tries again; a resume then re-reads more, still exactly
             log.warning("%s: cannot write the Jenkins log checkpoint: %s", self.key.path, exc)
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def copy(self, client, job: str, number: int, flow_nodes: list[dict[str, Any]], *, final: bool) -> bool:
         """One pass: at most one progressive-text request per node, in order; True once the log is whole."""
@@ -149,6 +170,7 @@ class StepLogCopy:
         if final and whole:
             self.writer.close()
             self.done = True
+            self._forget()
             if self.path is not None:
                 self.path.unlink(missing_ok=True)  # the .done marker says it all now
             return True
@@ -157,5 +179,6 @@ class StepLogCopy:
         return False
 
     def close(self) -> None:
+        self._forget()
         if self.writer is not None and not self.done:
             self.writer.close()

@@ -7,6 +7,7 @@ Jenkins log of the step, masked, byte for byte.
 """
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -220,3 +221,25 @@ def test_a_controller_on_another_machine_continues_an_s3_log_exactly(fake, tmp_p
     reader = S3LogStore.from_url(url, spool_root=tmp_path / "reader")   # S3 alone, no spool
     assert reader.is_complete(KEY)
     assert reader.read(KEY) == mask_all(b"".join(parts), [SECRET])
+
+
+def test_a_checkpoint_that_does_not_match_its_checksum_is_ignored(fake, tmp_path):
+    """A record torn or changed on disk (numbers that no longer match its checksum) must not steer the
+    resume: the copy is regenerated from the start, still exactly."""
+    spec = make_spec()
+    engine, handle = start(fake, tmp_path, spec)
+    parts = pieces()
+    for piece in parts[:4]:
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    path = logcopy.checkpoint_path(engine.store, KEY)
+    text = path.read_text()
+    offset = int(re.search(r'"current": \["21", (\d+)\]', text).group(1))
+    # One byte earlier: a plausible record (the store is longer than it says), but not the one summed.
+    path.write_text(text.replace(f'"21", {offset}]', f'"21", {offset - 1}]', 1))
+    engine = new_engine(fake, tmp_path)
+    for piece in parts[4:]:
+        fake.append_log(JOB, "step-1-0", piece)
+        engine.sync(spec, handle)
+    finish(fake, engine, spec, handle)
+    assert engine.store.read(KEY) == mask_all(b"".join(parts), [SECRET])
