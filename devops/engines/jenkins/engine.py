@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 from devops.engines.base import (
+    PermanentEngineError,
     PipelineEngine,
     ProjectSpec,
     RunReport,
@@ -136,6 +137,7 @@ class JenkinsEngine(PipelineEngine):
             # The pipeline's SourceCodeCredential as a Jenkins credential the checkout names by id,
             # rewritten on every run so a changed token or key is what the next clone uses.
             self.client.put_credential(jf.git_credential_id(spec), jf.git_credential_xml(spec))
+        self._put_deploy_target(spec)
         self.client.ensure_job(job, jf.job_config_xml(spec, self.render(spec)))
         info = self.client.job_info(job) or {}
         if info.get("lastBuild"):
@@ -143,6 +145,50 @@ class JenkinsEngine(PipelineEngine):
         if info.get("inQueue") and info.get("queueItem"):
             return {"job": job, "queue": int(info["queueItem"]["id"])}
         return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec))}
+
+    def _put_deploy_target(self, spec: RunSpec) -> None:
+        """The project's deploy target (trusted runs with a deploy step only) as the Kubernetes secret
+        `slipway-deploy-target` of the pipeline namespace, which the deploy containers mount; rewritten
+        when it changed. Without a target, deploy steps act with the pod's service account `jenkins`,
+        which the data plane binds in the project's namespaces (Rancher's way)."""
+        if not spec.deploy_kubeconfig or not any(
+                ok and spec.config.stages[i].steps[j].kind in jf.DEPLOY_KINDS for (i, j), ok in jf.planned(spec).items()):
+            return
+        import base64
+
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        from devops.dataplane.client import (
+            AlreadyExists,
+            KubernetesAPI,
+            check_kubeconfig,
+            load_api_client,
+        )
+
+        try:
+            check_kubeconfig(spec.deploy_kubeconfig)
+        except ValueError as exc:
+            raise PermanentEngineError(f"the deploy target's kubeconfig is refused: {exc}") from None
+        namespace = spec.settings.get("pipeline-namespace") or f"{spec.project_id}-pipeline"
+        data = {"kubeconfig": base64.b64encode(spec.deploy_kubeconfig.encode()).decode()}
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+                "metadata": {"name": jf.DEPLOY_SECRET, "namespace": namespace,
+                             "labels": {"app.kubernetes.io/managed-by": "slipway"}}}
+        try:
+            api = KubernetesAPI(load_api_client(self.options.kubeconfig or None))
+            live = api.read("Secret", namespace, jf.DEPLOY_SECRET)
+            if live is None:
+                try:
+                    api.create("Secret", namespace, body)
+                    return
+                except AlreadyExists:
+                    live = {}
+            if (live or {}).get("data") != data:
+                api.patch("Secret", namespace, jf.DEPLOY_SECRET, {"data": data})
+        except (ApiException, HTTPError, OSError) as exc:
+            status = getattr(exc, "status", None) or type(exc).__name__
+            raise TemporaryEngineError(f"writing the deploy target secret in {namespace}: {status}") from None
 
     def _number(self, handle: dict[str, Any]) -> int | None:
         if handle.get("number"):

@@ -54,6 +54,17 @@ PIPELINE_LABEL = "slipway.io/pipeline"
 NODE_ENV = "SLIPWAY_K8S_NODE"         # the node the agent pod runs on (downward API), see node_marker()
 NODE_MARKER = "slipway-node="         # build description prefix carrying the node after the run
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+# The project's deploy target (RunSpec.deploy_kubeconfig) as the engine writes it into the pipeline
+# namespace before a run (engine.run), and where deploy containers see it.
+DEPLOY_SECRET = "slipway-deploy-target"
+DEPLOY_MOUNT = "/run/slipway-deploy"
+DEPLOY_KINDS = frozenset({"applyYamlConfig", "applyAppConfig"})
+# Steps that change something outside the run: never for pull requests (the local engine's rule).
+UNTRUSTED_REFUSED = {
+    "applyYamlConfig": "runs of pull requests get no deploy target; nothing was applied",
+    "applyAppConfig": "runs of pull requests get no deploy target; nothing was applied",
+    "publishCatalogConfig": "runs of pull requests never publish to the catalog",
+}
 
 
 def job_name(execution: str) -> str:
@@ -191,8 +202,9 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
         )
         return options.kaniko_image, env, script
     if kind == "applyYamlConfig":
+        namespace = t.namespace or (spec.deploy_namespace if spec.deploy_kubeconfig else "")
         env = [{"name": "YAML_PATH", "value": t.path}, {"name": "YAML_CONTENT", "value": t.content},
-               {"name": "YAML_NAMESPACE", "value": t.namespace}]
+               {"name": "YAML_NAMESPACE", "value": namespace}]
         own = {k for k, _ in step.env}
         env += [{"name": k, "value": v} for k, v in (published or {}).items() if k not in own]
         script = ('set -e\nif [ -n "$YAML_CONTENT" ]; then printf \'%s\\n\' "$YAML_CONTENT" > /tmp/slipway-in.yaml; '
@@ -204,7 +216,9 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
     if kind == "applyAppConfig":
         answers = "\n".join(f"{k}: {json.dumps(v)}" for k, v in t.answers)
         env = [{"name": "APP_TEMPLATE", "value": t.catalog_template}, {"name": "APP_VERSION", "value": t.version},
-               {"name": "APP_NAME", "value": t.name}, {"name": "APP_NAMESPACE", "value": t.target_namespace},
+               {"name": "APP_NAME", "value": t.name},
+               {"name": "APP_NAMESPACE",
+                "value": t.target_namespace or (spec.deploy_namespace if spec.deploy_kubeconfig else "")},
                {"name": "APP_ANSWERS", "value": answers}]
         script = ('set -e\nprintf %s "$APP_ANSWERS" > /tmp/slipway-answers.yaml\n'
                   'helm upgrade --install "$APP_NAME" "$APP_TEMPLATE" ${APP_VERSION:+--version "$APP_VERSION"} '
@@ -275,6 +289,8 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
         for j, step in enumerate(stage.steps):
             if not runs[(i, j)] or step.kind == "sourceCodeConfig":
                 continue
+            if not spec.trusted and step.kind in UNTRUSTED_REFUSED:
+                continue  # the Jenkinsfile fails the step instead (render)
             if step.kind == "publishImageConfig":
                 stage_published = published_env(publish_target(step, options))
             image, extra, script = _step_image_env(step, spec, options, published)
@@ -282,7 +298,16 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
             env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.source_name, "key": e.source_key}}}
                     for e in step.env_from if spec.trusted]
             env += extra
+            target = step.kind in DEPLOY_KINDS and bool(spec.deploy_kubeconfig)
+            if target:
+                # The project's deploy target instead of the pod's service account: kubectl and helm
+                # read KUBECONFIG; the file is the Kubernetes secret the engine wrote (never inline).
+                env += [{"name": "KUBECONFIG", "value": f"{DEPLOY_MOUNT}/kubeconfig"}]
             body: dict[str, Any] = {"image": image, "command": ["cat"], "tty": True, "env": env}
+            if target:
+                body["volumeMounts"] = [{"name": "deploy-target", "mountPath": DEPLOY_MOUNT, "readOnly": True}]
+                volumes["deploy-target"] = {"name": "deploy-target",
+                                            "secret": {"secretName": DEPLOY_SECRET, "defaultMode": 0o400}}
             if image == options.kaniko_image:
                 body["command"] = ["/busybox/cat"]  # the kaniko debug image has no /bin
             resources = _resources(step, spec.settings)
@@ -304,6 +329,9 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
     pod_spec: dict[str, Any] = {
         "serviceAccountName": "jenkins",
         "restartPolicy": "Never",
+        # Pull requests run code from outside the project: no token of `jenkins` (admin in the
+        # project's namespaces) in their pod. The agent itself talks to Jenkins, not to the API.
+        **({} if spec.trusted else {"automountServiceAccountToken": False}),
         "containers": [
             # The plugin's own agent container: only the node name added (the plugin fills in the image).
             {"name": "jnlp", "env": [{"name": NODE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]},
@@ -374,6 +402,8 @@ def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = Non
                 out.append(f"              {CLONE}")
             elif not spec.trusted and stage.steps[j].kind == "publishImageConfig" and stage.steps[j].type.push_remote:
                 out.append("              error('runs of pull requests never push to remote registries')")
+            elif not spec.trusted and stage.steps[j].kind in UNTRUSTED_REFUSED:
+                out.append(f"              error({groovy_str(UNTRUSTED_REFUSED[stage.steps[j].kind])})")
             else:
                 container, script = steps[(i, j)]
                 out.append(f"              container({groovy_str(container)}) {{")

@@ -65,6 +65,14 @@ def test_every_generated_jenkinsfile_parses_with_a_real_groovy_parser(tmp_path, 
     sample = tmp_path / "sample.groovy"
     sample.write_text(render(make_spec(), OPTIONS, ["a"]))
     written.append(sample)
+    # Pull requests (their refused steps become error(...)) and a run with a deploy target.
+    from tests.engines.jenkins.test_deploy_target import PIPELINE as DEPLOYING
+    from tests.engines.jenkins.test_deploy_target import TARGET
+
+    for name, spec in (("pull-request", make_spec(DEPLOYING, event="pull_request", branch="f")),
+                       ("deploy-target", make_spec(DEPLOYING, deploy_kubeconfig=TARGET))):
+        (tmp_path / f"{name}.groovy").write_text(render(spec, OPTIONS))
+        written.append(tmp_path / f"{name}.groovy")
     # A control: the parser must report a broken file, or "no errors" proves nothing.
     broken = tmp_path / "broken.groovy"
     broken.write_text(render(make_spec(), OPTIONS).replace("podTemplate(", "podTemplate((", 1))
