@@ -207,10 +207,12 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
                {"name": "YAML_NAMESPACE", "value": namespace}]
         own = {k for k, _ in step.env}
         env += [{"name": k, "value": v} for k, v in (published or {}).items() if k not in own]
-        script = ('set -e\nif [ -n "$YAML_CONTENT" ]; then printf \'%s\\n\' "$YAML_CONTENT" > /tmp/slipway-in.yaml; '
-                  'else cat -- "$YAML_PATH" > /tmp/slipway-in.yaml; fi\n'
-                  f'{SUBSTITUTE_AWK} /tmp/slipway-in.yaml > /tmp/slipway-apply.yaml\n'
-                  'kubectl apply --server-side --field-manager=slipway -f /tmp/slipway-apply.yaml '
+        # Files of its own (mktemp): steps of one stage run in parallel, maybe in one container.
+        script = ('set -e\nsrc=$(mktemp) && manifest=$(mktemp)\n'
+                  'if [ -n "$YAML_CONTENT" ]; then printf \'%s\\n\' "$YAML_CONTENT" > "$src"; '
+                  'else cat -- "$YAML_PATH" > "$src"; fi\n'
+                  f'{SUBSTITUTE_AWK} "$src" > "$manifest"\n'
+                  'kubectl apply --server-side --field-manager=slipway -f "$manifest" '
                   '${YAML_NAMESPACE:+-n "$YAML_NAMESPACE"}\n')
         return options.tools_image, env, script
     if kind == "applyAppConfig":
@@ -231,12 +233,36 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
                {"name": "GIT_AUTHOR_NAME", "value": t.git_author}, {"name": "GIT_AUTHOR_EMAIL", "value": t.git_email},
                {"name": "GIT_COMMITTER_NAME", "value": t.git_author},
                {"name": "GIT_COMMITTER_EMAIL", "value": t.git_email}]
-        script = ('set -e\nrm -rf /tmp/catalog && git clone --depth 1 ${CATALOG_GIT_BRANCH:+-b "$CATALOG_GIT_BRANCH"} '
-                  '"$CATALOG_GIT_URL" /tmp/catalog\n'
-                  'dest="/tmp/catalog/templates/$CATALOG_TEMPLATE/$CATALOG_VERSION"\n'
-                  'mkdir -p "$dest" && cp -R "$CATALOG_PATH"/. "$dest"/\n'
-                  'cd /tmp/catalog && git add -A && git commit -m "Publish $CATALOG_TEMPLATE $CATALOG_VERSION" '
-                  '&& git push origin HEAD\n')
+        script = (
+            'set -e\nexport GIT_TERMINAL_PROMPT=0\n'
+            # The pipeline's Git credential, bound by withCredentials (render): a credential helper
+            # that reads it from the environment, so the token is on no command line.
+            'if [ -n "${SLIPWAY_GIT_TOKEN:-}" ]; then\n'
+            '  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=credential.helper\n'
+            '  export GIT_CONFIG_VALUE_0=\'!f() { echo "username=${SLIPWAY_GIT_USER}"; '
+            'echo "password=${SLIPWAY_GIT_TOKEN}"; }; f\'\n'
+            'fi\n'
+            'if [ -n "${SLIPWAY_GIT_KEY:-}" ]; then\n'
+            '  export GIT_SSH_COMMAND="ssh -i $SLIPWAY_GIT_KEY -o IdentitiesOnly=yes -o BatchMode=yes '
+            '-o StrictHostKeyChecking=accept-new"\n'
+            'fi\n'
+            'if [ -z "$CATALOG_VERSION" ]; then\n'
+            '  CATALOG_VERSION=$(sed -n \'s/^version:[[:space:]]*//p\' "$CATALOG_PATH/Chart.yaml" | head -n 1 '
+            '| tr -d \'"\\047 \\r\')\n'
+            'fi\n'
+            # A directory of its own: steps of one stage run in parallel, maybe in one container.
+            'work=$(mktemp -d) && git clone -q --depth 1 ${CATALOG_GIT_BRANCH:+-b "$CATALOG_GIT_BRANCH"} '
+            '"$CATALOG_GIT_URL" "$work/catalog"\n'
+            'top=templates; [ -d "$work/catalog/templates" ] || { [ -d "$work/catalog/charts" ] && top=charts; }\n'
+            'dest="$work/catalog/$top/$CATALOG_TEMPLATE/$CATALOG_VERSION"\n'
+            'rm -rf "$dest" && mkdir -p "$dest" && cp -R "$CATALOG_PATH"/. "$dest"/\n'
+            'cd "$work/catalog" && git add -A\n'
+            'if git diff --cached --quiet; then echo "the catalog already holds $top/$CATALOG_TEMPLATE/$CATALOG_VERSION"; '
+            'exit 0; fi\n'
+            'git commit -q -m "Publish $CATALOG_TEMPLATE $CATALOG_VERSION ($SLIPWAY_EXECUTION)"\n'
+            'git push -q origin HEAD\n'
+            'echo "published $top/$CATALOG_TEMPLATE/$CATALOG_VERSION to ${CATALOG_GIT_BRANCH:-the default branch}"\n'
+        )
         return options.tools_image, env, script
     raise JenkinsfileError(f"step type {kind} has no Jenkins conversion")
 
@@ -370,6 +396,17 @@ CLONE = (
 )
 
 
+def _git_binding(spec: RunSpec) -> str:
+    """The credentials-binding of the pipeline's Git credential for a catalog push ("" without one):
+    its values reach the step as environment variables, and Jenkins masks them in the log."""
+    if not git_credential_id(spec):
+        return ""
+    if spec.git_auth.ssh_private_key:
+        return "sshUserPrivateKey(credentialsId: params.SLIPWAY_GIT_CREDENTIALS, keyFileVariable: 'SLIPWAY_GIT_KEY')"
+    return ("usernamePassword(credentialsId: params.SLIPWAY_GIT_CREDENTIALS, usernameVariable: 'SLIPWAY_GIT_USER', "
+            "passwordVariable: 'SLIPWAY_GIT_TOKEN')")
+
+
 def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = None) -> str:
     """The Jenkinsfile of `spec` (see the module docstring); `nodes`: the pipeline's recent nodes, newest first."""
     pod, steps, cfg = build_plan(spec, options, nodes)
@@ -407,7 +444,12 @@ def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = Non
             else:
                 container, script = steps[(i, j)]
                 out.append(f"              container({groovy_str(container)}) {{")
+                binding = _git_binding(spec) if stage.steps[j].kind == "publishCatalogConfig" else ""
+                if binding:
+                    out.append(f"                withCredentials([{binding}]) {{")
                 out.append(f"                sh(script: {groovy_block(script)}, label: {groovy_str(label)})")
+                if binding:
+                    out.append("                }")
                 out.append("              }")
             out.append("            }")
             out.append("          },")

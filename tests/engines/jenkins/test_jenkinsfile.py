@@ -66,11 +66,15 @@ def test_every_generated_jenkinsfile_parses_with_a_real_groovy_parser(tmp_path, 
     sample.write_text(render(make_spec(), OPTIONS, ["a"]))
     written.append(sample)
     # Pull requests (their refused steps become error(...)) and a run with a deploy target.
+    from devops.engines.base import GitAuth
     from tests.engines.jenkins.test_deploy_target import PIPELINE as DEPLOYING
     from tests.engines.jenkins.test_deploy_target import TARGET
+    from tests.engines.jenkins.test_step_scripts import CATALOG
 
     for name, spec in (("pull-request", make_spec(DEPLOYING, event="pull_request", branch="f")),
-                       ("deploy-target", make_spec(DEPLOYING, deploy_kubeconfig=TARGET))):
+                       ("deploy-target", make_spec(DEPLOYING, deploy_kubeconfig=TARGET)),
+                       ("catalog-token", make_spec(CATALOG, git_auth=GitAuth(token="t0ken-xyz"))),
+                       ("catalog-ssh", make_spec(CATALOG, git_auth=GitAuth(ssh_private_key="k3y-xyz")))):
         (tmp_path / f"{name}.groovy").write_text(render(spec, OPTIONS))
         written.append(tmp_path / f"{name}.groovy")
     # A control: the parser must report a broken file, or "no errors" proves nothing.

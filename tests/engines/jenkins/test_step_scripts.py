@@ -115,3 +115,63 @@ def test_publish_pushes_every_tag_each_as_one_argument(tmp_path):
     assert argv == ["--dockerfile=./Dockerfile", f"--context=dir://{os.path.realpath(tmp_path)}/.",
                     "--destination=registry.example.com/team/app:c0ffee",
                     "--destination=registry.example.com/team/app:latest"]
+
+
+CATALOG = """\
+stages:
+- name: Catalog
+  steps:
+  - publishCatalogConfig:
+      path: chart
+      catalogTemplate: app
+      gitUrl: URL
+      gitBranch: main
+      gitAuthor: Release Bot
+      gitEmail: bot@example.com
+"""
+
+
+def test_publish_catalog_pushes_with_the_bound_git_credential_to_a_real_git_server(tmp_path):
+    """The catalog step's script, with the environment withCredentials(usernamePassword(...)) gives it,
+    clones and `git push`es to a loopback smart-HTTP Git server that wants exactly that credential."""
+    from devops.engines.base import GitAuth
+    from devops.engines.jenkins.jenkinsfile import render
+    from tests.engines.conftest import GIT_ENV, git
+    from tests.gitserver import basic, git_http_server
+
+    seed, root = tmp_path / "seed", tmp_path / "srv"
+    seed.mkdir()
+    root.mkdir()
+    git(seed, "init", "-q", "-b", "main")
+    (seed / "templates").mkdir()
+    (seed / "templates" / "README").write_text("catalog\n")
+    git(seed, "add", ".")
+    git(seed, "commit", "-q", "-m", "seed")
+    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(root / "catalog.git")], check=True, env=GIT_ENV)
+    git(root / "catalog.git", "config", "http.receivepack", "true")
+    work = tmp_path / "workspace"
+    (work / "chart").mkdir(parents=True)
+    (work / "chart" / "Chart.yaml").write_text('apiVersion: v2\nname: app\nversion: "1.2.3"\n')
+    with git_http_server(root, basic("ci", "s3cret-tok")) as server:
+        spec = make_spec(CATALOG.replace("URL", f"{server.base_url}/catalog.git"),
+                         git_auth=GitAuth(token="s3cret-tok", username="ci"))
+        assert "withCredentials([usernamePassword(credentialsId: params.SLIPWAY_GIT_CREDENTIALS, " \
+            "usernameVariable: 'SLIPWAY_GIT_USER', passwordVariable: 'SLIPWAY_GIT_TOKEN')])" in render(spec, OPTIONS)
+        pod, steps, _cfg = build_plan(spec, OPTIONS)
+        container, script = steps[(1, 0)]
+        assert "s3cret-tok" not in script and "s3cret-tok" not in repr(pod)
+        env = {**build_parameters(spec), **_container_env(pod, container), "HOME": str(tmp_path),
+               "SLIPWAY_GIT_USER": "ci", "SLIPWAY_GIT_TOKEN": "s3cret-tok",   # what withCredentials binds
+               "GIT_CONFIG_NOSYSTEM": "1"}
+        done = _run(script, env, work, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "published templates/app/1.2.3 to main" in done.stdout
+        again = _run(script, env, work, tmp_path)       # the same chart: nothing to commit, still fine
+        assert again.returncode == 0 and "already holds templates/app/1.2.3" in again.stdout
+        wrong = _run(script, {**env, "SLIPWAY_GIT_TOKEN": "nope"}, work, tmp_path)
+        assert wrong.returncode != 0
+    assert "s3cret-tok" not in done.stdout + done.stderr
+    shown = git(root / "catalog.git", "show", "main:templates/app/1.2.3/Chart.yaml")
+    assert 'version: "1.2.3"' in shown
+    assert git(root / "catalog.git", "log", "-1", "--format=%an <%ae>|%s", "main") == \
+        f"Release Bot <bot@example.com>|Publish app 1.2.3 ({spec.execution})"
