@@ -137,7 +137,10 @@ class JenkinsEngine(PipelineEngine):
             # The pipeline's SourceCodeCredential as a Jenkins credential the checkout names by id,
             # rewritten on every run so a changed token or key is what the next clone uses.
             self.client.put_credential(jf.git_credential_id(spec), jf.git_credential_xml(spec))
-        self._put_deploy_target(spec)
+        try:
+            self._put_secrets(spec)
+        except jf.JenkinsfileError as exc:
+            raise PermanentEngineError(str(exc)) from None
         self.client.ensure_job(job, jf.job_config_xml(spec, self.render(spec)))
         info = self.client.job_info(job) or {}
         if info.get("lastBuild"):
@@ -146,15 +149,24 @@ class JenkinsEngine(PipelineEngine):
             return {"job": job, "queue": int(info["queueItem"]["id"])}
         return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec))}
 
-    def _put_deploy_target(self, spec: RunSpec) -> None:
-        """The project's deploy target (trusted runs with a deploy step only) as the Kubernetes secret
-        `slipway-deploy-target` of the pipeline namespace, which the deploy containers mount; rewritten
-        when it changed. Without a target, deploy steps act with the pod's service account `jenkins`,
-        which the data plane binds in the project's namespaces (Rancher's way)."""
-        if not spec.deploy_kubeconfig or not any(
-                ok and spec.config.stages[i].steps[j].kind in jf.DEPLOY_KINDS for (i, j), ok in jf.planned(spec).items()):
+    def _put_secrets(self, spec: RunSpec) -> None:
+        """The Kubernetes secrets the agent pod refers to (jf.run_secrets: envFrom values, registry
+        credentials, the deploy target `slipway-deploy-target`), written into the pipeline namespace
+        before the job runs, through SLIPWAY_KUBECONFIG's cluster (or this pod's); each rewritten only
+        when its data changed. Values travel only in those API requests: the Jenkinsfile and the pod
+        hold `secretKeyRef`s and a secret volume. Without a deploy target, deploy steps act with the
+        pod's service account `jenkins`, which the data plane binds in the project's namespaces."""
+        wanted = jf.run_secrets(spec, self.options)
+        if not wanted:
             return
         import base64
+        import os
+
+        if not (self.options.kubeconfig or os.environ.get("KUBERNETES_SERVICE_HOST")):
+            # No cluster to write to (E033 stops a real controller before this): the operator
+            # provides the secrets, as `deploy()` leaves the data plane to them.
+            log.warning("%s: no cluster configured: the run's secrets are not written", spec.execution)
+            return
 
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
@@ -166,29 +178,31 @@ class JenkinsEngine(PipelineEngine):
             load_api_client,
         )
 
-        try:
-            check_kubeconfig(spec.deploy_kubeconfig)
-        except ValueError as exc:
-            raise PermanentEngineError(f"the deploy target's kubeconfig is refused: {exc}") from None
+        if jf.DEPLOY_SECRET in wanted:
+            try:
+                check_kubeconfig(spec.deploy_kubeconfig)
+            except ValueError as exc:
+                raise PermanentEngineError(f"the deploy target's kubeconfig is refused: {exc}") from None
         namespace = spec.settings.get("pipeline-namespace") or f"{spec.project_id}-pipeline"
-        data = {"kubeconfig": base64.b64encode(spec.deploy_kubeconfig.encode()).decode()}
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
-                "metadata": {"name": jf.DEPLOY_SECRET, "namespace": namespace,
-                             "labels": {"app.kubernetes.io/managed-by": "slipway"}}}
         try:
             api = KubernetesAPI(load_api_client(self.options.kubeconfig or None))
-            live = api.read("Secret", namespace, jf.DEPLOY_SECRET)
-            if live is None:
-                try:
-                    api.create("Secret", namespace, body)
-                    return
-                except AlreadyExists:
-                    live = {}
-            if (live or {}).get("data") != data:
-                api.patch("Secret", namespace, jf.DEPLOY_SECRET, {"data": data})
+            for name, values in sorted(wanted.items()):
+                data = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
+                live = api.read("Secret", namespace, name)
+                if live is None:
+                    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+                            "metadata": {"name": name, "namespace": namespace,
+                                         "labels": {"app.kubernetes.io/managed-by": "slipway"}}}
+                    try:
+                        api.create("Secret", namespace, body)
+                        continue
+                    except AlreadyExists:  # another controller wrote it meanwhile
+                        live = {}
+                if (live or {}).get("data") != data:
+                    api.patch("Secret", namespace, name, {"data": data})
         except (ApiException, HTTPError, OSError) as exc:
             status = getattr(exc, "status", None) or type(exc).__name__
-            raise TemporaryEngineError(f"writing the deploy target secret in {namespace}: {status}") from None
+            raise TemporaryEngineError(f"writing the run's secrets in {namespace}: {status}") from None
 
     def _number(self, handle: dict[str, Any]) -> int | None:
         if handle.get("number"):

@@ -134,6 +134,40 @@ def _resources(step: Step, settings: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def env_secret_name(source: str) -> str:
+    """The Kubernetes secret of the pipeline namespace that holds the project secret `source` for
+    envFrom (engine.run writes it): prefixed, so no project secret can replace a data-plane one."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", source.lower()).strip("-")[:40] or "secret"
+    return f"slipway-env-{slug}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
+
+
+def run_secrets(spec: RunSpec, options: JenkinsOptions) -> dict[str, dict[str, str]]:
+    """Kubernetes secret name -> data (plain values) the agent pod of `spec` refers to: the envFrom
+    keys its steps use, the credentials of the registries it pushes to, the deploy target. Empty for
+    pull requests (the controller gives them no secrets, and the pod refers to none)."""
+    if not spec.trusted:
+        return {}
+    cfg = substitute(spec.config, spec.env)
+    out: dict[str, dict[str, str]] = {}
+    for (i, j), ok in planned(spec, cfg).items():
+        step = cfg.stages[i].steps[j]
+        if not ok:
+            continue
+        for e in step.env_from:
+            value = (spec.secrets.get(e.source_name) or {}).get(e.source_key)
+            if value is None:
+                raise JenkinsfileError(f"step {i}.{j}: envFrom {e.source_name}/{e.source_key}: no such project secret")
+            out.setdefault(env_secret_name(e.source_name), {})[e.source_key] = value
+        if step.kind == "publishImageConfig":
+            registry = publish_target(step, options).registry
+            if registry in spec.registry_auth:
+                user, password = spec.registry_auth[registry]
+                out[registry_secret_name(registry)] = {"username": user, "password": password}
+        if step.kind in DEPLOY_KINDS and spec.deploy_kubeconfig:
+            out[DEPLOY_SECRET] = {"kubeconfig": spec.deploy_kubeconfig}
+    return out
+
+
 def registry_secret_name(host: str) -> str:
     """The Kubernetes secret (keys `username`, `password`) holding the credentials of registry `host`."""
     slug = re.sub(r"[^a-z0-9-]+", "-", host.lower()).strip("-")[:40] or "default"
@@ -321,7 +355,8 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
                 stage_published = published_env(publish_target(step, options))
             image, extra, script = _step_image_env(step, spec, options, published)
             env = [{"name": k, "value": v} for k, v in step.env]
-            env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.source_name, "key": e.source_key}}}
+            env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": env_secret_name(e.source_name),
+                                                                     "key": e.source_key}}}
                     for e in step.env_from if spec.trusted]
             env += extra
             target = step.kind in DEPLOY_KINDS and bool(spec.deploy_kubeconfig)

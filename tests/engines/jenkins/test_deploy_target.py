@@ -116,3 +116,40 @@ def test_pull_requests_get_no_token_no_target_and_their_deploy_steps_fail(kube):
     text = jf.render(spec, engine.options)
     assert text.count("error('runs of pull requests get no deploy target; nothing was applied')") == 2
     assert "error('runs of pull requests never publish to the catalog')" in text
+
+
+def test_envfrom_and_registry_secrets_are_written_for_the_pod_s_secret_key_refs(kube, fake):
+    """The pod's secretKeyRefs name Kubernetes secrets the engine writes from the project's secrets
+    (only the keys the steps use) and the registry credentials, under prefixed names."""
+    fk, engine = kube
+    text = """\
+stages:
+- name: Build
+  steps:
+  - runScriptConfig: {image: golang:1.22, shellScript: make}
+    envFrom:
+    - {sourceName: pipeline-secret, sourceKey: TOKEN, targetKey: DEPLOY_TOKEN}
+  - publishImageConfig: {tag: team/app:1, pushRemote: true, registry: reg.example.com}
+"""
+    spec = make_spec(text, secrets={"pipeline-secret": {"TOKEN": "env-val-1234", "OTHER": "unused-5678"}},
+                     registry_auth={"reg.example.com": ("bot", "reg-pass-4321")})
+    engine.run(spec)
+    env_name = jf.env_secret_name("pipeline-secret")
+    assert env_name != "pipeline-secret"         # a project secret never overwrites the data plane's
+    written = {k[3]: v for k, v in fk.objects.items() if k[1] == "secrets"}
+    assert {k: base64.b64decode(v).decode() for k, v in written[env_name]["data"].items()} == {"TOKEN": "env-val-1234"}
+    reg = written[jf.registry_secret_name("reg.example.com")]["data"]
+    assert base64.b64decode(reg["password"]).decode() == "reg-pass-4321"
+    pod = jf.agent_pod(spec, engine.options)
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for c in pod["spec"]["containers"] for e in c.get("env", [])
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]}
+    assert refs == set(written)                  # every reference is a secret that exists
+    config = fake.jobs[jf.job_name(spec.execution)].config
+    assert not any(v in config for v in ("env-val-1234", "unused-5678", "reg-pass-4321"))
+
+
+def test_an_envfrom_of_a_missing_project_secret_fails_the_run_saying_which(kube):
+    _fk, engine = kube
+    spec = make_spec(secrets={})
+    with pytest.raises(PermanentEngineError, match="deploy-keys/TOKEN: no such project secret"):
+        engine.run(spec)

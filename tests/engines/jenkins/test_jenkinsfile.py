@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from devops.cache.affinity import preferred_node_affinity
-from devops.engines.jenkins.jenkinsfile import agent_pod, groovy_block, groovy_str, render
+from devops.engines.jenkins.jenkinsfile import agent_pod, env_secret_name, groovy_block, groovy_str, render
 from devops.engines.jenkins.options import JenkinsOptions
 from devops.pipeline import load
 from tests.conftest import FIXTURES, require_service
@@ -141,7 +141,7 @@ def test_pod_template_containers_resources_privilege_env_and_caches():
     assert dind["resources"] == {"requests": {"memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
     assert go["resources"] == {"requests": {"memory": "64Mi"}}
     assert {"name": "GOFLAGS", "value": "-mod=vendor"} in go["env"]
-    assert {"name": "DEPLOY_TOKEN", "valueFrom": {"secretKeyRef": {"name": "deploy-keys", "key": "TOKEN"}}} in go["env"]
+    assert {"name": "DEPLOY_TOKEN", "valueFrom": {"secretKeyRef": {"name": env_secret_name("deploy-keys"), "key": "TOKEN"}}} in go["env"]
     assert "s3cr3t" not in render(spec, OPTIONS)
     mounts = {m["mountPath"]: m["name"] for m in go["volumeMounts"]}
     assert set(mounts) == {"/root/.cache/go-build", "/home/jenkins/agent/workspace/slipway-p-abcde-7/vendor"}
