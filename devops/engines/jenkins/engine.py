@@ -2,7 +2,8 @@
 
 Contract (devops/engines/base.py), and how this engine keeps it:
   * run(spec): writes the pipeline's Git credential into Jenkins (credentials REST API; the
-    checkout names it by id, a build parameter), renders the Jenkinsfile, creates or updates the job
+    checkout names it by id, a build parameter) and the Kubernetes secrets the agent pod refers
+    to into the pipeline namespace (_put_secrets), renders the Jenkinsfile, creates or updates the job
     `slipway-<execution>` (config.xml through python-jenkins), and queues a build
     unless the job already has one or one is queued: a second run() for the same
     execution returns the same handle {"job", "queue", "number"?} and starts nothing.
