@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from devops.cache.affinity import preferred_node_affinity
-from devops.engines.jenkins.jenkinsfile import agent_pod, env_secret_name, groovy_block, groovy_str, render
+from devops.engines.jenkins.jenkinsfile import (
+    agent_pod,
+    env_secret_name,
+    groovy_block,
+    groovy_str,
+    render,
+)
 from devops.engines.jenkins.options import JenkinsOptions
 from devops.pipeline import load
 from tests.conftest import FIXTURES, require_service
