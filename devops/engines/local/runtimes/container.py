@@ -129,6 +129,9 @@ class ContainerRuntime(StepRuntime):
         self.unshare = shutil.which("unshare") or "unshare"
         self.root = root
         self._containers: set[str] = set()
+        # container -> a pull request's own image it was made from, removed from local storage
+        # with the container (see _pull_request_image).
+        self._forget: dict[str, str] = {}
 
     def setup(self, run: object) -> None:
         if not self.buildah:
@@ -186,6 +189,8 @@ class ContainerRuntime(StepRuntime):
                 f"image {image} could not be pulled: {err[-1] if err else 'buildah from failed'}"
             )
         self._containers.add(name)
+        if _pull_request_image(ctx, image):
+            self._forget[name] = image
         ctx.say(f"image: {image} (ready in {time.monotonic() - t0:.2f}s)")
         proc = StepProcess(None, enforcement=limits, container=name)
         try:
@@ -228,7 +233,25 @@ class ContainerRuntime(StepRuntime):
         if name and name in self._containers:
             self._containers.discard(name)
             subprocess.run(self._cmd("rm", name), capture_output=True)
+        image = self._forget.pop(name, "")
+        if image:
+            # Not -f: a parallel step of the run may still use it; the last one removes it.
+            subprocess.run(self._cmd("rmi", image), capture_output=True)
 
     def destroy(self) -> None:
         for name in list(self._containers):
             self._remove(name)
+
+
+def _pull_request_image(ctx: StepContext, image: str) -> bool:
+    """Whether `image` is one a pull request's run pushed to the built-in registry (its own
+    `<project id>/pr/<execution>/...`). Pulled into the shared storage it must not stay:
+    buildah's `--layers` takes any local image with a matching history as a cached layer,
+    and a trusted build must never reuse what a pull request built."""
+    if ctx.spec.trusted:
+        return False
+    from devops.engines.local.images import builtin_address
+    from devops.registry.tokens import pr_namespace
+
+    address = builtin_address(ctx.spec, ctx.data_dir)
+    return bool(address) and image.startswith(f"{address}/{pr_namespace(ctx.spec.project_id)}")
