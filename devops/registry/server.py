@@ -132,6 +132,8 @@ def project_auth(data_dir: Path | str, project_id: str, *, trusted: bool,
     state = _load_state(registry_dir(data_dir))
     if not state.get("address") or not state.get("account_secret"):
         return None
+    if not trusted and execution and not tokens.valid_execution(execution):
+        return None  # cannot name a namespace (Slipway's own names always can): no push anywhere
     return tokens.project_credential(state, project_id, push=trusted, execution="" if trusted else execution)
 
 
