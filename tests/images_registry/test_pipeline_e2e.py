@@ -33,6 +33,12 @@ stages:
       image: ${CICD_LOCAL_REGISTRY}/myorg/app:${CICD_EXECUTION_SEQUENCE}
       shellScript: cat /greeting /app.txt; echo "image=$CICD_IMAGE repo=$CICD_IMAGE_REPO registry=$CICD_REGISTRY"
 """
+# A pull request's file may also run in an image the project built elsewhere (trusted runs only).
+PR_FILE = RANCHER_FILE + """\
+  - runScriptConfig:
+      image: ${CICD_LOCAL_REGISTRY}/myorg/base:1
+      shellScript: echo base-from-the-project
+"""
 A, B = "p-e2eaa", "p-e2ebb"   # project ids as Slipway makes them (`p-` + 5)
 
 
@@ -47,13 +53,14 @@ def _repo(tmp_path) -> Repo:
     return repo
 
 
-def _spec(repo, data_dir, registry, project: str, run: int, *, event: str = "push", pipeline: str = ""):
+def _spec(repo, data_dir, registry, project: str, run: int, *, event: str = "push", pipeline: str = "",
+          text: str = ""):
     """What controller/spec.py makes: CICD_* with CICD_LOCAL_REGISTRY = address + the run's namespace,
     the project's own credential (a pull request's run: its per-run one)."""
     from devops.pipeline import load
     from devops.registry.tokens import local_registry_value
 
-    result = load((repo.path / ".rancher-pipeline.yml").read_text())
+    result = load(text or (repo.path / ".rancher-pipeline.yml").read_text())
     assert result.config is not None, result.problems
     pipeline = pipeline or project
     name = f"{pipeline}-{run}-{os.getpid()}"   # make_spec's execution name
@@ -135,7 +142,15 @@ def test_a_pull_request_run_uses_its_own_image_and_cannot_touch_the_projects(tmp
     assert manifest_digest(registry, f"{A}/myorg/app", "9") == trusted_digest
 
     # The same file, the same tag (myorg/app:9), from a pull request.
-    pr, password = _spec(repo, image_data_dir, registry, A, 9, event="pull_request", pipeline="p-e2epl")
+    # An image of the project no pull request built (as another trusted pipeline would push it).
+    from tests.images_registry.test_tokens import _buildah
+
+    base = f"{registry.address}/{A}/myorg/base:1"
+    pushed = _buildah(image_data_dir, tmp_path, run_auth(image_data_dir, A), "push", "localhost/busybox:latest",
+                      f"docker://{base}")
+    assert pushed.returncode == 0, pushed.stderr
+    pr, password = _spec(repo, image_data_dir, registry, A, 9, event="pull_request", pipeline="p-e2epl",
+                         text=PR_FILE)
     pr_ns = f"{A}/pr/{pr.execution}"
     report, publish, use = _run(engine, image_data_dir, pr)
     assert password not in publish and "without the layer cache" in publish
@@ -147,6 +162,10 @@ def test_a_pull_request_run_uses_its_own_image_and_cannot_touch_the_projects(tmp
     # removed the local copy), and saw where it lives.
     assert f"image: {pr_ref}" in use and f"{A}-pull_request" in use
     assert f"image={registry.address}/{pr_ns}/myorg/app repo=myorg/app" in use
+    # ${CICD_LOCAL_REGISTRY}/myorg/base:1 is not in its namespace: the project's image, pulled.
+    other = _log(image_data_dir, pr, 2, 1)
+    assert step_of(report, 2, 1).state == "Success", other
+    assert f"using the project's {base}" in other and "base-from-the-project" in other
     # The project's image is what the trusted run pushed; nothing of the pull request is local.
     assert manifest_digest(registry, f"{A}/myorg/app", "9") == trusted_digest
     assert tags(registry, f"{pr_ns}/myorg/app") == ["9"]

@@ -202,6 +202,23 @@ def step_namespace(ctx: StepContext) -> str:
     return run_namespace(ctx.spec.project_id, ctx.spec.execution, trusted=ctx.spec.trusted)
 
 
+def project_image_for(spec, data_dir: Path | str, image: str) -> str:
+    """For a pull request's run: the project's image behind a name in the run's own namespace
+    (`<address>/<project>/pr/<execution>/myorg/base:1` -> `<address>/<project>/myorg/base:1`), "" otherwise.
+
+    `${CICD_LOCAL_REGISTRY}/myorg/base:1` names the run's namespace; an image
+    the run did not build there is the project's, which it may pull (never push),
+    as it could in Rancher's one registry per project.
+    """
+    if spec.trusted:
+        return ""
+    address = builtin_address(spec, data_dir)
+    own = f"{address}/{run_namespace(spec.project_id, spec.execution, trusted=False)}"
+    if not address or not image.startswith(own):
+        return ""
+    return f"{address}/{namespace(spec.project_id)}{image[len(own):]}"
+
+
 def local_registry(ctx: StepContext) -> tuple[str, tuple[str, str] | None]:
     """The built-in registry's bare address and this run's credential for it ("" / None when none).
 

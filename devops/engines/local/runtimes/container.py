@@ -169,7 +169,10 @@ class ContainerRuntime(StepRuntime):
         name = f"slipway-{ctx.spec.execution}-{ctx.stage}-{ctx.step}"
         t0 = time.monotonic()
         try:
-            from devops.engines.local.images import registry_access  # (images/cache work)
+            from devops.engines.local.images import (  # (images/cache work)
+                project_image_for,
+                registry_access,
+            )
 
             # registries.conf (built-in registry insecure, mirror) + auth file, 0600 in the run dir
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)}
@@ -179,6 +182,12 @@ class ContainerRuntime(StepRuntime):
                 # Left by a runner that was killed: remove it and try once more.
                 subprocess.run(self._cmd("rm", name), capture_output=True, check=False)
                 made = self._from(name, image, env, ctx.deadline, dns)
+            if made.returncode != 0 and (project_image := project_image_for(ctx.spec, ctx.data_dir, image)):
+                # A pull request's run: not built in its own namespace, so the project's image.
+                fallback = self._from(name, project_image, env, ctx.deadline, dns)
+                if fallback.returncode == 0:
+                    ctx.say(f"{image} is not in this run's namespace: using the project's {project_image}")
+                    image, made = project_image, fallback
         except subprocess.TimeoutExpired:
             raise StepStartError(
                 f"pulling image {image} did not finish before the timeout"
