@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from devops.models.execution import ControllerNode, PipelineExecution, StageStatus, StepStatus
 from devops.models.ids import random_id
+from devops.models.notify import DeliveryState, NotificationDelivery, Notifier
 from devops.models.pipeline import Pipeline
 from devops.models.project import (
     DEFAULT_SETTINGS,
@@ -26,7 +27,10 @@ __all__ = [
     "DEFAULT_SETTINGS",
     "CommitStatus",
     "ControllerNode",
+    "DeliveryState",
     "ExecutionState",
+    "NotificationDelivery",
+    "Notifier",
     "Pipeline",
     "PipelineExecution",
     "PipelineSetting",

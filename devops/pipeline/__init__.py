@@ -4,19 +4,26 @@ Public API (other packages import only these names):
 
 - `load(text)` -> `LoadResult(config, problems)`: parse + lint + normalise;
   `config` is None when any problem is an error.
-- `lint(text)` -> problems only. `dump(config)` -> YAML text, with
+- `lint(text)` -> problems only; `lint_text(text)` -> the same as a list, for
+  the editor (per keystroke, debounced): every problem's `path` is written
+  as apply_ops paths and the editor's input names are. `dump(config)` -> YAML text, with
   `load(dump(c)).config == c`.
 - `substitute(config, env)`: literal `${CICD_*}` in the fields Rancher
   substituted, never in `shellScript`.
 - `should_run(config, branch=, event=)`: the top-level `branch` constraint.
 - `find_pipeline_file(root)`, `PIPELINE_FILENAMES` (search order).
 - `apply_edit(original_text, new_data)`: round-trip edit keeping comments.
+- `apply_ops(text, ops)`: the visual editor's operations (set, delete, insert,
+  move by field path), rewriting only the lines they change;
+  `starter_pipeline()`: the commented file offered when a branch has none.
 - `kinds.STEP_KINDS`: one record per step type (config class, lint fields,
   substitution, dump defaults, the local engine's implementation by dotted path).
 
 The package never imports Django (see docs/architecture.md).
 """
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from devops.pipeline.config import PipelineConfig
 from devops.pipeline.dump import dump
@@ -26,12 +33,17 @@ from devops.pipeline.substitute import substitute
 
 __all__ = [
     "ERROR", "PIPELINE_FILENAMES", "WARNING", "EditError", "LoadResult", "PipelineConfig", "Problem",
-    "apply_edit", "dump", "find_pipeline_file", "lint", "load", "should_run", "substitute",
+    "apply_edit", "apply_ops", "dump", "find_pipeline_file", "lint", "lint_text", "load", "should_run", "starter_pipeline",
+    "substitute",
 ]
 
 
-def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
+def load(text: str | bytes, *, filename: str = "<string>", notifiers: Collection[str] | None = None) -> LoadResult:
     """Parse, lint and normalise a pipeline file.
+
+    `notifiers`: the names of the project's notifiers when the caller knows
+    them (a project-scoped lint); a recipient naming none of them is a
+    warning at `notification.recipients[N].notifier`.
 
     Every problem of the file is reported in one pass, in file order.
     `filename` is accepted for callers' symmetry with `lint`; problems carry
@@ -44,7 +56,7 @@ def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
     root, problems = compose(text)
     if problems:
         return LoadResult(None, tuple(problems))
-    data, checker = rules.check(root)
+    data, checker = rules.check(root, notifiers=notifiers)
     found = checker.result()
     if data is None or any(p.severity == ERROR for p in found):
         return LoadResult(None, found)
@@ -52,9 +64,20 @@ def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
     return LoadResult(config, found + more)
 
 
-def lint(text: str | bytes, *, filename: str = "<string>") -> tuple[Problem, ...]:
-    """Every problem of a pipeline file (errors and warnings), in file order."""
-    return load(text, filename=filename).problems
+def lint(text: str | bytes, *, filename: str = "<string>",
+         notifiers: Collection[str] | None = None) -> tuple[Problem, ...]:
+    """Every problem of a pipeline file (errors and warnings), in file order (`notifiers`: see load)."""
+    return load(text, filename=filename, notifiers=notifiers).problems
+
+
+def lint_text(text: str | bytes) -> list[Problem]:
+    """Every problem of the editor's text, in file order: (path, line, column, severity, message).
+
+    `path` names the field as the editor's inputs and `apply_ops` do
+    (`stages[1].steps[0].runScriptConfig.image`; "" for the document);
+    `line`/`column` are 1-based, for the YAML gutter.
+    """
+    return list(lint(text))
 
 
 def should_run(config: PipelineConfig, *, branch: str, event: str) -> bool:
@@ -77,3 +100,20 @@ def apply_edit(original_text: str, new_data: dict) -> str:
     from devops.pipeline.edit import apply_edit as _apply_edit
 
     return _apply_edit(original_text, new_data)
+
+
+def apply_ops(text: str, ops: list[dict]) -> str:
+    """Apply the visual editor's operations to `text` (contract: devops.pipeline.operations).
+
+    Raises EditError for a bad op or path. (Imported lazily, as apply_edit.)
+    """
+    from devops.pipeline.operations import apply_ops as _apply_ops
+
+    return _apply_ops(text, ops)
+
+
+def starter_pipeline() -> str:
+    """The commented starter `.devops.yml` for a branch without a pipeline file."""
+    from devops.pipeline.operations import starter_pipeline as _starter
+
+    return _starter()

@@ -31,6 +31,7 @@ from devops.models import (
 )
 from devops.web.access import project_for
 from devops.web.forms import MemberForm, RegistryCredentialForm, SecretForm, setting_error
+from devops.web.views_notify import notifier_context
 
 
 def _settings_url(project, anchor: str = "") -> str:
@@ -78,6 +79,7 @@ def project_settings(request: HttpRequest, project: str, *, errors: dict | None 
         "member_form": forms.get("member") or MemberForm(),
         "secret_form": forms.get("secret") or SecretForm(),
         "registry_form": forms.get("registry") or RegistryCredentialForm(),
+        **notifier_context(proj, forms.get("notifier")),  # views_notify.py
     }
     return TemplateResponse(request, "web/settings.html", context, status=status)
 
