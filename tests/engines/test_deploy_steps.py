@@ -39,7 +39,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: web, image: "${CICD_IMAGE}"}]
+      containers: [{name: web, image: "${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}"}]
 ---
 apiVersion: v1
 kind: Namespace
@@ -131,16 +131,19 @@ class _Log:
 
 
 def test_cicd_image_of_the_earlier_publish_step_reaches_the_manifest(repo, tmp_path, allow_local):
-    """The runner puts CICD_IMAGE (from published-image.env) into ctx.env; the step substitutes from it."""
+    """The runner puts CICD_IMAGE (from published-image.env) into ctx.env; the step substitutes from it.
+    CICD_IMAGE has no tag, as Rancher's kube-apply made it: the manifest of pipeline-example-go writes
+    `${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}` (publish_image._export)."""
     with fake_kube() as fk:
         spec = make_spec(repo, config([]), deploy_kubeconfig=kubeconfig_for(fk.url))
         ctx = StepContext(spec=spec, stage=1, step=0, config=Step(type=ApplyYamlConfig(content=MANIFEST)),
                           workspace=tmp_path, run_dir=tmp_path, data_dir=tmp_path, log=_Log(), deadline=0,
-                          env={"CICD_IMAGE": "registry.local/app:7", "CICD_GIT_COMMIT": "abc"},
+                          env={"CICD_IMAGE": "127.0.0.1:5000/p-test/myorg/app", "CICD_EXECUTION_SEQUENCE": "7",
+                               "CICD_GIT_COMMIT": "abc"},
                           cancelled=threading.Event())
         assert kubeapply.run(ctx).exit_code == 0
         dep = fk.get("apps/v1", "deployments", "default", "web")
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/app:7"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "127.0.0.1:5000/p-test/myorg/app:7"
 
 
 def test_apply_app_without_a_tools_image_says_how_to_configure_one(repo, data_dir):
