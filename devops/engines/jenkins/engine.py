@@ -148,7 +148,7 @@ class JenkinsEngine(PipelineEngine):
             return {"job": job, "queue": 0, "number": int(info["lastBuild"]["number"])}
         if info.get("inQueue") and info.get("queueItem"):
             return {"job": job, "queue": int(info["queueItem"]["id"])}
-        return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec))}
+        return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec, self.options))}
 
     def _put_secrets(self, spec: RunSpec) -> None:
         """The Kubernetes secrets the agent pod refers to (jf.run_secrets: envFrom values, registry

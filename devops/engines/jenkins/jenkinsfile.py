@@ -147,7 +147,7 @@ def run_secrets(spec: RunSpec, options: JenkinsOptions) -> dict[str, dict[str, s
     pull requests (the controller gives them no secrets, and the pod refers to none)."""
     if not spec.trusted:
         return {}
-    cfg = substitute(spec.config, spec.env)
+    cfg = substitute(spec.config, run_env(spec, options))
     out: dict[str, dict[str, str]] = {}
     for (i, j), ok in planned(spec, cfg).items():
         step = cfg.stages[i].steps[j]
@@ -185,10 +185,20 @@ def publish_target(step: Step, options: JenkinsOptions):
         raise JenkinsfileError(str(exc)) from None
 
 
+def run_env(spec: RunSpec, options: JenkinsOptions) -> dict[str, str]:
+    """The run's CICD_* values on this engine. The controller's CICD_LOCAL_REGISTRY names the local
+    engine's built-in registry (host plus the project's namespace there); on Kubernetes each project's
+    pipeline namespace has a registry of its own behind the nodes' registry-proxy, as in Rancher, so
+    `${CICD_LOCAL_REGISTRY}/myorg/app` is that registry's image, with no namespace added."""
+    return {**spec.env, "CICD_LOCAL_REGISTRY": options.local_registry}
+
+
 def published_env(target) -> dict[str, str]:
-    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE a publish step gives later applyYaml steps (DESIGN §3)."""
-    return {"CICD_REGISTRY": target.registry, "CICD_IMAGE_REPO": f"{target.registry}/{target.repository}",
-            "CICD_IMAGE": target.refs[0]}
+    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE a publish step gives later applyYaml steps (DESIGN §3):
+    Rancher's kube-apply rule, the same as the local engine's (publish_image._export): the image
+    without its tag, so a manifest writes `${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}`."""
+    return {"CICD_REGISTRY": target.registry, "CICD_IMAGE_REPO": target.repository,
+            "CICD_IMAGE": f"{target.registry}/{target.repository}"}
 
 
 # `${CICD_*}` of the manifest replaced from the step's environment at run time, by
@@ -333,7 +343,7 @@ def _cache_mounts(spec: RunSpec, cfg: PipelineConfig, i: int, j: int, cache_root
 
 def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = None):
     """(pod dict, {(i, j): (container name, script)}, substituted config) for `spec`."""
-    cfg = substitute(spec.config, spec.env)
+    cfg = substitute(spec.config, run_env(spec, options))
     runs = planned(spec, cfg)
     cache_root = (spec.settings.get("devops-cache-dir") or "").strip() or options.cache_dir
     if not cache_root.startswith("/"):
@@ -527,12 +537,12 @@ def git_credential_xml(spec: RunSpec) -> str:
             f"<password>{escape(auth.token)}</password></{cls}>")
 
 
-def build_parameters(spec: RunSpec) -> dict[str, str]:
+def build_parameters(spec: RunSpec, options: JenkinsOptions | None = None) -> dict[str, str]:
     """The build's parameters: every value of the run that steps see as environment variables.
 
     SLIPWAY_GIT_CREDENTIALS is the id (never the secret) of the pipeline's Jenkins credential,
     which run() writes before the build is queued; empty for repositories that need none."""
-    params = {k: v for k, v in spec.env.items() if not k.startswith("SLIPWAY_")}
+    params = {k: v for k, v in run_env(spec, options or JenkinsOptions()).items() if not k.startswith("SLIPWAY_")}
     params.update(CICD_GIT_URL=spec.repository_url, CICD_GIT_COMMIT=spec.commit,
                   SLIPWAY_EXECUTION=spec.execution, SLIPWAY_GIT_CREDENTIALS=git_credential_id(spec))
     return params

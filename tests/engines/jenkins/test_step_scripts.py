@@ -33,7 +33,7 @@ stages:
       path: ./deploy/web.yaml
   - applyYamlConfig:
       content: |
-        image: ${CICD_IMAGE}
+        image: ${CICD_IMAGE}:${CICD_GIT_COMMIT}
         branch: ${CICD_GIT_BRANCH}
         unknown: ${CICD_NOT_SET} ${OTHER}
 """
@@ -45,7 +45,7 @@ metadata: {name: web, labels: {commit: "${CICD_GIT_COMMIT}"}}
 spec:
   template:
     spec:
-      containers: [{name: web, image: "${CICD_IMAGE}"}]
+      containers: [{name: web, image: "${CICD_IMAGE}:${CICD_GIT_COMMIT}"}]
 """
 
 
@@ -95,9 +95,28 @@ def test_apply_yaml_substitutes_cicd_values_and_the_published_image_at_run_time(
 def test_the_published_image_is_that_of_an_earlier_stage():
     _spec, pod, steps = _plan()
     env = _container_env(pod, steps[(2, 0)][0])
-    assert env["CICD_IMAGE"] == "registry.example.com/team/app:c0ffee"
+    # Rancher's kube-apply rule, as on the local engine: the image without its tag.
+    assert env["CICD_IMAGE"] == "registry.example.com/team/app"
     assert env["CICD_REGISTRY"] == "registry.example.com"
-    assert env["CICD_IMAGE_REPO"] == "registry.example.com/team/app"
+    assert env["CICD_IMAGE_REPO"] == "team/app"
+
+
+def test_cicd_local_registry_is_the_pipeline_namespace_s_registry_not_the_local_engine_s():
+    """The controller's CICD_LOCAL_REGISTRY names the local engine's built-in registry (its host plus
+    the project's namespace); on Kubernetes the project's own registry sits behind the nodes'
+    registry-proxy, so `${CICD_LOCAL_REGISTRY}/myorg/app` must be that registry's image."""
+    text = PIPELINE.replace("tag: team/app:${CICD_GIT_COMMIT},latest", "tag: myorg/app:1").replace(
+        "pushRemote: true", "pushRemote: false")
+    text += ("- name: Use\n  steps:\n  - runScriptConfig:\n"
+             "      image: ${CICD_LOCAL_REGISTRY}/myorg/app:1\n      shellScript: app --version\n")
+    spec = make_spec(text, env={"CICD_LOCAL_REGISTRY": "127.0.0.1:40001/p-abcde", "CICD_GIT_COMMIT": "c0ffee"})
+    pod, steps, _cfg = build_plan(spec, OPTIONS)
+    images = {c.get("image", "") for c in pod["spec"]["containers"]}
+    assert f"{OPTIONS.local_registry}/myorg/app:1" in images, images
+    assert not any("40001" in image for image in images)
+    assert build_parameters(spec, OPTIONS)["CICD_LOCAL_REGISTRY"] == OPTIONS.local_registry
+    env = _container_env(pod, steps[(3, 0)][0]) if (3, 0) in steps else {}
+    assert env.get("CICD_IMAGE", f"{OPTIONS.local_registry}/myorg/app") == f"{OPTIONS.local_registry}/myorg/app"
 
 
 def test_publish_pushes_every_tag_each_as_one_argument(tmp_path):
