@@ -298,3 +298,52 @@ def test_bitbucket_server_409_is_branch_moved_and_new_branch_names_its_source(rs
                            new_branch="edit-1")
     body = _calls(rsps, "PUT", f"{BS}/browse/.devops.yml")[0].request.body.decode()
     assert 'name="branch"\r\n\r\nedit-1\r\n' in body and 'name="sourceBranch"\r\n\r\nmaster\r\n' in body
+
+
+# --- tokens: refreshed through scmcreds as for every provider call ------------------------------
+
+
+@pytest.fixture
+def gl_pipeline(db, project, gitlab_config, personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from devops.models import Pipeline
+
+    cred = make_credential(project, "gitlab", token="glpat-old-token", refresh="gl-refresh-1",
+                           expiry=timezone.now() + timedelta(minutes=1), user=personas["bob"])
+    pipeline = Pipeline.objects.create(project=project, repository_url="https://gitlab.example.com/group/app.git",
+                                       credential=cred, display_name="group/app", default_branch="master")
+    SourceCodeRepository.objects.create(project=project, credential=cred, source_code_type="gitlab",
+                                        url=pipeline.repository_url, full_name="group/app", external_id="42",
+                                        api_id="42", pipeline=pipeline)
+    return pipeline
+
+
+def test_gitlab_commit_refreshes_an_expiring_token_first(rsps, gl_pipeline, personas, caplog):
+    caplog.set_level(logging.DEBUG)
+    rsps.add(responses.POST, "https://gitlab.example.com/oauth/token",
+             json={"access_token": "glpat-new-token", "refresh_token": "gl-refresh-2", "token_type": "bearer",
+                   "expires_in": 7200, "created_at": 1607635748})
+    _gl_branch(rsps, HEAD)
+    rsps.add(responses.HEAD, f"{GL}/repository/files/.devops.yml", headers={"X-Gitlab-Last-Commit-Id": FILE_COMMIT})
+    rsps.add(responses.POST, f"{GL}/repository/commits", status=201, json={"id": OTHER})
+    sha = editor.do_commit_pipeline_file(gl_pipeline, user=personas["bob"], branch="master", path=".devops.yml",
+                                         text=TEXT, message="Edit", expected_head=HEAD)
+    assert sha == OTHER
+    api_calls = [c for c in rsps.calls if c.request.url.startswith(GL)]
+    assert {c.request.headers["Authorization"] for c in api_calls} == {"Bearer glpat-new-token"}
+    gl_pipeline.credential.refresh_from_db()
+    assert gl_pipeline.credential.refresh_token == "gl-refresh-2"
+    assert "glpat-" not in caplog.text and "gl-refresh" not in caplog.text
+
+
+def test_a_revoked_token_is_a_clear_commit_error(rsps, gl_pipeline, personas):
+    rsps.add(responses.POST, "https://gitlab.example.com/oauth/token", status=400,
+             json={"error": "invalid_grant", "error_description": "The provided authorization grant is invalid"})
+    with pytest.raises(editor.CommitError) as exc:
+        editor.do_commit_pipeline_file(gl_pipeline, user=personas["bob"], branch="master", path=".devops.yml",
+                                       text=TEXT, message="Edit", expected_head=HEAD)
+    assert "refreshed" in str(exc.value) and "glpat-old-token" not in str(exc.value)
+    assert not [c for c in rsps.calls if c.request.url.startswith(GL)]

@@ -28,6 +28,7 @@ from devops.controller.actions.source import git_auth_of
 from devops.models import Pipeline, PipelineExecution
 from devops.scm import commit as scm_commit
 from devops.scm.git import GitError
+from devops.scm.http import ProviderError
 
 BranchMoved = scm_commit.BranchMoved
 BranchExists = scm_commit.BranchExists
@@ -62,7 +63,10 @@ def repo_spec_of(pipeline: Pipeline) -> scm_commit.RepoSpec:
         provider, scm_repo = provider_cred.source_code_type, scmcreds.repo_data(row)
 
         def api(fn):
-            return scmcreds.call(provider_cred, fn)
+            try:
+                return scmcreds.call(provider_cred, fn)
+            except scmcreds.NotConnected as exc:  # the project's provider app was removed
+                raise ProviderError(str(exc)) from None
     return scm_commit.RepoSpec(url=pipeline.repository_url, auth=git_auth_of(pipeline),
                                data_dir=settings.DATA_DIR, provider=provider, scm_repo=scm_repo, api=api)
 
