@@ -101,6 +101,11 @@ class GitHubProvider(Provider):
             answer = self.client.request("PUT", f"/repos/{repo.full_name}/contents/{quote(change.path)}",
                                          json_body=body).json()
         except ProviderError as exc:
+            if change.new_branch is not None:  # no half-made save: the branch goes with the refused write
+                try:
+                    self.client.request("DELETE", f"/repos/{repo.full_name}/git/refs/heads/{quote(change.new_branch)}")
+                except ProviderError:
+                    pass
             if exc.status in (409, 422):  # the blob sha is no longer the file's: someone changed it
                 try:
                     actual = self.branch_head(repo, change.target)

@@ -347,3 +347,38 @@ def test_a_revoked_token_is_a_clear_commit_error(rsps, gl_pipeline, personas):
                                        text=TEXT, message="Edit", expected_head=HEAD)
     assert "refreshed" in str(exc.value) and "glpat-old-token" not in str(exc.value)
     assert not [c for c in rsps.calls if c.request.url.startswith(GL)]
+
+
+def test_github_new_branch_is_deleted_again_when_the_write_fails(rsps, gh_pipeline, personas):
+    rsps.add(responses.GET, f"{API}/git/ref/heads/master", json=_ref(HEAD))
+    rsps.add(responses.GET, f"{API}/git/ref/heads/edit-2", status=404, json={"message": "Not Found"})
+    rsps.add(responses.POST, f"{API}/git/refs", status=201, json=octokit("git-refs")[1]["response"])
+    rsps.add(responses.GET, f"{API}/contents/.devops.yml", json=_content_example())
+    rsps.add(responses.PUT, f"{API}/contents/.devops.yml", status=403, json={"message": "Forbidden"})
+    rsps.add(responses.DELETE, f"{API}/git/refs/heads/edit-2", status=204)
+    with pytest.raises(editor.CommitError):
+        editor.do_commit_pipeline_file(gh_pipeline, user=personas["bob"], branch="master", path=".devops.yml",
+                                       text=TEXT, message="m", expected_head=HEAD, new_branch="edit-2")
+    assert len(_calls(rsps, "DELETE", f"{API}/git/refs/heads/edit-2")) == 1
+
+
+def test_github_401_marks_the_credential_revoked_and_says_reconnect(rsps, gh_pipeline, personas):
+    rsps.add(responses.GET, f"{API}/git/ref/heads/master", status=401, json={"message": "Bad credentials"})
+    with pytest.raises(editor.CommitError) as exc:
+        editor.do_commit_pipeline_file(gh_pipeline, user=personas["bob"], branch="master", path=".devops.yml",
+                                       text=TEXT, message="m", expected_head=HEAD)
+    assert "Bad credentials" in str(exc.value) and TOKEN not in str(exc.value)
+    gh_pipeline.credential.refresh_from_db()
+    assert gh_pipeline.credential.revoked
+
+
+def test_a_pipeline_not_enabled_from_a_provider_repository_pushes_with_git(project, personas):
+    from devops.models import Pipeline
+
+    cred = make_credential(project, "github", token=TOKEN)  # a provider token used as a git password
+    plain_git = Pipeline.objects.create(project=project, repository_url="https://git.example.com/a.git",
+                                        credential=cred, display_name="a")
+    spec = editor.repo_spec_of(plain_git)
+    assert spec.api is None and type(scm_commit.store_for(spec)) is scm_commit.GitFileStore
+    none = Pipeline.objects.create(project=project, repository_url="https://git.example.com/b.git", display_name="b")
+    assert type(scm_commit.store_for(editor.repo_spec_of(none))) is scm_commit.GitFileStore
