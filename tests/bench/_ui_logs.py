@@ -315,9 +315,10 @@ def run(tmp: Path) -> None:
             up = _scroll(page, cdp, False, up_pages)
             took = time.monotonic() - t
             nodes, heap, rows = (max(down[k], up[k]) for k in ("nodes", "heap", "rows"))
-            print(f"\nscrolling: the whole log top to bottom ({down['pages']:,} pages of 500 lines, "
-                  f"{down['ms'] / 1000:.0f} s, {down['ms'] / max(1, down['pages']):.0f} ms a page), Bottom, "
-                  f"{up['pages']} pages up ({took:.0f} s in all; {down['samples'] + up['samples']} samples)")
+            pages = lines / 500
+            print(f"\nscrolling: the whole log top to bottom (all {lines:,} lines loaded, {pages:,.0f} pages of 500, "
+                  f"in {down['pages']:,} scroll steps, {down['ms'] / 1000:.0f} s: {down['ms'] / pages:.0f} ms a page), "
+                  f"Bottom, {up['pages']} steps up ({took:.0f} s in all; {down['samples'] + up['samples']} samples)")
             print(f"  baseline: a 1,000-line log       DOM nodes {small_nodes:7,}   JS heap {small_heap:6.1f} MiB")
             print(f"  100 MiB log, max while scrolling DOM nodes {nodes:7,} ({nodes / small_nodes:.1f}x)   "
                   f"JS heap {heap:6.1f} MiB ({heap / small_heap:.1f}x)   line rows at most {rows:,}", flush=True)
