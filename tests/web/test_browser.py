@@ -180,11 +180,14 @@ def test_xss_attempts_in_names_branches_and_commit_messages_render_as_text(page_
     assert alerts == []
 
 
-def test_no_serious_or_critical_accessibility_violations_and_phone_width(page_as, demo, axe_check):
+def test_no_serious_or_critical_accessibility_violations_and_phone_width(page_as, demo, axe_check, web_data_dir):
     project, pipe = demo
+    run = _run_with_a_log(pipe, web_data_dir)
+    runs = f"/p/{project.id}/pipelines/{pipe.name}/runs/{run.run}/"
     pages = ["/", f"/p/{project.id}/", f"/p/{project.id}/pipelines/new", f"/p/{project.id}/pipelines/{pipe.name}/",
              f"/p/{project.id}/pipelines/{pipe.name}/run", f"/p/{project.id}/settings/", "/account/tokens/",
-             "/accounts/password/change/", "/accounts/logout/"]
+             "/accounts/password/change/", "/accounts/logout/",
+             runs, runs + "config", runs + "logs/1.1/"]                   # the run page with its log, the viewer
     problems = {}
     for width in (1280, 390):
         page = page_as("alice", width=width)
