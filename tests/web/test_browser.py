@@ -259,7 +259,11 @@ def _run_with_a_log(pipe, data_dir):
     StepStatus.objects.filter(execution=run, stage_index=0).update(state="Success")
     StepStatus.objects.filter(execution=run, stage_index=1, index=0).update(state="Success", name="lint")
     StepStatus.objects.filter(execution=run, stage_index=1, index=1).update(name="pytest", exit_code=1)
-    w = FileLogStore(data_dir / "logs").writer(LogKey(run.name, 1, 1))
+    key = LogKey(run.name, 1, 1)
+    path = data_dir / "logs" / key.path
+    for old in path.parent.glob(path.stem + ".*"):     # the server's store is the session's: start afresh
+        old.unlink()
+    w = FileLogStore(data_dir / "logs").writer(key)
     w.write(RUN_LOG)
     w.close()
     return run
