@@ -124,3 +124,20 @@ def test_after_rerun_the_new_runs_page_follows_its_running_step_until_the_user_p
     expect(pane.locator('[data-log-viewer][data-stage="1"][data-step="0"]')).to_be_attached()
     expect(page.locator("#log-pane")).to_have_attribute("data-auto", "false")
     expect(page.locator("#step-1-0")).to_have_attribute("aria-current", "true")
+
+
+def test_the_pipeline_and_project_lists_update_live(pipeline, slipway, page_as):
+    long = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "600"}]))
+    slipway.start()
+    lists, home = page_as("ronnie"), page_as("ronnie")
+    lists.goto(f"/p/{long.project_id}/")
+    home.goto("/")
+    row, project = lists.locator(f"#pipeline-{pipeline.name}"), home.locator(f"#project-{long.project_id}")
+    expect(row).to_contain_text("Building", timeout=LIVE)
+    expect(project).to_contain_text("Building", timeout=LIVE)
+    for page in (lists, home):
+        page.evaluate("window.__notReloaded = true")
+    slipway.stop_run(long.name)                                    # committed in a third process
+    expect(row).to_contain_text("Aborted", timeout=LIVE)
+    expect(project).to_contain_text("Aborted", timeout=LIVE)
+    assert lists.evaluate("window.__notReloaded") is True and home.evaluate("window.__notReloaded") is True
