@@ -95,12 +95,13 @@ def test_first_admin_from_the_environment_keeps_its_password_out_of_the_output(d
     assert out.getvalue().count("boss") == 1
 
 
-def test_up_makes_a_first_project_owned_by_the_admin_once(db):
+def test_up_makes_a_first_project_owned_by_the_admin_once(db, settings, tmp_path):
     import io
 
     from devops.management.commands.up import Command
     from devops.models import Project, Role
 
+    settings.DATA_DIR = tmp_path  # the sample pipeline's repository goes there
     out = io.StringIO()
     assert Command(stdout=out)._first_project() is None  # no admin yet: nothing to own it
     Command(stdout=out)._first_admin()
@@ -108,3 +109,23 @@ def test_up_makes_a_first_project_owned_by_the_admin_once(db):
     assert project.name == "default" and project.settings.count() > 0
     assert project.members.get().role == Role.OWNER and project.members.get().user.is_superuser
     assert Command(stdout=out)._first_project() is None and Project.objects.count() == 1
+
+
+def test_the_first_project_has_a_sample_pipeline_ready_to_run(db, settings, tmp_path):
+    """A newcomer's first click can be Run: `hello`'s repository and file are real and valid."""
+    import io
+
+    from devops.controller.actions import do_run, read_source
+    from devops.management.commands.up import SAMPLE_PIPELINE, Command
+    from devops.models import ExecutionState
+
+    settings.DATA_DIR = tmp_path
+    out = io.StringIO()
+    Command(stdout=out)._first_admin()
+    project = Command(stdout=out)._first_project()
+    pipeline = project.pipelines.get()
+    assert pipeline.name == "hello" and pipeline.repository_url == (tmp_path / "sample" / "hello").as_uri()
+    assert read_source(pipeline, branch=None).config_text == SAMPLE_PIPELINE
+    execution = do_run(pipeline, branch=None, user=project.members.get().user, trigger_type="user")
+    assert execution.execution_state == ExecutionState.WAITING and execution.branch == "main"
+    assert "sample pipeline 'hello'" in out.getvalue()

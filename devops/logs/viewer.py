@@ -18,7 +18,7 @@ from devops.logs.lines import read_lines
 from devops.logs.sections import COMMAND, SLIPWAY, START, classify
 
 PAGE = 500        # lines per page the viewer asks for
-FIRST_PAGE = 200  # lines the page itself carries: a screenful many times over, sent fast
+FIRST_PAGE = 100  # lines the page itself carries: three screenfuls of the pane, parsed and shown fast
 MAX_PAGE = 2000
 
 

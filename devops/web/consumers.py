@@ -12,7 +12,9 @@ element with that id. The same `{% partialdef %}` fragments the pages render:
     pipeline list   web/project.html#pipeline-row   (id "pipeline-<pipeline name>")
     project list    web/projects.html#project-row   (id "project-<project id>")
 The first frame after every (re)connect is the whole current state, so a
-client that lost its socket catches up without a reload.
+client that lost its socket catches up without a reload. After it, the run
+page gets only the elements that changed (`views_run.run_frame`: the
+header, a stage, or one step, each its own out-of-band element).
 
 Refusals close the handshake (HTTP 403 in daphne) with a code for test
 clients: 4401 not signed in, 4403 not a member (or no such project), 4404
@@ -48,6 +50,7 @@ class Watch:
     user: object
     projects: dict[str, bool] = field(default_factory=dict)   # project id -> can write
     execution: str = ""            # kind "run": the execution's name
+    shown: dict = field(default_factory=dict)  # kind "run": what the page has (views_run.run_frame)
 
 
 @database_sync_to_async
@@ -80,15 +83,18 @@ def render(watch: Watch, changed: set[str]) -> str:
     from devops.models import PipelineExecution, Project
     from devops.web import status
     from devops.web.views import pipeline_rows, project_rows
-    from devops.web.views_run import run_context
+    from devops.web.views_run import run_context, run_frame
 
     if watch.kind == "run":
         execution = (PipelineExecution.objects.select_related("pipeline", "project", "trigger_user")
+                     .defer("config", "config_text", "engine_handle", "conditions")  # unused, and large
                      .filter(name=watch.execution).first())
         if execution is None:
             return ""
         can_write = watch.projects[execution.project_id]
-        return render_to_string("web/run.html#run-live", run_context(execution, can_write, oob=True))
+        if EVERYTHING in changed:
+            watch.shown.clear()   # a (re)connect: the whole run
+        return run_frame(run_context(execution, can_write, oob=True), watch.shown)
     if watch.kind == "pipelines":
         (project_id, can_write), = watch.projects.items()
         project = Project.objects.get(pk=project_id)

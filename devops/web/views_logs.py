@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -70,17 +71,33 @@ def _context(request, p, execution, status, key: LogKey, page) -> dict:
     }
 
 
+def _first_page(key: LogKey, start: int | None):
+    """The page a viewer opens with: the top (or `start`), or the tail of a running step."""
+    store = get_log_store()
+    if start is None:
+        start = 1 if store.is_complete(key) else tail_start(store, key, FIRST_PAGE)
+    return render_page(store, key, max(start, 1), FIRST_PAGE)
+
+
+def viewer_html(request: HttpRequest, p, execution, stage: int, step: int) -> str:
+    """The viewer fragment (`web/log.html#viewer`) with its first page, for a page that shows it
+    inline (the run page: the selected step's lines arrive with the page itself). `p` is the
+    project `project_for` returned for this request (membership already checked)."""
+    from devops.models import StepStatus
+
+    status = StepStatus.objects.filter(execution=execution, stage_index=stage, index=step).first()
+    key = LogKey(execution.name, stage, step)
+    ctx = _context(request, p, execution, status, key, _first_page(key, None))
+    return render_to_string("web/log.html#viewer", ctx, request)
+
+
 @login_required
 def step_log(request: HttpRequest, project: str, pipeline: str, n: int, stage: int, step: int):
     """The viewer, opened at the top (or at `?from=LINE`); a running step opens
     at its tail and follows. A line anchor in the URL's fragment is the
     script's: the server never sees it."""
     p, execution, status, key = _step(request, project, pipeline, n, stage, step)
-    store = get_log_store()
-    start = _int(request, "from", None)
-    if start is None:
-        start = 1 if store.is_complete(key) else tail_start(store, key, FIRST_PAGE)
-    page = render_page(store, key, max(start, 1), FIRST_PAGE)
+    page = _first_page(key, _int(request, "from", None))
     ctx = _context(request, p, execution, status, key, page)
     template = "web/log.html#viewer" if request.htmx else "web/log.html"
     return TemplateResponse(request, template, ctx)

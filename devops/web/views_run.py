@@ -10,6 +10,7 @@ import functools
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -59,10 +60,21 @@ def _has_viewer() -> bool:
 
 def step_log_url(execution: PipelineExecution, stage: int, step: int) -> tuple[str, bool]:
     """(URL, is the web viewer): the log viewer page (`web:step-log`) when it exists, else the raw log."""
-    if _has_viewer():
-        return reverse("web:step-log", kwargs={**_kwargs(execution), "stage": stage, "step": step}), True
-    return reverse("step-log", kwargs={"project": execution.project_id, "name": execution.name,
-                                       "stage": stage, "step": step}), False
+    return _step_log_urls(execution)(stage, step)
+
+
+def _step_log_urls(execution: PipelineExecution):
+    """`(stage, step) -> (URL, is the web viewer)` for one execution, reversing once, not once a step
+    (a push renders every step of the run; `reverse` is most of that context's cost)."""
+    if not _has_viewer():
+        base = reverse("step-log", kwargs={"project": execution.project_id, "name": execution.name,
+                                           "stage": 1000000001, "step": 1000000002})
+        viewer = False
+    else:
+        base = reverse("web:step-log", kwargs={**_kwargs(execution), "stage": 1000000001, "step": 1000000002})
+        viewer = True
+    return lambda stage, step: (
+        base.replace("1000000001", str(int(stage)), 1).replace("1000000002", str(int(step)), 1), viewer)
 
 
 def default_step(steps) -> tuple[int, int] | None:
@@ -77,21 +89,33 @@ def default_step(steps) -> tuple[int, int] | None:
 
 def run_context(execution: PipelineExecution, can_write: bool, selected: tuple[int, int] | None = None,
                 oob: bool = False) -> dict:
-    """Everything `web/run.html` and its partials show; `oob` marks a pushed render."""
-    steps = list(execution.steps.all())
+    """Everything `web/run.html` and its partials show; `oob` marks a pushed render.
+
+    A step's row holds plain values only: `run_frame` compares them to what a
+    page already shows. Pushed renders mark no step selected (the page's own
+    script does: the selection is the page's), and carry the run's default
+    step in the header (`data-default`), which a page that has not been told
+    otherwise follows."""
+    steps = list(execution.steps.only("execution_id", "stage_index", "index", "name", "state", "started", "ended", "message"))
+    default = default_step(steps)
     if selected is None or not any((s.stage_index, s.index) == selected for s in steps):
-        selected = default_step(steps)
+        selected = default
+    if oob:
+        selected = None
     page = reverse("web:run", kwargs=_kwargs(execution))
+    urls = _step_log_urls(execution)
     columns = []
-    for stage in execution.stages.all():
+    for stage in execution.stages.only("execution_id", "index", "name", "state", "started", "ended"):
         rows = []
         for s in steps:
             if s.stage_index != stage.index:
                 continue
-            log_url, viewer = step_log_url(execution, s.stage_index, s.index)
+            log_url, viewer = urls(s.stage_index, s.index)
             rows.append({
-                "row": s, "state": s.state, "label": s.name or f"step {s.index + 1}",
+                "stage_index": s.stage_index, "index": s.index, "state": s.state,
+                "label": s.name or f"step {s.index + 1}", "message": s.message,
                 "duration": duration(s.started, s.ended), "running": s.state == ExecutionState.BUILDING,
+                "since": int(s.started.timestamp()) if s.started else "",
                 "log_url": log_url, "viewer": viewer, "selected": (s.stage_index, s.index) == selected,
                 "href": f"{page}?stage={s.stage_index}&step={s.index}#log-pane",
             })
@@ -104,12 +128,59 @@ def run_context(execution: PipelineExecution, can_write: bool, selected: tuple[i
         "duration": duration(execution.started, execution.ended),
         "running": execution.execution_state == ExecutionState.BUILDING,
         "columns": columns, "selected": selected_step, "page_url": page,
+        "default_step": f"{default[0]}.{default[1]}" if default else "",
         "rerun_url": reverse("web:run-rerun", kwargs=_kwargs(execution)),
         "stop_url": reverse("web:run-stop", kwargs=_kwargs(execution)),
         "config_url": reverse("web:run-config", kwargs=_kwargs(execution)),
         "logs_url": reverse("execution-logs", kwargs={"project": execution.project_id, "name": execution.name}),
         "ws_url": f"/ws/v1/status/{execution.project_id}/executions/{execution.name}",
     }
+
+
+def run_frame(ctx: dict, shown: dict) -> str:
+    """The frame a status socket pushes for `ctx` (`run_context(..., oob=True)`), given what it
+    pushed before (`shown`, the socket's own dict, updated here).
+
+    The first frame is the whole run (`run-live`); after it, only the header,
+    the stages and the steps whose content changed, each as its own
+    out-of-band element: one step going Building costs rendering, sending and
+    swapping that step (a few hundred bytes), not the whole run (tens of KiB
+    for 50 steps) — that swap was most of a change's time in the browser.
+    Steps are compared by their row's plain values, so unchanged ones are not
+    even rendered. "" when nothing changed."""
+    def step_key(s: dict) -> tuple:
+        return tuple(sorted(s.items()))
+
+    layout = tuple((c["stage"].index, tuple((s["stage_index"], s["index"]) for s in c["steps"]))
+                   for c in ctx["columns"])
+    header = render_to_string("web/run.html#run-header", {**ctx, "part_oob": True})
+
+    def remember_stage(col: dict) -> None:
+        shown[f"stage-{col['stage'].index}"] = (col["stage"].name, col["stage"].state)
+        for s in col["steps"]:
+            shown[f"step-{s['stage_index']}-{s['index']}"] = step_key(s)
+
+    if shown.get("layout") != layout:   # the first frame (a run's steps never change after it)
+        shown.clear()
+        shown.update(layout=layout, header=header)
+        for col in ctx["columns"]:
+            remember_stage(col)
+        return render_to_string("web/run.html#run-live", ctx)
+    parts = []
+    if header != shown["header"]:
+        shown["header"] = header
+        parts.append(header)
+    for col in ctx["columns"]:
+        if shown.get(f"stage-{col['stage'].index}") != (col["stage"].name, col["stage"].state):
+            remember_stage(col)
+            parts.append(render_to_string("web/run.html#run-stage", {**ctx, "col": col, "part_oob": True}))
+            continue
+        for s in col["steps"]:
+            name = f"step-{s['stage_index']}-{s['index']}"
+            if shown.get(name) != (key := step_key(s)):
+                shown[name] = key
+                parts.append(render_to_string("web/run.html#run-step", {**ctx, "s": s, "step_oob": True}))
+    return "".join(parts)
 
 
 def _selected(request: HttpRequest) -> tuple[int, int] | None:
@@ -121,10 +192,19 @@ def _selected(request: HttpRequest) -> tuple[int, int] | None:
 
 @login_required
 def run_page(request: HttpRequest, project: str, pipeline: str, n: int) -> TemplateResponse:
+    """The run, with its selected step's log viewer inline: the first lines come in this
+    response (no request after the page's load; README "Log viewer")."""
+    from devops.web.views_logs import viewer_html
+
     proj = project_for(request, project)
     execution = _execution(proj, pipeline, n)
-    return TemplateResponse(request, "web/run.html",
-                            run_context(execution, proj.can_write, _selected(request)))
+    chosen = _selected(request)
+    ctx = run_context(execution, proj.can_write, chosen)
+    ctx["auto_select"] = chosen is None
+    step = ctx["selected"]
+    if step is not None and step["viewer"]:
+        ctx["log_html"] = viewer_html(request, proj, execution, step["stage_index"], step["index"])
+    return TemplateResponse(request, "web/run.html", ctx)
 
 
 def config_text(execution: PipelineExecution) -> str:

@@ -4,17 +4,25 @@ Log viewer on a 100 MiB, ~1.5-million-line step log (ANSI colours on every
 line, written in 64 KiB pieces as a runner does), in Debian's Chromium
 (Playwright, /usr/bin/chromium) against a real daphne:
 
-1. Time to first lines: navigation -> the first rendered rows in the DOM
-   (median of 5). Baseline, same run: the browser fetching the first 64 KiB
-   of the raw log (a Range request), i.e. the bytes alone, unrendered.
+1. Time to first lines, timed in the page from the navigation's start (an
+   init script: no Playwright round trip counted): the viewer page, and the
+   run page with the step's log inline, to the first row in the DOM and to
+   the frame that paints it; a click on another step of the run page to its
+   first row; a line written to a running step's log to that line in the DOM
+   (p50/p95 of 30), beside its log WebSocket frame's arrival. Medians of 9.
+   Baselines, same run: a navigation to a small static file of the same
+   server (the browser's and daphne's own cost of a page), and the page
+   fetching the first 64 KiB of the raw log (a Range request: the bytes
+   alone, unrendered).
 2. Time to a search result: type a string that is only on a line near the
    end, press Enter -> that line highlighted in view (median of 3). Baseline:
    the browser downloading the whole raw log (what a client-side search would
    have to fetch first).
-3. DOM node count and the tab's JS heap (CDP Performance.getMetrics) while
-   scrolling: top -> down SCROLL_PAGES pages, Bottom, up SCROLL_PAGES pages
-   (BENCH_UI_SCROLL_PAGES, default 300; `all` scrolls the whole log end to
-   end, ~3000 pages). Baseline: the same page on a 1,000-line log.
+3. DOM node count and the tab's JS heap (performance.memory every 10 pages,
+   CDP Runtime.getHeapUsage every 100) while scrolling the whole log from the
+   top to its last line, a page of 500 lines at a time (the loop runs in the
+   page), then Bottom and BENCH_UI_UP_PAGES (default 100) pages up.
+   Baseline: the same page on a 1,000-line log.
 
 Runs in a child process with its own SLIPWAY_DATA_DIR and SQLite file.
 """
@@ -60,36 +68,89 @@ def _write_log(store, key, total: int, needle_line: int | None) -> int:
     return n
 
 
-def _metrics(page, cdp) -> tuple[int, float]:
-    """(nodes in the document, JS heap used in MiB)."""
-    m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
-    nodes = page.evaluate("() => document.evaluate('count(//node())', document, null, 1, null).numberValue")
-    return int(nodes), m.get("JSHeapUsedSize", 0) / (1 << 20)
+def _pct(xs: list[float]) -> tuple[float, float]:
+    xs = sorted(xs)
+    return xs[len(xs) // 2], xs[min(len(xs) - 1, int(0.95 * len(xs)))]
 
 
-def _scroll(page, cdp, pages: int | None, down: bool) -> tuple[int, float, int]:
-    """Scroll the pane a page at a time, waiting for each window load; (max nodes, max heap MiB, max rows)."""
-    nodes = heap = rows = 0
-    i = 0
-    while pages is None or i < pages:
-        i += 1
-        before = page.evaluate("() => { const v = document.querySelector('[data-log-viewer]')._lv;"
-                               " return [v.first, v.next]; }")
-        page.evaluate("(d) => { const p = document.querySelector('.lv-pane');"
-                      " p.scrollTop = d ? p.scrollHeight : 0; p.dispatchEvent(new Event('scroll')); }", down)
-        try:
-            page.wait_for_function(
-                "([f, n, d]) => { const v = document.querySelector('[data-log-viewer]')._lv;"
-                " return !v.busy && (d ? v.next !== n : v.first !== f); }", arg=[before[0], before[1], down],
-                timeout=15000)
-        except Exception:
-            break  # the end of the log (nothing more to load)
-        if i % 10 == 0 or pages is None:
-            n, h = _metrics(page, cdp)
-            nodes, heap = max(nodes, n), max(heap, h)
-            rows = max(rows, page.locator(".ll").count())
-    n, h = _metrics(page, cdp)
-    return max(nodes, n), max(heap, h), max(rows, page.locator(".ll").count())
+# Installed before every document: when the first row of the watched step enters the DOM,
+# and the first frame after it (the row painted), in ms since the navigation started.
+FIRST_ROWS = """(() => {
+  const mark = () => {
+    // the watched row; or, on the baseline's navigation to a static file, the text Chromium shows
+    const el = location.pathname.startsWith('/static/') ? document.querySelector('body > pre')
+                                                        : document.getElementById('s1.0-L1');
+    if (window.__rows || !el) return false;
+    window.__rows = performance.now();
+    requestAnimationFrame(() => setTimeout(() => { window.__painted = performance.now(); }, 0));
+    return true;
+  };
+  new MutationObserver(mark).observe(document, {childList: true, subtree: true});
+})();"""
+
+# Scroll the pane down (or up) page by page inside the page: no round trip to Playwright per
+# page. Returns the pages loaded, the time, and samples (DOM nodes, line rows, JS heap).
+SCROLL = """async ([down, pages, every]) => {
+  const v = document.querySelector('[data-log-viewer]')._lv, p = v.pane;
+  const idle = () => new Promise(r => { const f = () => v.busy ? setTimeout(f, 2) : r(); f(); });
+  const samples = [];
+  let n = 0;
+  const t0 = performance.now();
+  while (n < pages) {
+    const before = down ? v.next : v.first;
+    p.scrollTop = down ? p.scrollHeight : 0;
+    p.dispatchEvent(new Event('scroll'));
+    await idle();
+    if ((down ? v.next : v.first) === before) break;   // the end (or the top) of the log
+    n++;
+    if (n % every === 0)
+      samples.push([document.getElementsByTagName('*').length, v.box.children.length,
+                    performance.memory.usedJSHeapSize]);
+  }
+  return {pages: n, ms: performance.now() - t0, samples, first: v.first, next: v.next, more: v.more};
+}"""
+
+
+def _heap(cdp) -> float:
+    """The tab's JS heap in use (CDP Runtime.getHeapUsage), MiB."""
+    return cdp.send("Runtime.getHeapUsage")["usedSize"] / (1 << 20)
+
+
+def _nodes(page) -> int:
+    return page.evaluate("() => document.getElementsByTagName('*').length")
+
+
+def _scroll(page, cdp, down: bool, pages: int) -> dict:
+    """Scroll `pages` pages (down: until the log's end if it comes first), 100 at a time, taking
+    the CDP heap between chunks; maxima of DOM nodes, line rows and heap."""
+    out = {"pages": 0, "ms": 0.0, "nodes": 0, "rows": 0, "heap": 0.0, "samples": 0}
+    while out["pages"] < pages:
+        r = page.evaluate(SCROLL, [down, min(100, pages - out["pages"]), 10])
+        out["pages"] += r["pages"]
+        out["ms"] += r["ms"]
+        for nodes, rows, heap in r["samples"]:
+            out.update(nodes=max(out["nodes"], nodes), rows=max(out["rows"], rows),
+                       heap=max(out["heap"], heap / (1 << 20)))
+        out["samples"] += len(r["samples"]) + 1
+        out["heap"] = max(out["heap"], _heap(cdp))
+        out["nodes"] = max(out["nodes"], _nodes(page))
+        out["first"], out["next"], out["more"] = r["first"], r["next"], r["more"]
+        if r["pages"] < min(100, pages):
+            break
+    return out
+
+
+def _first_lines(page, url: str, row: str, n: int) -> tuple[float, float]:
+    """Medians over `n` loads: (navigation -> the row in the DOM, -> the first frame after it)."""
+    rows, painted = [], []
+    for _ in range(n):
+        page.goto(url)
+        page.wait_for_function("window.__painted")
+        got = page.evaluate("() => [window.__rows, window.__painted]")
+        rows.append(got[0])
+        painted.append(got[1])
+        assert row is None or page.locator(f'[id="{row}"]').count() == 1
+    return statistics.median(rows), statistics.median(painted)
 
 
 def run(tmp: Path) -> None:
@@ -105,17 +166,28 @@ def run(tmp: Path) -> None:
     )
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
+    from django.utils import timezone
 
     call_command("migrate", verbosity=0)
     from devops.controller.projects import do_create_project
     from devops.logs import LogKey, get_log_store
-    from devops.models import Pipeline, PipelineExecution
+    from devops.models import Pipeline, PipelineExecution, StageStatus, StepStatus
 
     user = get_user_model().objects.create_user("bench", password="bench-pw")
     project = do_create_project("bench", owner=user)
     pipeline = Pipeline.objects.create(project=project, repository_url="https://example.invalid/r.git")
     execution = PipelineExecution.objects.create(project=project, pipeline=pipeline, name=f"{pipeline.name}-1",
-                                                 run=1, execution_state="Success")
+                                                 run=1, execution_state="Failed")
+    now = timezone.now()
+    # The failed step is the run page's default.
+    for i, (name, state) in enumerate([("Clone", "Success"), ("Build", "Failed"), ("Report", "Success")]):
+        StageStatus.objects.create(execution=execution, index=i, name=name, state=state, started=now)
+        StepStatus.objects.create(execution=execution, stage_index=i, index=0, name=name.lower(), state=state,
+                                  started=now, ended=now)
+    running = PipelineExecution.objects.create(project=project, pipeline=pipeline, name=f"{pipeline.name}-2",
+                                               run=2, execution_state="Building", started=now)
+    StageStatus.objects.create(execution=running, index=1, name="Live", state="Building", started=now)
+    StepStatus.objects.create(execution=running, stage_index=1, index=0, name="live", state="Building", started=now)
     store = get_log_store()
     t0 = time.monotonic()
     typical = len(b"[%07d] \x1b[32mok\x1b[0m compiling module \x1b[1mmod_%d\x1b[0m ... done in 12ms\n" % (10**6, 10**6))
@@ -123,6 +195,8 @@ def run(tmp: Path) -> None:
     lines = _write_log(store, LogKey(execution.name, 1, 0), TOTAL, needle_line=needle)
     assert needle < lines, (needle, lines)
     _write_log(store, LogKey(execution.name, 2, 0), 1000 * 80, needle_line=None)
+    live = store.writer(LogKey(running.name, 1, 0))   # a running step: its log stays open
+    live.write(b"started\n")
     size = store.size(LogKey(execution.name, 1, 0))
     print(f"log: {size / (1 << 20):.0f} MiB, {lines:,} lines (written in {time.monotonic() - t0:.0f}s)", flush=True)
     session = SessionStore()
@@ -134,36 +208,77 @@ def run(tmp: Path) -> None:
     daphne = subprocess.Popen([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "devops.asgi:application"],
                               cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    view = f"/p/{project.id}/pipelines/{pipeline.name}/runs/1/logs/1.0/"
-    small = f"/p/{project.id}/pipelines/{pipeline.name}/runs/1/logs/2.0/"
+    run_page = f"/p/{project.id}/pipelines/{pipeline.name}/runs/1/"
+    view = f"{run_page}logs/1.0/"
+    small = f"{run_page}logs/2.0/"
     raw = f"/api/v1/projects/{project.id}/executions/{execution.name}/stages/1/steps/0/log"
-    raw_pages = os.environ.get("BENCH_UI_SCROLL_PAGES", "300")
-    scroll_pages = None if raw_pages == "all" else int(raw_pages)
+    up_pages = int(os.environ.get("BENCH_UI_UP_PAGES", "100"))
     try:
         wait_port(port)
         from playwright.sync_api import sync_playwright
 
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--enable-precise-memory-info"])
             ctx = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
             ctx.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": base}])
+            ctx.add_init_script(FIRST_ROWS)
             page = ctx.new_page()
             page.goto("/static/web/logviewer.css")  # warm up: the connection, the static files
+            page.goto(view)
 
             fetch_js = ("async ([u, h]) => { const t = performance.now(); const r = await fetch(u, {headers: h});"
                         " const b = await r.arrayBuffer(); return [performance.now() - t, b.byteLength]; }")
-            head = [page.evaluate(fetch_js, [raw, {"Range": "bytes=0-65535"}])[0] for _ in range(5)]
-            first = []
-            for _ in range(5):
-                t = time.monotonic()
-                page.goto(view, wait_until="commit")
-                page.wait_for_selector('[id="s1.0-L1"]', state="attached")
-                first.append((time.monotonic() - t) * 1000)
-            b_first, s_first = statistics.median(head), statistics.median(first)
-            print("\nlog viewer, 100 MiB log (ms, median)")
-            print(f"  baseline: first 64 KiB of the raw log        {b_first:8.1f}")
-            print(f"  time to first lines (page -> rows in DOM)    {s_first:8.1f}   ({s_first / b_first:.1f}x baseline)")
+            head = statistics.median([page.evaluate(fetch_js, [raw, {"Range": "bytes=0-65535"}])[0]
+                                      for _ in range(9)])
+            n_rows, n_paint = _first_lines(page, "/static/web/run.css", None, 9)
+            v_rows, v_paint = _first_lines(page, view, "s1.0-L1", 9)
+            r_rows, r_paint = _first_lines(page, run_page, "s1.0-L1", 9)   # the failed step: selected
+            clicks = []
+            for _ in range(9):
+                page.goto(run_page)
+                page.wait_for_function("window.__painted && window.htmx && document.body.dataset.live === 'open'")
+                clicks.append(page.evaluate("""() => new Promise(done => {
+                  const t = performance.now();
+                  new MutationObserver((_, mo) => { if (document.getElementById('s2.0-L1')) {
+                    mo.disconnect(); done(performance.now() - t); } }).observe(document.body, {childList: true, subtree: true});
+                  document.getElementById('step-2-0').click(); })"""))
+            click = statistics.median(clicks)
+            print("\nlog viewer, 100 MiB log (ms, median of 9, timed in the page: from the navigation's start)")
+            print(f"  baseline: fetch() of the first 64 KiB of the raw log (Range)      {head:8.1f}")
+            print(f"  baseline: navigation to a static file (run.css): its text in the DOM / painted"
+                  f"{n_rows:6.1f} / {n_paint:6.1f}")
+            print(f"  viewer page: first lines in the DOM / painted                     {v_rows:8.1f} / {v_paint:6.1f}"
+                  f"   ({v_rows / n_rows:.1f}x / {v_paint / n_paint:.1f}x the navigation baseline)")
+            print(f"  run page, the failed step's log inline: in the DOM / painted      {r_rows:8.1f} / {r_paint:6.1f}"
+                  f"   ({r_rows / n_rows:.1f}x / {r_paint / n_paint:.1f}x the navigation baseline)")
+            print(f"  run page, click another step -> its first lines in the DOM        {click:8.1f}"
+                  f"   ({click / head:.1f}x baseline)")
+
+            # A running step: a line written to its log -> shown in the viewer that follows it.
+            page.goto(f"/p/{project.id}/pipelines/{pipeline.name}/runs/2/logs/1.0/")
+            page.wait_for_function("(() => { const v = document.querySelector('[data-log-viewer]')._lv;"
+                                   " return v && v.ws && v.ws.readyState === 1; })()")
+            page.evaluate("""() => { window.__live = {}; window.__frames = [];
+              const v = document.querySelector('[data-log-viewer]')._lv;
+              v.ws.addEventListener('message', () => window.__frames.push(performance.timeOrigin + performance.now()));
+              new MutationObserver(() => document.querySelectorAll('.ll .lx').forEach(el => {
+                const m = /^live line (\\d+)$/.exec(el.textContent);
+                if (m && !window.__live[m[1]]) window.__live[m[1]] = performance.timeOrigin + performance.now();
+              })).observe(v.box, {childList: true}); }""")
+            shown, framed = [], []
+            for i in range(30):
+                t = time.time()
+                live.write(b"live line %d\n" % i)
+                page.wait_for_function(f"window.__live[{i}]", timeout=10_000)
+                at, frames = page.evaluate(f"[window.__live[{i}], window.__frames]")
+                shown.append(at - t * 1000)
+                framed.append(min(f for f in frames if f >= t * 1000) - t * 1000)
+                time.sleep(0.05)
+            (f50, f95), (l50, l95) = _pct(framed), _pct(shown)
+            print(f"  running step, a line written -> its log frame in the page p50/p95 {f50:8.1f} / {f95:6.1f}")
+            print(f"  running step, a line written -> the line in the DOM, p50/p95      {l50:8.1f} / {l95:6.1f}"
+                  f"   (p95 {l95 / head:.1f}x baseline)")
 
             whole = []
             for _ in range(2):
@@ -180,32 +295,36 @@ def run(tmp: Path) -> None:
                 page.wait_for_selector(f'[id="s1.0-L{needle}"].hit', state="visible", timeout=60000)
                 found.append((time.monotonic() - t) * 1000)
             b_whole, s_found = statistics.median(whole), statistics.median(found)
-            print(f"  baseline: download the whole raw log         {b_whole:8.1f}")
-            print(f"  time to a search result (line {needle:,})  {s_found:8.1f}   "
-                  f"({s_found / b_whole:.2f}x baseline)")
+            print(f"  baseline: download the whole raw log                              {b_whole:8.1f}")
+            print(f"  time to a search result (line {needle:,}: Enter -> highlighted) {s_found:8.1f}   "
+                  f"({s_found / b_whole:.2f}x baseline)", flush=True)
 
             cdp = ctx.new_cdp_session(page)
-            cdp.send("Performance.enable")
             page.goto(small)
             page.wait_for_selector('[id="s2.0-L1"]', state="attached")
-            small_nodes, small_heap = _metrics(page, cdp)
+            small_nodes, small_heap = _nodes(page), _heap(cdp)
             page.goto(view)
             page.wait_for_selector('[id="s1.0-L1"]', state="attached")
             t = time.monotonic()
-            n1, h1, r1 = _scroll(page, cdp, scroll_pages, down=True)
+            down = _scroll(page, cdp, True, 10**6)                     # top -> the end, page by page
+            assert not down["more"] and down["next"] == lines + 1, down
+            page.get_by_role("button", name="Top").click()
+            page.wait_for_selector('[id="s1.0-L1"]', state="attached")
             page.get_by_role("button", name="Bottom").click()
             page.wait_for_selector(f'[id="s1.0-L{lines}"]', state="attached", timeout=60000)
-            n2, h2, r2 = _scroll(page, cdp, scroll_pages, down=False)
+            up = _scroll(page, cdp, False, up_pages)
             took = time.monotonic() - t
-            nodes, heap, rows = max(n1, n2), max(h1, h2), max(r1, r2)
-            what = "the whole log, down then up" if scroll_pages is None else \
-                f"{scroll_pages} pages down from the top, Bottom, {scroll_pages} pages up"
-            print(f"\nscrolling ({what}; {took:.0f}s)")
-            print(f"  baseline: a 1,000-line log     DOM nodes {small_nodes:7,}   JS heap {small_heap:6.1f} MiB")
+            nodes, heap, rows = (max(down[k], up[k]) for k in ("nodes", "heap", "rows"))
+            pages = lines / 500
+            print(f"\nscrolling: the whole log top to bottom (all {lines:,} lines loaded, {pages:,.0f} pages of 500, "
+                  f"in {down['pages']:,} scroll steps, {down['ms'] / 1000:.0f} s: {down['ms'] / pages:.0f} ms a page), "
+                  f"Bottom, {up['pages']} steps up ({took:.0f} s in all; {down['samples'] + up['samples']} samples)")
+            print(f"  baseline: a 1,000-line log       DOM nodes {small_nodes:7,}   JS heap {small_heap:6.1f} MiB")
             print(f"  100 MiB log, max while scrolling DOM nodes {nodes:7,} ({nodes / small_nodes:.1f}x)   "
                   f"JS heap {heap:6.1f} MiB ({heap / small_heap:.1f}x)   line rows at most {rows:,}", flush=True)
             browser.close()
     finally:
+        live.close()
         daphne.terminate()
         daphne.wait(10)
 

@@ -9,6 +9,7 @@ test commits (`django_db(transaction=True)`). On PostgreSQL the test database is
 shared as it is.
 
 Fixtures:
+    web_data_dir  session: its data dir (file log store in `logs/`: tests write step logs there)
     web_server   session: the base URL of daphne (`devops.asgi:application`) with
                   SLIPWAY_EMBEDDED_CONTROLLER=1 and the dummy step runtime, so runs started
                   in the browser really run (nothing is executed: `dummy` steps succeed)
@@ -71,7 +72,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def web_server(django_db_setup, django_db_blocker, tmp_path_factory):
+def web_data_dir(tmp_path_factory):
+    """`web_server`'s SLIPWAY_DATA_DIR: its file log store is `web_data_dir / "logs"`."""
+    return tmp_path_factory.mktemp("web-data")
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, django_db_blocker, web_data_dir):
     """daphne on a free loopback port, on the test database; yields its base URL."""
     import time
 
@@ -80,7 +87,7 @@ def web_server(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         database_url = _subprocess_database_url()
     port = _free_port()
-    data_dir = tmp_path_factory.mktemp("web-data")
+    data_dir = web_data_dir
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "SLIPWAY_LOG_STORE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update({
@@ -218,10 +225,10 @@ def git_repo(tmp_path):
         server.__exit__(None, None, None)
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = False) -> None:
     """Save a 1280 px wide screenshot to docs/screenshots/NAME.png (shown in the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 # The API tests' project with one object of every kind and planted secrets (tests/api/conftest.py).

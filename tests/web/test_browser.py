@@ -180,11 +180,14 @@ def test_xss_attempts_in_names_branches_and_commit_messages_render_as_text(page_
     assert alerts == []
 
 
-def test_no_serious_or_critical_accessibility_violations_and_phone_width(page_as, demo, axe_check):
+def test_no_serious_or_critical_accessibility_violations_and_phone_width(page_as, demo, axe_check, web_data_dir):
     project, pipe = demo
+    run = _run_with_a_log(pipe, web_data_dir)
+    runs = f"/p/{project.id}/pipelines/{pipe.name}/runs/{run.run}/"
     pages = ["/", f"/p/{project.id}/", f"/p/{project.id}/pipelines/new", f"/p/{project.id}/pipelines/{pipe.name}/",
              f"/p/{project.id}/pipelines/{pipe.name}/run", f"/p/{project.id}/settings/", "/account/tokens/",
-             "/accounts/password/change/", "/accounts/logout/"]
+             "/accounts/password/change/", "/accounts/logout/",
+             runs, runs + "config", runs + "logs/1.1/"]                   # the run page with its log, the viewer
     problems = {}
     for width in (1280, 390):
         page = page_as("alice", width=width)
@@ -229,7 +232,44 @@ def test_keyboard_reaches_run_and_focus_is_visible(page_as, demo):
     expect(dialog.get_by_label("Branch")).to_be_focused()
 
 
-def test_screenshots_of_the_main_pages(page_as, demo):
+RUN_LOG = (b"\x1b[0Ksection_start:1700000000:deps\r\x1b[0K\x1b[1mInstall dependencies\x1b[0m\n"
+           b"Collecting requests==2.32.3\n  Using cached requests-2.32.3-py3-none-any.whl\n"
+           b"Successfully installed \x1b[32mrequests-2.32.3\x1b[0m\n"
+           b"\x1b[0Ksection_end:1700000004:deps\r\x1b[0K\n"
+           b"+ pytest -q\n"
+           b"........................................................ [ 87%]\n"
+           b"\x1b[31mF\x1b[0m.......                                                 [100%]\n"
+           b"\x1b[1m=================== FAILURES ===================\x1b[0m\n"
+           b"\x1b[31m\x1b[1m___ test_login_redirects ___\x1b[0m\n"
+           b"    assert response.status_code == 302\n"
+           b"\x1b[31mE   assert 200 == 302\x1b[0m\n"
+           b"\x1b[33m1 failed\x1b[0m, \x1b[32m63 passed\x1b[0m in 4.21s\n"
+           b"[slipway] step failed: exit code 1\n")
+
+
+def _run_with_a_log(pipe, data_dir):
+    """Run 9 of `pipe`: Build passed, Test failed, with the failed step's log in web_server's store."""
+    from devops.logs import LogKey
+    from devops.logs.filestore import FileLogStore
+    from devops.models import StageStatus, StepStatus
+
+    run = add_execution(pipe, 9, state="Failed", stages=2)
+    StageStatus.objects.filter(execution=run, index=0).update(name="Build", state="Success")
+    StageStatus.objects.filter(execution=run, index=1).update(name="Test")
+    StepStatus.objects.filter(execution=run, stage_index=0).update(state="Success")
+    StepStatus.objects.filter(execution=run, stage_index=1, index=0).update(state="Success", name="lint")
+    StepStatus.objects.filter(execution=run, stage_index=1, index=1).update(name="pytest", exit_code=1)
+    key = LogKey(run.name, 1, 1)
+    path = data_dir / "logs" / key.path
+    for old in path.parent.glob(path.stem + ".*"):     # the server's store is the session's: start afresh
+        old.unlink()
+    w = FileLogStore(data_dir / "logs").writer(key)
+    w.write(RUN_LOG)
+    w.close()
+    return run
+
+
+def test_screenshots_of_the_main_pages(page_as, demo, web_data_dir):
     """docs/screenshots/*.png at 1280 px, shown in the README's "The browser UI"."""
     from devops.models import Pipeline, Secret
 
@@ -251,3 +291,9 @@ def test_screenshots_of_the_main_pages(page_as, demo):
         page.goto(url)
         expect(page.get_by_role("main")).to_be_visible()
         screenshot(page, name)
+    run = _run_with_a_log(pipe, web_data_dir)                   # the run page, its failed step's log open
+    page.goto(f"/p/{project.id}/pipelines/{pipe.name}/runs/{run.run}/")
+    expect(page.locator("#step-1-1")).to_have_attribute("aria-current", "true")
+    expect(page.get_by_role("log")).to_contain_text("1 failed, 63 passed")
+    expect(page.locator('[id="s1.1-L10"]')).to_contain_text("test_login_redirects")
+    screenshot(page, "run", full_page=True)

@@ -52,7 +52,10 @@ def test_non_members_get_404_for_every_project_url(as_, world):
 
 
 def test_the_projects_page_counts_pipelines_active_runs_and_the_last_result(as_, world):
-    add_execution(world["pipeline"], 3, state="Building")
+    from devops.models import Pipeline
+
+    new = add_execution(world["pipeline"], 3, state="Building")
+    Pipeline.objects.filter(pk=world["pipeline"].pk).update(last_execution_id=new.name)  # as do_run keeps it
     html = as_("ronnie").get("/").content.decode()
     row = html[html.index('id="project-'):]
     row = row[:row.index("</tr>")]
@@ -199,3 +202,12 @@ def test_an_api_token_is_shown_once(as_, personas):
     assert key not in c.get("/account/tokens/").content.decode()
     c.post("/account/tokens/revoke")
     assert not Token.objects.filter(user=personas["bob"]).exists()
+
+
+def test_no_template_comment_leaks_into_a_page(as_, world):
+    """Django's `{# #}` is one line only: a multi-line one is printed on the page as text."""
+    e = world["executions"][0]
+    run = f"/p/{e.project_id}/pipelines/{e.pipeline.name}/runs/{e.run}/"
+    for url in ["/", *urls(world), run, run + "logs/1.0/", "/account/tokens/"]:
+        body = as_("alice").get(url).content.decode()
+        assert "{#" not in body and "#}" not in body and "{% comment" not in body, url

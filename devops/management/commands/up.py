@@ -1,8 +1,8 @@
 """`python manage.py up`: the embedded default in one command.
 
 Migrates, creates the first admin (printing its password once) and a first
-project `default` owned by them (so a newcomer can add a pipeline straight
-away), then starts the web server (daphne, HTTP + WebSockets) and the
+project `default` owned by them with a sample pipeline `hello` (a small Git
+repository in the data dir), so a newcomer's first click can be Run; then starts the web server (daphne, HTTP + WebSockets) and the
 controller as child processes, prints the URL of the UI, and stops both on
 Ctrl-C / SIGTERM.
 """
@@ -21,6 +21,24 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from devops.env import envint
+
+# The sample pipeline's file: a few coloured lines and a foldable group, in busybox
+# (the container runtime pulls it; the sandbox and host runtimes use this machine's shell).
+SAMPLE_PIPELINE = """\
+# Made by `slipway up`: edit it, commit, and Run again (README "Pipeline files").
+stages:
+- name: Hello
+  steps:
+  - runScriptConfig:
+      image: busybox
+      shellScript: |-
+        printf '\\033[1;32mHello from your first Slipway pipeline\\033[0m\\n'
+        echo "::group::Where this runs"
+        uname -a
+        pwd
+        echo "::endgroup::"
+        echo "Edit this repository's .devops.yml, commit, and Run again."
+"""
 
 
 class Command(BaseCommand):
@@ -89,7 +107,31 @@ class Command(BaseCommand):
             return None
         project = do_create_project("default", owner=admin, description="Made by `slipway up`: your first project")
         self.stdout.write(f"Created the first project 'default' ({project.id}), owned by {admin.get_username()!r}.")
+        self._sample_pipeline(project)
         return project
+
+    def _sample_pipeline(self, project) -> None:
+        """A pipeline `hello` in the first project, from a small Git repository made in the data
+        dir, so a newcomer's first click can be Run (README "Two commands"). Best effort: without
+        git the project simply starts empty."""
+        from devops.models import Pipeline
+
+        repo = settings.DATA_DIR / "sample" / "hello"
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(repo),
+               "GIT_AUTHOR_NAME": "Slipway", "GIT_AUTHOR_EMAIL": "slipway@localhost",
+               "GIT_COMMITTER_NAME": "Slipway", "GIT_COMMITTER_EMAIL": "slipway@localhost"}
+        try:
+            repo.mkdir(parents=True, exist_ok=True)
+            (repo / ".devops.yml").write_text(SAMPLE_PIPELINE)
+            for args in (["init", "-q", "-b", "main"], ["add", ".devops.yml"],
+                         ["commit", "-q", "-m", "A first pipeline, made by slipway up"]):
+                subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.stderr.write(f"No sample pipeline (git: {exc}); add one from a Git URL.")
+            return
+        Pipeline.objects.create(project=project, name="hello", display_name="hello",
+                                repository_url=repo.as_uri(), default_branch="main")
+        self.stdout.write(f"Added the sample pipeline 'hello' (a Git repository in {repo}): open it and Run.")
 
     def _first_admin(self) -> None:
         User = get_user_model()

@@ -63,6 +63,7 @@ def test_the_viewer_shows_colours_text_search_anchor_folds_timestamps_and_downlo
 
     pane = page.get_by_role("log")
     expect(pane).to_be_visible()
+    expect(page.get_by_role("button", name="Load earlier lines")).to_be_hidden()   # at the top: nothing earlier
     red = _row(page, 1).locator(".lx span.a-f1")
     expect(red).to_have_text("red text")
     assert red.evaluate("e => getComputedStyle(e).color") == "rgb(248, 113, 113)"
@@ -112,6 +113,7 @@ def test_follow_shows_live_lines_stops_when_scrolled_up_and_resumes_at_the_botto
     follow = page.get_by_label("Follow")
     expect(follow).to_be_checked()
     expect(_row(page, 10)).to_be_visible()
+    page.get_by_role("log").evaluate("e => e.scrollIntoView({block: 'end'})")   # the whole pane in the window
 
     live = logs["live"]
     live.write(b"".join(b"live %d\n" % n for n in range(11, 1011)))   # 1000 lines arrive while following

@@ -60,7 +60,7 @@ def test_the_page_renders_colours_sections_and_escapes_the_log(logged, personas)
 def test_an_htmx_request_gets_only_the_fragment(logged, personas):
     r = _client(personas, "bob").get(_url(logged), HTTP_HX_REQUEST="true")
     body = r.content.decode()
-    assert "<html" not in body and body.lstrip().startswith("<link") and "data-log-viewer" in body
+    assert "<html" not in body and body.lstrip().startswith('<div class="logviewer"') and "data-log-viewer" in body
 
 
 def test_lines_pages_carry_the_colour_state_and_say_where_they_are(logged, personas):

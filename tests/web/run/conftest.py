@@ -5,6 +5,7 @@ import pytest
 
 from tests.controller import conftest as controller_fixtures
 from tests.controller.conftest import make_config, new_execution
+from tests.logs.conftest import log_settings  # noqa: F401  (a file log store, for the inline viewer)
 
 data_dir = controller_fixtures.data_dir  # the controller tests' DATA_DIR fixture, shared
 

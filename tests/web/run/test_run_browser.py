@@ -90,3 +90,54 @@ def test_a_reconnect_after_the_server_dropped_catches_up_without_a_reload(pipeli
     expect(page.locator("#run-state")).to_have_text("Aborted", timeout=LIVE)
     expect(_step_state(page, 1, 0)).to_have_text("Aborted")
     assert page.evaluate("window.__notReloaded") is True
+
+
+def test_after_rerun_the_new_runs_page_follows_its_running_step_until_the_user_picks_one(
+        pipeline, slipway, page_as):
+    """The pane follows the run's default step (running, else failed) as the run moves on; before,
+    it stayed on whichever step it first showed (the Clone, or the first running step)."""
+    steps = make_config([{"SLIPWAY_DUMMY_SLEEP": "3", "SLIPWAY_DUMMY_OUTPUT": "first step's line"}],
+                        [{"SLIPWAY_DUMMY_SLEEP": "600", "SLIPWAY_DUMMY_OUTPUT": "second step's line"}])
+    first = new_execution(pipeline, steps)
+    slipway.start()
+    page = page_as("bob")
+    page.goto(_path(first))
+    expect(_step_state(page, 2, 0)).to_have_text("Building", timeout=LIVE)
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#run-state")).to_have_text("Aborted", timeout=LIVE)
+
+    page.get_by_role("button", name="Rerun").click()
+    page.wait_for_url("**/runs/2/")
+    page.evaluate("window.__notReloaded = true")
+    pane = page.locator("#log-pane")
+    expect(page.locator("#step-1-0")).to_have_attribute("aria-current", "true", timeout=LIVE)
+    expect(pane.locator('[data-log-viewer][data-stage="1"][data-step="0"]')).to_be_attached()
+    expect(pane.get_by_role("log")).to_contain_text("first step's line", timeout=LIVE)
+    # the next stage starts: the pane moves to it by itself, without a history entry
+    expect(page.locator("#step-2-0")).to_have_attribute("aria-current", "true", timeout=LIVE)
+    expect(pane.locator('[data-log-viewer][data-stage="2"][data-step="0"]')).to_be_attached()
+    expect(pane.get_by_role("log")).to_contain_text("second step's line", timeout=LIVE)
+    assert page.url.endswith("/runs/2/")
+    assert page.evaluate("window.__notReloaded") is True
+
+    page.locator("#step-1-0").click()                              # the user's choice wins from now on
+    expect(pane.locator('[data-log-viewer][data-stage="1"][data-step="0"]')).to_be_attached()
+    expect(page.locator("#log-pane")).to_have_attribute("data-auto", "false")
+    expect(page.locator("#step-1-0")).to_have_attribute("aria-current", "true")
+
+
+def test_the_pipeline_and_project_lists_update_live(pipeline, slipway, page_as):
+    long = new_execution(pipeline, make_config([{"SLIPWAY_DUMMY_SLEEP": "600"}]))
+    slipway.start()
+    lists, home = page_as("ronnie"), page_as("ronnie")
+    lists.goto(f"/p/{long.project_id}/")
+    home.goto("/")
+    row, project = lists.locator(f"#pipeline-{pipeline.name}"), home.locator(f"#project-{long.project_id}")
+    expect(row).to_contain_text("Building", timeout=LIVE)
+    expect(project).to_contain_text("Building", timeout=LIVE)
+    for page in (lists, home):
+        page.evaluate("window.__notReloaded = true")
+    slipway.stop_run(long.name)                                    # committed in a third process
+    expect(row).to_contain_text("Aborted", timeout=LIVE)
+    expect(project).to_contain_text("Aborted", timeout=LIVE)
+    assert lists.evaluate("window.__notReloaded") is True and home.evaluate("window.__notReloaded") is True

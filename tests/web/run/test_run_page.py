@@ -71,6 +71,26 @@ def test_the_failed_step_is_selected_by_default_and_links_to_its_log(client, pip
     assert 'id="step-0-0"' in body.split('aria-current="true"')[0].rsplit("<a ", 1)[1]
 
 
+def test_the_selected_steps_first_log_lines_come_inline_with_the_page(client, pipeline, personas, log_settings):
+    """No second request for the log: the viewer and its first page are in the page's own HTML."""
+    from devops.logs import LogKey, get_log_store
+    from devops.models import StepStatus
+
+    e = new_execution(pipeline, make_config([{}]))
+    StepStatus.objects.filter(execution=e, stage_index=1, index=0).update(state=S.FAILED)
+    w = get_log_store().writer(LogKey(e.name, 1, 0))
+    w.write(b"\x1b[31mit broke <here>\x1b[0m\n")
+    w.close()
+    body = _get(client, personas["ronnie"], _url(e)).content.decode()
+    pane = body.split('<section id="log-pane"')[1]
+    assert 'data-log-viewer' in pane and 'data-stage="1" data-step="0"' in pane
+    assert 'id="s1.0-L1"' in pane and "it broke &lt;here&gt;" in pane
+    assert 'hx-trigger="load"' not in body
+    assert 'data-auto="true"' in pane                                  # the run's default: followed live
+    body = _get(client, personas["ronnie"], _url(e) + "?stage=0&step=0").content.decode()
+    assert 'data-auto="false"' in body.split('<section id="log-pane"')[1]   # the user's choice: kept
+
+
 def test_branch_commit_message_and_author_are_escaped(client, pipeline, personas):
     e = new_execution(pipeline, make_config([{}]), branch="<script>alert(1)</script>",
                       message='<img src=x onerror="alert(2)">', author="<b>mallory</b>")

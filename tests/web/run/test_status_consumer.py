@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from devops.controller.actions import do_finish, do_report, do_stop
+from tests.web.run.conftest import make_config, new_execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,6 +106,7 @@ def test_a_member_sees_a_step_go_building_then_success(run, personas, tokens):
         frames = [await comm.receive_from(timeout=5)]
         while 'id="step-1-0" class="step state-building"' not in frames[-1]:
             frames.append(await comm.receive_from(timeout=5))
+        assert all('id="run-live"' not in f for f in frames[1:])       # after the first: what changed
         await report(S.SUCCESS)
         while 'id="step-1-0" class="step state-success"' not in frames[-1]:
             frames.append(await comm.receive_from(timeout=5))
@@ -113,6 +115,48 @@ def test_a_member_sees_a_step_go_building_then_success(run, personas, tokens):
 
     asyncio.run(scenario())
 
+
+
+def test_after_the_first_frame_a_step_change_pushes_that_step_alone(pipeline, personas, tokens):
+    """One step going Building sends that step's element (out of band), not the whole run again."""
+    run = new_execution(pipeline, make_config([{}, {}, {}]))
+
+    async def scenario():
+        from devops.engines.base import RunReport, StepReport
+        from devops.models import ExecutionState as S
+
+        comm = _comm(_run_path(run), tokens["ronnie"])
+        assert (await comm.connect())[0]
+        first = await comm.receive_from(timeout=5)
+        assert 'id="run-live"' in first
+
+        @database_sync_to_async
+        def report(*building):
+            import time
+
+            from devops.controller.actions import do_admit, do_start
+            from devops.models import PipelineExecution
+
+            ex = PipelineExecution.objects.get(pk=run.pk)
+            if not ex.engine:
+                do_admit(ex, "local")
+                do_start(ex, {"pid": 1})
+                ex.refresh_from_db()
+            do_report(ex, RunReport(state=S.BUILDING, steps=tuple(
+                StepReport(1, i, S.BUILDING, started=time.time()) for i in building)))
+
+        await report(0)
+        frame = await comm.receive_from(timeout=5)
+        while 'id="step-1-0" class="step state-building"' not in frame:
+            frame = await comm.receive_from(timeout=5)
+        await report(0, 1)
+        frame = await comm.receive_from(timeout=5)
+        assert frame.count('hx-swap-oob="true"') == 1
+        assert frame.lstrip().startswith('<a id="step-1-1" class="step state-building" hx-swap-oob="true"')
+        assert 'id="run-live"' not in frame and 'id="stage-1"' not in frame and 'id="step-1-2"' not in frame
+        await comm.disconnect()
+
+    asyncio.run(scenario())
 
 
 def test_a_reconnect_starts_with_the_state_changed_while_away(run, personas, tokens):
