@@ -1,0 +1,115 @@
+"""The editor's views through Django's test client: membership, write level, ops, lint, save."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.web.editor.conftest import PIPELINE_YAML, head_of
+
+pytestmark = pytest.mark.django_db
+
+
+def url(pipe, suffix: str = "") -> str:
+    return f"/p/{pipe.project_id}/pipelines/{pipe.name}/edit{suffix}"
+
+
+def login(client, personas, name):
+    client.force_login(personas[name])
+    return client
+
+
+def test_the_page_opens_the_branch_file_at_its_head(client, personas, edit_pipeline):
+    r = login(client, personas, "bob").get(url(edit_pipeline) + "?branch=main")
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert head_of(edit_pipeline.bare)[:10] in body
+    assert "# Build and test" in body  # the text, as written, is in the page
+    assert 'name="stages[0].name"' not in body  # the pipeline panel is shown first
+    assert "Run script · <span class=\"mono\">golang:1.22</span>" in body
+    assert "Save…" in body
+
+
+def test_non_members_get_404_everywhere(client, personas, edit_pipeline):
+    c = login(client, personas, "charlie")
+    assert c.get(url(edit_pipeline)).status_code == 404
+    for suffix in ("/op", "/lint", "/save"):
+        assert c.post(url(edit_pipeline, suffix), {"text": PIPELINE_YAML}).status_code == 404
+
+
+def test_read_only_members_see_the_file_and_no_write_control(client, personas, edit_pipeline):
+    c = login(client, personas, "ronnie")
+    r = c.get(url(edit_pipeline))
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert "Save…" not in body and "Add stage" not in body
+    assert not re.search(r"<button[^>]*data-op", body)  # no move, delete or add button
+    assert re.search(r'<input[^>]*name="timeout"[^>]*disabled', body)
+    assert "golang:1.22" in body
+    # lint (the YAML tab, read-only) works; ops and save do not
+    assert c.post(url(edit_pipeline, "/lint"), {"text": PIPELINE_YAML}).status_code == 200
+    op = json.dumps({"op": "set", "path": "stages[0].name", "value": "X"})
+    assert c.post(url(edit_pipeline, "/op"), {"text": PIPELINE_YAML, "op": op}).status_code == 403
+    assert c.post(url(edit_pipeline, "/save"), {"text": PIPELINE_YAML, "action": "run"}).status_code == 403
+
+
+def test_an_op_returns_the_new_text_the_view_and_the_problems(client, personas, edit_pipeline):
+    c = login(client, personas, "bob")
+    op = json.dumps({"op": "set", "path": "stages[0].steps[0].runScriptConfig.image", "value": ""})
+    r = c.post(url(edit_pipeline, "/op"), {"text": PIPELINE_YAML, "op": op, "selected": "stages[0].steps[0]"})
+    assert r.status_code == 200
+    data = r.json()
+    assert "# the toolchain" in data["text"] and "golang:1.22   #" not in data["text"]
+    assert data["errors"] >= 1
+    paths = {p["path"] for p in data["problems"]}
+    assert "stages[0].steps[0].runScriptConfig.image" in paths
+    # the problem is on the input named by that path, and on its card
+    assert 'name="stages[0].steps[0].runScriptConfig.image"' in data["visual"]
+    assert 'aria-invalid="true" aria-describedby="f-stages-0-steps-0-runScriptConfig-image-err"' in data["visual"]
+    assert "ed-card has-problems" in data["visual"]
+
+
+@pytest.mark.parametrize("op, says", [
+    ("not json", "op: not JSON"),
+    (json.dumps({"op": "set", "path": "stages[9].name", "value": "x"}), "stages[9]"),
+    (json.dumps({"op": "explode", "path": "stages"}), "op: "),
+    (json.dumps([]), "op: one op or a list"),
+])
+def test_a_bad_op_is_a_400_naming_the_field(client, personas, edit_pipeline, op, says):
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/op"), {"text": PIPELINE_YAML, "op": op})
+    assert r.status_code == 400
+    assert r.json()["field"] == "op"
+    assert says in r.json()["error"]
+
+
+def test_an_op_without_text_is_a_400_naming_text(client, personas, edit_pipeline):
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/op"), {"op": "{}"})
+    assert r.status_code == 400 and r.json()["field"] == "text"
+
+
+def test_save_is_refused_while_lint_reports_an_error(client, personas, edit_pipeline):
+    bad = PIPELINE_YAML.replace("image: golang:1.22   # the toolchain", "image: ''")
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/save"),
+                                            {"text": bad, "action": "run", "branch": "main"})
+    assert r.status_code == 400
+    assert "fix them before saving" in r.content.decode()
+
+
+def test_the_diff_comes_first(client, personas, edit_pipeline):
+    new = PIPELINE_YAML.replace("go test ./...", "go test -race ./...")
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/save"), {
+        "text": new, "action": "diff", "branch": "main", "head": head_of(edit_pipeline.bare),
+        "filename": ".devops.yml", "fragment": "1"})
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert "-      shellScript: go test ./..." in body and "+      shellScript: go test -race ./..." in body
+    assert "<html" not in body  # the dialog's box alone
+
+
+def test_download_returns_the_text_as_a_file(client, personas, edit_pipeline):
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/save"), {
+        "text": PIPELINE_YAML, "action": "download", "filename": ".devops.yml"})
+    assert r.status_code == 200
+    assert r.content.decode() == PIPELINE_YAML
+    assert 'attachment; filename="devops.yml"' == r["Content-Disposition"]
