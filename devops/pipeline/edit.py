@@ -28,8 +28,84 @@ from devops.pipeline.problems import EditError
 from devops.pipeline.yamltree import compose, decode
 
 
+def normalise(original_text: str | bytes):
+    """(LF text ending in a newline, restore function) for `original_text`, after yamltree's limits.
+
+    `restore` puts back the BOM, CRLF line endings and a missing final newline.
+    """
+    _, problems = compose(original_text)
+    if problems:
+        p = problems[0]
+        raise EditError(f"line {p.line}: {p.message}")
+    text = decode(original_text)
+    bom = original_text.startswith("\ufeff") if isinstance(original_text, str) else False
+    crlf = "\r\n" in text
+    text = text.replace("\r\n", "\n")
+    final_newline = text.endswith("\n") or not text
+    if not final_newline:
+        text += "\n"
+
+    def restore(result: str) -> str:
+        if not final_newline and result.endswith("\n"):
+            result = result[:-1]
+        if crlf:
+            result = result.replace("\n", "\r\n")
+        return ("\ufeff" if bom else "") + result
+
+    return text, restore
+
+
+def safe_load(text: str):
+    """The plain data of `text` as YAML 1.1 reads it ({} for an empty document)."""
+    data = yaml.load(text, Loader=yaml.CSafeLoader) if text.strip() else None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise EditError("the original document is not a mapping")
+    return data
+
+
+def reads_as(text: str, data) -> bool:
+    """Whether `text` parses to exactly `data` (1 and True, 1 and 1.0 told apart)."""
+    from devops.pipeline.textedit import same
+
+    try:
+        return same(yaml.load(text, Loader=yaml.CSafeLoader) or {}, data)
+    except yaml.YAMLError:
+        return False
+
+
 def apply_edit(original_text: str, new_data: dict) -> str:
-    """Return `original_text` changed to equal `new_data`, keeping what did not change."""
+    """Return `original_text` changed to equal `new_data`, keeping what did not change.
+
+    The text engine (textedit) splices only the changed values, entries and
+    items into the text; when it cannot (anchors, tags, a whole-document
+    change) or its result would not read as `new_data`, the ruamel round trip
+    (`round_trip`) does the edit.
+    """
+    from devops.pipeline import textedit
+
+    if not isinstance(new_data, dict):
+        raise EditError("new_data must be a mapping")
+    text, restore = normalise(original_text)
+    old = safe_load(text)
+    if textedit.same(old, new_data):
+        return original_text if isinstance(original_text, str) else restore(text)
+    try:
+        editor = textedit.Editor(text, textedit.detect_style(text))
+        if editor.doc.root is None or editor.doc.root.kind != "map" or editor.doc.root.flow or not editor.doc.root.items:
+            raise textedit.Unsupported("an empty or flow document")
+        editor.assign(None, None, editor.doc.root, old, new_data)
+        result = editor.apply()
+        if reads_as(result, new_data):
+            return restore(result)
+    except (textedit.Unsupported, KeyError, IndexError):
+        pass
+    return round_trip(original_text, new_data)
+
+
+def round_trip(original_text: str, new_data: dict) -> str:
+    """apply_edit through ruamel.yaml's round trip (comments kept, some layout re-rendered)."""
     if not isinstance(new_data, dict):
         raise EditError("new_data must be a mapping")
     _, problems = compose(original_text)

@@ -36,6 +36,7 @@ import copy
 import json
 import re
 
+from devops.pipeline import textedit
 from devops.pipeline.problems import EditError
 
 _TOKEN = re.compile(r"""\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]]+)""")
@@ -192,19 +193,106 @@ def apply_ops_data(data: dict, ops: list[dict]) -> dict:
 
 def apply_ops(text: str, ops: list[dict]) -> str:
     """Apply visual operations to the YAML `text`, rewriting only what they change."""
-    from ruamel.yaml import YAML
-
-    from devops.pipeline.edit import apply_edit
-    from devops.pipeline.yamltree import compose, decode
+    from devops.pipeline import edit
 
     if not ops:
         return text
-    _, problems = compose(text)
-    if problems:
-        p = problems[0]
-        raise EditError(f"line {p.line}: {p.message}")
-    data = YAML(typ="safe", pure=True).load(decode(text)) or {}
-    return apply_edit(text, apply_ops_data(data, ops))
+    body, restore = edit.normalise(text)
+    data = edit.safe_load(body)
+    expected = apply_ops_data(data, ops)  # validates every op first: EditError before any change
+    result = None
+    try:
+        current = body
+        for op in ops:
+            current, data = _apply_one(current, data, op), apply_ops_data(data, [op])
+        if edit.reads_as(current, expected):
+            result = current
+    except (textedit.Unsupported, KeyError, IndexError):
+        pass
+    if result is None:
+        # The ruamel round trip: the same data, comments mostly kept.
+        return edit.round_trip(text, expected)
+    return restore(result)
+
+
+def _real_parts(data, parts: list) -> tuple[list, int]:
+    """`parts` with dotted keys joined as the document has them, and how many of them exist in `data`."""
+    out: list = []
+    node, i, found = data, 0, 0
+    while i < len(parts):
+        key, used = _resolve_keys(node, parts, i) if node is not None else (parts[i], 1)
+        out.append(key)
+        i += used
+        if node is not None and (
+            (isinstance(node, dict) and key in node) or (isinstance(node, list) and isinstance(key, int) and key < len(node))
+        ):
+            node = node[key]
+            found += 1
+        else:
+            node = None
+    return out, found
+
+
+def _get(data, parts: list):
+    for p in parts:
+        data = data[p]
+    return data
+
+
+def _assign_at(ed: textedit.Editor, before, after, parts: list) -> None:
+    """Make the node at `parts` (which exists in `before`) read as its value in `after`."""
+    holder, i, node = ed.find(parts)
+    ed.assign(holder, i, node, _get(before, parts), _get(after, parts))
+
+
+def _apply_one(text: str, data: dict, op: dict) -> str:
+    after = apply_ops_data(data, [op])
+    style = textedit.detect_style(text)
+    ed = textedit.Editor(text, style)
+    kind = op["op"]
+    if kind == "move":
+        return _move(text, data, after, op, style)
+    parts, found = _real_parts(data, parse_path(op["path"]))
+    if kind == "delete":
+        holder, i, _ = ed.find(parts)
+        if holder is not None and not holder.flow and len(holder.items) > 1:
+            ed.delete(holder, i)
+        else:
+            _assign_at(ed, data, after, parts[:-1])
+    elif kind == "insert" and found == len(parts) - 1:
+        holder, _, seq = ed.find(parts[:-1])
+        if seq.kind == "seq" and not seq.flow and seq.items:
+            ed.insert_items(seq, parts[-1], [_get(after, parts)])
+        else:
+            _assign_at(ed, data, after, parts[:-1])
+    else:
+        _assign_at(ed, data, after, parts[:found] if found < len(parts) else parts)
+    return ed.apply()
+
+
+def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
+    src, _ = _real_parts(data, parse_path(op["from"]))
+    ed = textedit.Editor(text, style)
+    holder, i, _ = ed.find(src)
+    if holder.flow or holder.kind != "seq":
+        _assign_at(ed, data, after, [])
+        return ed.apply()
+    block, from_col = ed.cut_item(holder, i)
+    removed = copy.deepcopy(data)
+    _get(removed, src[:-1]).pop(src[-1])
+    if len(holder.items) > 1:
+        ed.delete(holder, i)
+    else:
+        _assign_at(ed, data, removed, src[:-1])
+    middle = ed.apply()
+    dst, _ = _real_parts(removed, parse_path(op["to"]))
+    ed = textedit.Editor(middle, style)
+    _, _, seq = ed.find(dst[:-1])
+    if seq.kind == "seq" and not seq.flow and seq.items:
+        ed.insert_blocks(seq, dst[-1], [textedit.reindent(block, ed.seq_col(seq) - from_col)])
+    else:
+        _assign_at(ed, removed, after, dst[:-1])
+    return ed.apply()
 
 
 STARTER = """\
