@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from devops.pipeline.yamltree import MAX_BYTES
 from devops.web import editor_form
 from devops.web.access import project_for
 
+log = logging.getLogger(__name__)
 MAX_OPS = 50  # one request carries a user gesture, never a script of thousands
 
 
@@ -168,6 +170,9 @@ def editor_op(request: HttpRequest, project: str, pipeline: str) -> JsonResponse
         new = apply_ops(text, ops)
     except EditError as exc:
         return _bad("op", str(exc))
+    except Exception:  # a bug, not the user's input: logged, and said plainly
+        log.exception("apply_ops failed on %s/%s for %r", proj.id, pipe.name, ops)
+        return _bad("op", "the edit failed on the server (a bug, logged); the text is unchanged", status=500)
     selected = _follow(request.POST.get("selected", "pipeline"), ops)
     return _json_state(request, _state(request, proj, pipe, new, selected), new)
 
@@ -289,7 +294,10 @@ def _run(request, proj, pipe, ctx) -> HttpResponse:
 
 
 def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
-    from devops.scm.commit import BranchMoved, CommitError, commit_file
+    try:  # the shared commit path (generic Git and providers behind one interface), when present
+        from devops.scm.commit import BranchMoved, CommitError, commit_file
+    except ImportError:
+        from devops.web.editor_commit import BranchMoved, CommitError, commit_file
 
     message = ctx["message"].strip()
     if not message:

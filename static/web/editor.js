@@ -121,7 +121,8 @@
       if (!data) return;
       let key = focusKey;
       if (key && op.op === "move" && key.startsWith(op.from)) key = op.to + key.slice(op.from.length);
-      render(data, {focusKey: key, movedTo: op.op === "move" ? op.to : null});
+      const newStep = op.op === "insert" && /\.steps\[\d+\]$/.test(op.path);
+      render(data, {focusKey: key, movedTo: op.op === "move" ? op.to : null, focusPanel: newStep});
     }));
   }
 
@@ -150,7 +151,8 @@
     say(data.errors ? `${data.errors} error${data.errors > 1 ? "s" : ""}` : "No errors", data.errors > 0);
     wireSortable();
     let target = null;
-    if (opts.focusKey) target = visual.querySelector(`[data-focus="${CSS.escape(opts.focusKey)}"]`);
+    if (opts.focusPanel) target = visual.querySelector(".ed-panel input, .ed-panel textarea, .ed-panel select");
+    if (!target && opts.focusKey) target = visual.querySelector(`[data-focus="${CSS.escape(opts.focusKey)}"]`);
     if (!target && opts.movedTo) target = visual.querySelector(`[data-select="${CSS.escape(opts.movedTo)}"]`);
     if (!target && opts.focusName) target = visual.querySelector(`[name="${CSS.escape(opts.focusName)}"]`);
     if (!target && activeId) target = document.getElementById(activeId);

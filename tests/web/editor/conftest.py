@@ -54,3 +54,33 @@ def edit_pipeline(project, data_dir, bare_repo):
 
 def head_of(bare: Path, branch: str = "main") -> str:
     return git(bare, "rev-parse", f"refs/heads/{branch}")
+
+
+@pytest.fixture
+def served_repo(tmp_path):
+    """`served_repo({path: bytes})` -> (url, username, token, bare path): files written byte for byte,
+    one commit on main, served over loopback smart HTTP that demands the token (push included)."""
+    from tests.gitserver import basic, git_http_server
+
+    stack = []
+    token, username = "editor-token-7c2e", "ci"
+
+    def make(files: dict[str, bytes], name: str = "app"):
+        work = tmp_path / f"{name}-src"
+        work.mkdir()
+        git(work, "init", "-q", "-b", "main")
+        for path, data in files.items():
+            (work / path).write_bytes(data)
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", "first commit")
+        bare = tmp_path / "served" / f"{name}.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+        git(bare, "config", "http.receivepack", "true")
+        server = git_http_server(bare.parent, basic(username, token))
+        info = server.__enter__()
+        stack.append(server)
+        return f"{info.base_url}/{name}.git", username, token, bare
+
+    yield make
+    for server in stack:
+        server.__exit__(None, None, None)
