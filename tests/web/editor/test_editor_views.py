@@ -113,3 +113,88 @@ def test_download_returns_the_text_as_a_file(client, personas, edit_pipeline):
     assert r.status_code == 200
     assert r.content.decode() == PIPELINE_YAML
     assert 'attachment; filename="devops.yml"' == r["Content-Disposition"]
+
+
+ALL_TYPES = """\
+stages:
+- name: Everything
+  steps:
+  - runScriptConfig: {image: alpine, shellScript: echo}
+    x-note: kept
+  - publishImageConfig: {tag: "app:1"}
+  - applyYamlConfig: {content: "kind: ConfigMap", namespace: web}
+  - publishCatalogConfig: {path: ./chart, catalogTemplate: app}
+  - applyAppConfig: {catalogTemplate: app, answers: {replicas: "2"}}
+    envFrom:
+    - {sourceName: db, sourceKey: password, targetKey: DB_PASSWORD}
+"""
+
+
+def test_the_side_panel_has_every_field_of_every_step_type_named_by_its_path(client, personas, edit_pipeline):
+    from devops.models import Secret
+    from devops.pipeline.kinds import STEP_KINDS
+
+    Secret.objects.create(project=edit_pipeline.project, name="db", data={"password": "hunter2-secret-value"})
+    c = login(client, personas, "bob")
+    for i, kind in enumerate(("runScriptConfig", "publishImageConfig", "applyYamlConfig", "publishCatalogConfig",
+                              "applyAppConfig")):
+        r = c.post(url(edit_pipeline, "/lint"), {"text": ALL_TYPES, "selected": f"stages[0].steps[{i}]"})
+        visual = r.json()["visual"]
+        step = f"stages[0].steps[{i}]"
+        for alias in STEP_KINDS[kind].fields:
+            if alias == "answers":
+                assert f'name="{step}.{kind}.answers.replicas"' in visual
+            else:
+                assert f'name="{step}.{kind}.{alias}"' in visual, (kind, alias)
+        for common in ("privileged", "cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+            assert f'name="{step}.{common}"' in visual
+        assert f'name="{step}.cache"' in visual  # cache on/off/inherit
+        assert "When: branch" in visual and "When: event" in visual and "Environment variables" in visual
+        # ${CICD_*} is offered where kinds.py substitutes it, never for the shell script
+        for alias in STEP_KINDS[kind].substituted:
+            if alias != "answers":
+                assert f'data-insert-into="f-stages-0-steps-{i}-{kind}-{alias}"' in visual, (kind, alias)
+        assert 'data-insert-into="f-stages-0-steps-0-runScriptConfig-shellScript"' not in visual
+    # keys the form does not know are listed, read-only
+    visual = c.post(url(edit_pipeline, "/lint"), {"text": ALL_TYPES, "selected": "stages[0].steps[0]"}).json()["visual"]
+    assert "Kept as written" in visual and "x-note" in visual
+    # envFrom offers the project's secret names and keys, never a value
+    visual = c.post(url(edit_pipeline, "/lint"), {"text": ALL_TYPES, "selected": "stages[0].steps[4]"}).json()["visual"]
+    assert 'name="stages[0].steps[4].envFrom[0].sourceKey" value="password"' in visual
+    assert '<option value="password">db</option>' in visual
+    assert "hunter2" not in visual
+
+
+def test_a_commit_refused_when_the_branch_moved_since_the_editor_opened(client, personas, edit_pipeline, tmp_path):
+    from tests.controller.conftest import git
+
+    c = login(client, personas, "bob")
+    opened_at = head_of(edit_pipeline.bare)
+    assert c.get(url(edit_pipeline)).status_code == 200
+    # someone else pushes to main meanwhile
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(edit_pipeline.bare), str(other))
+    (other / "NEWS").write_text("moved\n")
+    git(other, "add", "NEWS")
+    git(other, "commit", "-q", "-m", "meanwhile")
+    git(other, "push", "-q", "origin", "main")
+    moved = head_of(edit_pipeline.bare)
+    new = PIPELINE_YAML.replace("go test ./...", "go test -race ./...")
+    form = {"text": new, "action": "commit", "branch": "main", "head": opened_at, "filename": ".devops.yml",
+            "message": "race"}
+    r = c.post(url(edit_pipeline, "/save"), form)
+    assert r.status_code == 409
+    body = r.content.decode()
+    assert "main moved since the editor opened" in body and "Reload the editor" in body
+    assert head_of(edit_pipeline.bare) == moved  # nothing overwritten
+    # (b) a new branch from the head the editor opened works, with the user as author
+    r = c.post(url(edit_pipeline, "/save"), {**form, "action": "new-branch", "new_branch": "race-tests"})
+    assert r.status_code == 302
+    sha = head_of(edit_pipeline.bare, "race-tests")
+    assert git(edit_pipeline.bare, "rev-parse", "race-tests^") == opened_at
+    assert git(edit_pipeline.bare, "log", "-1", "--format=%an|%s", "race-tests") == "bob|race"
+    assert git(edit_pipeline.bare, "show", "race-tests:.devops.yml") == new.strip()
+    assert sha
+    # the same new branch again: refused, it exists
+    r = c.post(url(edit_pipeline, "/save"), {**form, "action": "new-branch", "new_branch": "race-tests"})
+    assert r.status_code == 409 and "already exists" in r.content.decode()
