@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -187,8 +188,8 @@ def _follow(selected: str, ops: list[dict]) -> str:
                 selected = o["to"] + selected[len(o["from"]):]
         elif o.get("op") == "insert" and isinstance(o.get("path"), str) and ".steps[" in o["path"]:
             selected = o["path"]  # a new step opens in the side panel
-        elif o.get("op") == "delete" and isinstance(o.get("path"), str) and selected.startswith(o["path"]):
-            selected = "pipeline"
+        elif o.get("op") == "delete" and re.fullmatch(r"stages\[\d+\](\.steps\[\d+\])?", str(o.get("path"))):
+            selected = "pipeline"  # the items after it moved up: nothing stays selected by mistake
     return selected
 
 
@@ -308,6 +309,10 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
         target = ctx["new_branch"].strip()
         if not target:
             return _save_error(request, ctx, "new_branch: the name of the new branch is required")
+    if not base:
+        # Without the commit the editor opened there is no parent: a push would make an orphan branch.
+        return _save_error(request, ctx, f"head: the editor did not open a commit of {ctx['branch']}; open an "
+                                         "existing branch, then commit to it or to a new branch")
     user = request.user
     try:
         sha = commit_file(pipe, branch=target, base=base, path=ctx["filename"], text=ctx["text"],

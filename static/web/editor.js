@@ -156,6 +156,7 @@
     if (!target && opts.movedTo) target = visual.querySelector(`[data-select="${CSS.escape(opts.movedTo)}"]`);
     if (!target && opts.focusName) target = visual.querySelector(`[name="${CSS.escape(opts.focusName)}"]`);
     if (!target && activeId) target = document.getElementById(activeId);
+    if (!target && activeId) target = visual.querySelector('[data-select="pipeline"]'); // its item was deleted
     if (target) target.focus();
   }
 

@@ -89,7 +89,7 @@ def add_run_step(page, stage: str, image: str, script: str):
 
 
 def test_build_a_three_stage_pipeline_reorder_fix_lint_switch_views_commit_and_run(
-        page_as, web_project, served_repo, personas):
+        page_as, web_project, served_repo, personas, axe_check):
     from devops.models import PipelineExecution
     from tests.controller.conftest import git
 
@@ -159,6 +159,16 @@ def test_build_a_three_stage_pipeline_reorder_fix_lint_switch_views_commit_and_r
     expect(page.locator("#ed-stages > li.ed-stage").nth(1)).to_have_attribute("aria-label", "Stage Test")
     wait_idle(page)
     assert stage_names(page) == ["Build", "Test", "Publish"]
+    # rename a stage in its side panel
+    page.get_by_role("button", name="Publish", exact=True).click()
+    name = panel_field(page, "Stage name")
+    name.fill("Release")
+    name.press("Tab")
+    expect(page.get_by_role("listitem", name="Stage Release")).to_be_visible()
+    wait_idle(page)
+    page.get_by_role("button", name="Run script · alpine:3.20").click()
+    expect(panel_field(page, "Image")).to_have_value("alpine:3.20")
+    assert axe_check(page) == []  # with a step's whole form open
 
     # the YAML tab holds the same document; an edit there shows in the visual view
     page.get_by_role("tab", name="YAML").click()
@@ -166,13 +176,13 @@ def test_build_a_three_stage_pipeline_reorder_fix_lint_switch_views_commit_and_r
     expect(editor).to_contain_text("- name: Build")
     expect(page.locator(".cm-gutters .cm-lineNumbers")).to_be_visible()
     text = yaml_text(page)
-    assert text.index("name: Build") < text.index("name: Test") < text.index("name: Publish")
+    assert text.index("name: Build") < text.index("name: Test") < text.index("name: Release")
     editor.click()
     page.keyboard.press("Control+Home")
     page.keyboard.type("# built in the visual editor\n")
     page.get_by_role("tab", name="Visual").click()
     wait_idle(page)
-    assert stage_names(page) == ["Build", "Test", "Publish"]
+    assert stage_names(page) == ["Build", "Test", "Release"]
     assert yaml_text(page).startswith("# built in the visual editor\n")
     screenshot(page, "editor-visual")
 
