@@ -85,6 +85,16 @@ def apply_edit(original_text: str, new_data: dict) -> str:
     """
     from devops.pipeline import textedit
 
+    try:
+        return apply_edit_lossless(original_text, new_data)
+    except textedit.Unsupported:
+        return round_trip(original_text, new_data)
+
+
+def apply_edit_lossless(original_text: str, new_data: dict) -> str:
+    """apply_edit through the text engine only: raises textedit.Unsupported where it cannot."""
+    from devops.pipeline import textedit
+
     if not isinstance(new_data, dict):
         raise EditError("new_data must be a mapping")
     text, restore = normalise(original_text)
@@ -93,15 +103,16 @@ def apply_edit(original_text: str, new_data: dict) -> str:
         return original_text if isinstance(original_text, str) else restore(text)
     try:
         editor = textedit.Editor(text, textedit.detect_style(text))
-        if editor.doc.root is None or editor.doc.root.kind != "map" or editor.doc.root.flow or not editor.doc.root.items:
-            raise textedit.Unsupported("an empty or flow document")
-        editor.assign(None, None, editor.doc.root, old, new_data)
+        root = editor.doc.root
+        if root is None or root.kind != "map" or not root.items:
+            raise textedit.Unsupported("an empty document")
+        editor.assign(None, None, root, old, new_data)
         result = editor.apply()
-        if reads_as(result, new_data):
-            return restore(result)
-    except (textedit.Unsupported, KeyError, IndexError):
-        pass
-    return round_trip(original_text, new_data)
+    except (KeyError, IndexError, yaml.YAMLError) as e:
+        raise textedit.Unsupported(str(e)) from e
+    if not reads_as(result, new_data):
+        raise textedit.Unsupported("the result would not read as new_data")
+    return restore(result)
 
 
 def round_trip(original_text: str, new_data: dict) -> str:

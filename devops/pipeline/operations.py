@@ -36,6 +36,8 @@ import copy
 import json
 import re
 
+import yaml
+
 from devops.pipeline import textedit
 from devops.pipeline.problems import EditError
 
@@ -192,7 +194,25 @@ def apply_ops_data(data: dict, ops: list[dict]) -> dict:
 
 
 def apply_ops(text: str, ops: list[dict]) -> str:
-    """Apply visual operations to the YAML `text`, rewriting only what they change."""
+    """Apply visual operations to the YAML `text`, rewriting only what they change.
+
+    Raises EditError for a bad op or path, or a text that is not a YAML
+    mapping within yamltree's limits. When the text engine cannot make the
+    change (anchors, aliases, tags), the ruamel round trip makes it instead.
+    """
+    if not ops:
+        return text
+    try:
+        return apply_ops_lossless(text, ops)
+    except textedit.Unsupported:
+        from devops.pipeline import edit
+
+        body, _ = edit.normalise(text)
+        return edit.round_trip(text, apply_ops_data(edit.safe_load(body), ops))
+
+
+def apply_ops_lossless(text: str, ops: list[dict]) -> str:
+    """apply_ops through the text engine only: raises textedit.Unsupported where it cannot."""
     from devops.pipeline import edit
 
     if not ops:
@@ -200,19 +220,15 @@ def apply_ops(text: str, ops: list[dict]) -> str:
     body, restore = edit.normalise(text)
     data = edit.safe_load(body)
     expected = apply_ops_data(data, ops)  # validates every op first: EditError before any change
-    result = None
     try:
         current = body
         for op in ops:
             current, data = _apply_one(current, data, op), apply_ops_data(data, [op])
-        if edit.reads_as(current, expected):
-            result = current
-    except (textedit.Unsupported, KeyError, IndexError):
-        pass
-    if result is None:
-        # The ruamel round trip: the same data, comments mostly kept.
-        return edit.round_trip(text, expected)
-    return restore(result)
+    except (KeyError, IndexError, yaml.YAMLError) as e:
+        raise textedit.Unsupported(str(e)) from e
+    if not edit.reads_as(current, expected):
+        raise textedit.Unsupported("the result would not read as the data the ops describe")
+    return restore(current)
 
 
 def _real_parts(data, parts: list) -> tuple[list, int]:
@@ -247,6 +263,8 @@ def _assign_at(ed: textedit.Editor, before, after, parts: list) -> None:
 
 def _apply_one(text: str, data: dict, op: dict) -> str:
     after = apply_ops_data(data, [op])
+    if textedit.same(data, after):
+        return text  # a set to the same value, a move to where the item is: nothing to write
     style = textedit.detect_style(text)
     ed = textedit.Editor(text, style)
     kind = op["op"]
@@ -259,7 +277,7 @@ def _apply_one(text: str, data: dict, op: dict) -> str:
             ed.delete(holder, i)
         else:
             _assign_at(ed, data, after, parts[:-1])
-    elif kind == "insert" and found == len(parts) - 1:
+    elif kind == "insert" and found >= len(parts) - 1:
         holder, _, seq = ed.find(parts[:-1])
         if seq.kind == "seq" and not seq.flow and seq.items:
             ed.insert_items(seq, parts[-1], [_get(after, parts)])
@@ -278,6 +296,7 @@ def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
         _assign_at(ed, data, after, [])
         return ed.apply()
     block, from_col = ed.cut_item(holder, i)
+    separated = ed.separated(holder)
     removed = copy.deepcopy(data)
     _get(removed, src[:-1]).pop(src[-1])
     if len(holder.items) > 1:
@@ -289,7 +308,8 @@ def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
     ed = textedit.Editor(middle, style)
     _, _, seq = ed.find(dst[:-1])
     if seq.kind == "seq" and not seq.flow and seq.items:
-        ed.insert_blocks(seq, dst[-1], [textedit.reindent(block, ed.seq_col(seq) - from_col)])
+        same_list = src[:-1] == dst[:-1]
+        ed.insert_blocks(seq, dst[-1], [textedit.reindent(block, ed.seq_col(seq) - from_col)], separated and same_list)
     else:
         _assign_at(ed, removed, after, dst[:-1])
     return ed.apply()

@@ -248,6 +248,10 @@ def render_scalar(value, *, indent: str, flow: bool = False, like: N | None = No
         return _double(value)
     if old == "'" and _single(value) is not None:
         return _single(value)
+    if old in ("|", ">") and not flow:
+        block = _literal(value, indent)
+        if block is not None:
+            return block
     if "\n" in value or any(c in value for c in _BREAKS):
         if not flow:
             block = _literal(value, indent)
@@ -311,21 +315,22 @@ def _inline(v, content_col: int) -> str:
     return render_scalar(v, indent=" " * content_col)
 
 
-def render_flow(value, like_text: str) -> str | None:
-    """A flat flow list/mapping in the spacing of `like_text` (`[ a, b ]` or `[a, b]`); None if nested."""
+def render_flow(value, like_text: str = "", *, nested: bool = True) -> str | None:
+    """`value` in flow style, in the spacing of `like_text` (`[ a, b ]` or `[a, b]`).
+
+    None when `nested` is False and the value holds a list or mapping.
+    """
     pad = " " if len(like_text) > 2 and like_text[1] == " " else ""
+    if not isinstance(value, (dict, list)):
+        return render_scalar(value, indent="", flow=True)
+    inner = value.values() if isinstance(value, dict) else value
+    if not nested and any(isinstance(v, (dict, list)) for v in inner):
+        return None
     if isinstance(value, list):
-        if any(isinstance(v, (dict, list)) for v in value):
-            return None
-        body = ", ".join(render_scalar(v, indent="", flow=True) for v in value)
+        body = ", ".join(render_flow(v) for v in value)
         return f"[{pad}{body}{pad}]" if body else "[]"
-    if isinstance(value, dict):
-        if any(isinstance(v, (dict, list)) for v in value.values()):
-            return None
-        body = ", ".join(f"{render_scalar(k, indent='', flow=True)}: {render_scalar(v, indent='', flow=True)}"
-                         for k, v in value.items())
-        return f"{{{pad}{body}{pad}}}" if body else "{}"
-    return None
+    body = ", ".join(f"{render_scalar(k, indent='', flow=True)}: {render_flow(v)}" for k, v in value.items())
+    return f"{{{pad}{body}{pad}}}" if body else "{}"
 
 
 # --- the editor ------------------------------------------------------------------
@@ -396,7 +401,21 @@ class Editor:
         if node.kind == "seq" and not node.flow and isinstance(new, list) and new:
             self._assign_seq(node, old, new)
             return
+        if node.flow and node.kind == "map" and isinstance(new, dict) and isinstance(old, dict) \
+                and list(old) == list(new) and len(node.items) == len(old):
+            for k, (_, vnode) in enumerate(node.items):  # same keys: change the values in place
+                key = list(old)[k]
+                self.assign(node, k, vnode, old[key], new[key])
+            return
+        if node.flow and node.kind == "seq" and isinstance(new, list) and isinstance(old, list) \
+                and len(old) == len(new) == len(node.items):
+            for k, vnode in enumerate(node.items):
+                self.assign(node, k, vnode, old[k], new[k])
+            return
         if holder is None:
+            if node.flow:
+                self.splice(node.start, node.end, render_flow(new, self.doc.text[node.start:node.end]))
+                return
             raise Unsupported("replacing the whole document")
         self.replace(holder, i, node, new)
 
@@ -404,6 +423,14 @@ class Editor:
         """Write `new` in place of the value `node` (an entry's value or a list item)."""
         d = self.doc
         key = self.holder_key(holder, i)
+        if holder.flow:
+            if node.empty_null:
+                raise Unsupported("an empty value in a flow collection")
+            # Inside a flow collection everything is written in flow style.
+            like = d.text[node.start:node.end] if node.kind != "scalar" else ""
+            self.splice(node.start, d.content_end(node), render_flow(new, like) if isinstance(new, (dict, list))
+                        else render_scalar(new, indent="", flow=True, like=node if node.kind == "scalar" else None))
+            return
         start, end = d.value_span(holder, key, node)
         if holder.kind == "map":
             knode = holder.items[i][0]
@@ -416,13 +443,25 @@ class Editor:
             col = dash - d.line_start(d.line_of(dash))
             child = seq_col = col + 2
         if node.kind != "scalar" and node.flow and (isinstance(new, (dict, list))):
-            flow = render_flow(new, d.text[node.start:node.end])
+            flow = render_flow(new, d.text[node.start:node.end], nested=False)
             if flow is not None and type(new) is (dict if node.kind == "map" else list):
                 self.splice(start, end, flow)
                 return
+        if node.kind == "scalar" and node.style in ("|", ">"):
+            # Keep a block scalar's content indentation.
+            body = d.text[node.start:node.end].split("\n")[1:]
+            first = next((ln for ln in body if ln.strip()), None)
+            if first is not None:
+                child = len(first) - len(first.lstrip(" "))
         if not _is_collection(new):
             like = node if node.kind == "scalar" else None
             text = _inline(new, child) if isinstance(new, (dict, list)) else render_scalar(new, indent=" " * child, like=like)
+            if holder.kind == "map" and node.kind != "scalar" and not node.flow:
+                # A block collection becomes an inline value on its key's line.
+                colon = d.colon(holder.items[i][0])
+                rest = d.text[colon + 1:d.line_start(d.line_of(colon) + 1)].strip()
+                self.splice(colon + 1, end, " " + text + (" " + rest if rest.startswith("#") else ""))
+                return
             self.splice(start, end, text if not node.empty_null else " " + text)
             return
         if holder.kind == "map":
@@ -496,7 +535,7 @@ class Editor:
                 end = d.line_start(nxt)
         self.splice(start, end, "")
 
-    def _separated(self, holder: N) -> bool:
+    def separated(self, holder: N) -> bool:
         d = self.doc
         for i in range(1, len(holder.items)):
             start, _, inline = d.block(holder, i)
@@ -524,8 +563,8 @@ class Editor:
         blocks = ["\n".join(render_item(v, col, self.style)) + "\n" for v in values]
         self.insert_blocks(seq, index, blocks)
 
-    def insert_blocks(self, seq: N, index: int, blocks: list[str]) -> None:
-        sep = "\n" if self._separated(seq) else ""
+    def insert_blocks(self, seq: N, index: int, blocks: list[str], separated: bool = False) -> None:
+        sep = "\n" if separated or self.separated(seq) else ""
         if index < len(seq.items):
             at = self.doc.block(seq, index)[0]
             self.splice(at, at, "".join(b + sep for b in blocks))
