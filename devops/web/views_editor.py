@@ -62,25 +62,30 @@ def _pipeline(request: HttpRequest, project: str, pipeline: str, level: str = "r
     return proj, pipe
 
 
-def open_file(pipe: Pipeline, branch: str) -> Opened:
-    """Fetch the mirror and read `.devops.yml` (else the Rancher file Slipway would run) at `branch`'s head."""
+def repo_spec(pipe: Pipeline):
+    """The pipeline's repository as plain data for `devops.scm.commit` (its credential, decrypted here)."""
     from devops.controller.actions.source import git_auth_of
+    from devops.scm.commit import RepoSpec
+
+    provider = pipe.credential.source_code_type if pipe.credential else "git"
+    return RepoSpec(url=pipe.repository_url, auth=git_auth_of(pipe), data_dir=settings.DATA_DIR,
+                    provider=provider or "git")
+
+
+def open_file(pipe: Pipeline, branch: str) -> Opened:
+    """`.devops.yml` (else the Rancher file Slipway would run) at `branch`'s head, fetched as a run reads it."""
     from devops.pipeline.operations import starter_pipeline
-    from devops.scm import git
+    from devops.scm import commit, git
 
     try:
-        mirror = git.update_mirror(settings.DATA_DIR, pipe.repository_url, git_auth_of(pipe))
-        if not git.branch_exists(mirror, branch):
-            return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], "", False,
-                          f"branch {branch} does not exist yet: a commit creates it")
-        head = git.resolve_commit(mirror, f"refs/heads/{branch}")
-        name = git.find_file(mirror, head, PIPELINE_FILENAMES)
-        if name is None:
-            return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], head, False)
-        data = git.read_file(mirror, head, name, limit=MAX_BYTES) or b""
-        return Opened(data.decode("utf-8", errors="replace"), name, head, True)
+        f = commit.read_file(repo_spec(pipe), branch)
+    except commit.CommitError as exc:
+        return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], "", False, str(exc))
     except git.GitError as exc:
         return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], "", False, f"cannot read the repository: {exc}")
+    if f.text is None:
+        return Opened(starter_pipeline(), f.path, f.head, False)
+    return Opened(f.text, f.path, f.head, True)
 
 
 def _secrets(proj) -> dict[str, list[str]]:
@@ -295,10 +300,7 @@ def _run(request, proj, pipe, ctx) -> HttpResponse:
 
 
 def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
-    try:  # the shared commit path (generic Git and providers behind one interface), when present
-        from devops.scm.commit import BranchMoved, CommitError, commit_file
-    except ImportError:
-        from devops.web.editor_commit import BranchMoved, CommitError, commit_file
+    from devops.scm.commit import BranchExists, BranchMoved, CommitError, commit_file
 
     message = ctx["message"].strip()
     if not message:
@@ -315,17 +317,14 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
                                          "existing branch, then commit to it or to a new branch")
     user = request.user
     try:
-        sha = commit_file(pipe, branch=target, base=base, path=ctx["filename"], text=ctx["text"],
-                          message=message, author_name=user.get_full_name() or user.get_username(),
-                          author_email=user.email or f"{user.get_username()}@slipway.invalid",
-                          new_branch=action == "new-branch")
+        sha = commit_file(repo_spec(pipe), ctx["branch"], ctx["filename"], ctx["text"], message,
+                          user.get_full_name() or user.get_username(),
+                          user.email or f"{user.get_username()}@users.slipway.invalid", base,
+                          new_branch=target if action == "new-branch" else None)
     except BranchMoved as exc:
-        ctx["moved"] = str(exc)
-        reload = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={target}"
-        ctx["reload"] = reload
-        return _save_error(request, ctx, f"Not committed: {target} moved since the editor opened ({exc}). "
-                                         "Reload the editor to edit the new head.", status=409)
-    except CommitError as exc:
+        ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={ctx['branch']}"
+        return _save_error(request, ctx, f"Not committed: {exc}.", status=409)
+    except (BranchExists, CommitError) as exc:
         return _save_error(request, ctx, f"Not committed: {exc}", status=409)
     messages.success(request, f"Committed {ctx['filename']} to {target} ({sha[:10]}).")
     return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={target}")

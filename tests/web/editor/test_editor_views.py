@@ -165,13 +165,25 @@ def test_the_side_panel_has_every_field_of_every_step_type_named_by_its_path(cli
     assert "hunter2" not in visual
 
 
-def test_a_commit_refused_when_the_branch_moved_since_the_editor_opened(client, personas, edit_pipeline, tmp_path):
+def test_commit_to_a_new_branch_then_refused_when_the_branch_moved(client, personas, edit_pipeline, tmp_path):
     from tests.controller.conftest import git
 
     c = login(client, personas, "bob")
     opened_at = head_of(edit_pipeline.bare)
     assert c.get(url(edit_pipeline)).status_code == 200
-    # someone else pushes to main meanwhile
+    new = PIPELINE_YAML.replace("go test ./...", "go test -race ./...")
+    form = {"text": new, "action": "new-branch", "branch": "main", "head": opened_at, "filename": ".devops.yml",
+            "message": "race", "new_branch": "race-tests"}
+    # (b) a new branch at the head the editor opened, with the user as author
+    r = c.post(url(edit_pipeline, "/save"), form)
+    assert r.status_code == 302
+    assert git(edit_pipeline.bare, "rev-parse", "race-tests^") == opened_at
+    assert git(edit_pipeline.bare, "log", "-1", "--format=%an|%s", "race-tests") == "bob|race"
+    assert git(edit_pipeline.bare, "show", "race-tests:.devops.yml") == new.strip()
+    # the same new branch again: refused, it exists
+    r = c.post(url(edit_pipeline, "/save"), form)
+    assert r.status_code == 409 and "already exists" in r.content.decode()
+    # someone else pushes to main meanwhile: the commit is refused, the page offers a reload
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(edit_pipeline.bare), str(other))
     (other / "NEWS").write_text("moved\n")
@@ -179,22 +191,8 @@ def test_a_commit_refused_when_the_branch_moved_since_the_editor_opened(client, 
     git(other, "commit", "-q", "-m", "meanwhile")
     git(other, "push", "-q", "origin", "main")
     moved = head_of(edit_pipeline.bare)
-    new = PIPELINE_YAML.replace("go test ./...", "go test -race ./...")
-    form = {"text": new, "action": "commit", "branch": "main", "head": opened_at, "filename": ".devops.yml",
-            "message": "race"}
-    r = c.post(url(edit_pipeline, "/save"), form)
+    r = c.post(url(edit_pipeline, "/save"), {**form, "action": "commit"})
     assert r.status_code == 409
     body = r.content.decode()
     assert "main moved since the editor opened" in body and "Reload the editor" in body
     assert head_of(edit_pipeline.bare) == moved  # nothing overwritten
-    # (b) a new branch from the head the editor opened works, with the user as author
-    r = c.post(url(edit_pipeline, "/save"), {**form, "action": "new-branch", "new_branch": "race-tests"})
-    assert r.status_code == 302
-    sha = head_of(edit_pipeline.bare, "race-tests")
-    assert git(edit_pipeline.bare, "rev-parse", "race-tests^") == opened_at
-    assert git(edit_pipeline.bare, "log", "-1", "--format=%an|%s", "race-tests") == "bob|race"
-    assert git(edit_pipeline.bare, "show", "race-tests:.devops.yml") == new.strip()
-    assert sha
-    # the same new branch again: refused, it exists
-    r = c.post(url(edit_pipeline, "/save"), {**form, "action": "new-branch", "new_branch": "race-tests"})
-    assert r.status_code == 409 and "already exists" in r.content.decode()
