@@ -191,7 +191,7 @@ def _follow(selected: str, ops: list[dict]) -> str:
                 selected = o["to"]
             elif selected.startswith(o["from"] + "."):
                 selected = o["to"] + selected[len(o["from"]):]
-        elif o.get("op") == "insert" and isinstance(o.get("path"), str) and ".steps[" in o["path"]:
+        elif o.get("op") == "insert" and re.fullmatch(r"stages\[\d+\]\.steps\[\d+\]", str(o.get("path"))):
             selected = o["path"]  # a new step opens in the side panel
         elif o.get("op") == "delete" and re.fullmatch(r"stages\[\d+\](\.steps\[\d+\])?", str(o.get("path"))):
             selected = "pipeline"  # the items after it moved up: nothing stays selected by mistake

@@ -217,6 +217,65 @@ def test_build_a_three_stage_pipeline_reorder_fix_lint_switch_views_commit_and_r
     assert run.config_text == committed + "timeout: 30\n"
     assert git(bare, "rev-parse", "main") == head  # nothing committed
     expect(page.get_by_text("Success").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("temporary config")).to_be_visible()
+    page.get_by_role("link", name="View config").click()
+    expect(page.get_by_text("A temporary config (run without being committed)")).to_be_visible()
+    expect(page.locator("#config-text")).to_contain_text("timeout: 30")
+
+
+def test_the_side_panel_writes_pipeline_stage_and_step_settings(page_as, web_project, served_repo):
+    from devops.models import Secret
+
+    Secret.objects.create(project=web_project, name="db", data={"password": "never-shown-9f1"})
+    url, username, token, _bare = served_repo({".devops.yml": PIPELINE_YAML.encode()})
+    pipe = make_pipeline(web_project, url, username, token)
+    page = page_as("bob")
+    open_editor(page, pipe)
+    panel = page.locator(".ed-panel")
+    # the pipeline: timeout, a branch rule, cache on
+    panel.get_by_role("spinbutton", name="Timeout (minutes)").fill("30")
+    panel.get_by_role("spinbutton", name="Timeout (minutes)").press("Tab")
+    wait_idle(page)
+    branches = panel.get_by_role("group", name="Branches")
+    branches.get_by_label("Branch pattern").first.fill("main")
+    branches.get_by_role("button", name="Add include").click()
+    wait_idle(page)
+    panel.get_by_role("combobox", name="Cache", exact=True).select_option("on")
+    wait_idle(page)
+    # a step: an env var, a secret's key, a `when` event rule, a variable inserted into the image
+    page.get_by_role("button", name="Run script · golang:1.22").nth(1).click()
+    env = panel.get_by_role("group", name="Environment variables")
+    env.get_by_label("Name").fill("GOFLAGS")
+    env.get_by_label("Value").fill("-mod=vendor")
+    env.get_by_role("button", name="Add").click()
+    wait_idle(page)
+    secrets = panel.get_by_role("group", name="Environment from secrets")
+    secrets.get_by_label("Secret").select_option("db")
+    secrets.get_by_label("Key").fill("password")
+    secrets.get_by_label("As variable (optional)").fill("DB_PASSWORD")
+    secrets.get_by_role("button", name="Add").click()
+    wait_idle(page)
+    event = panel.get_by_role("group", name="When: event")
+    event.get_by_label("Event").first.fill("push")
+    event.get_by_role("button", name="Add include").click()
+    wait_idle(page)
+    image = panel_field(page, "Image")
+    image.click()
+    image.press("End")
+    image.type("-")
+    panel.get_by_label("Insert a variable into Image").select_option("CICD_GIT_BRANCH")
+    wait_idle(page)
+    text = yaml_text(page)
+    assert "\ntimeout: 30\n" in text
+    assert "branch:\n  include:\n  - main\n" in text or "branch:\n  include: [main]" in text
+    assert "\ncache: true\n" in text
+    assert "      image: golang:1.22-${CICD_GIT_BRANCH}\n" in text
+    assert "GOFLAGS: -mod=vendor" in text
+    assert "sourceName: db" in text and "sourceKey: password" in text and "targetKey: DB_PASSWORD" in text
+    assert "never-shown" not in page.content()
+    expect(page.locator("#ed-status")).to_have_text("No errors")
+    # comments stay with what they describe
+    assert "      image: golang:1.22   # the toolchain\n" in text and text.startswith("# Build and test\n")
 
 
 RANCHER = "009-yasshi2525__edelweiss-devops.yml"  # comments, a leading comment block, `[ push, pull_request ]`
