@@ -326,7 +326,7 @@ class _Builder:
 
     def common(self, path: str, data: dict) -> Section:
         fields = [self.mapping(path + ".env", "Environment variables", data.get("env"),
-                               help="Values are text; `${CICD_*}` is read by the shell at run time."),
+                               help="Values are text, given to the step as written."),
                   self.env_from(path, data.get("envFrom")),
                   self.boolean(path, "privileged", data.get("privileged"), "Privileged")]
         for key, label, hint in RESOURCES:

@@ -196,3 +196,29 @@ def test_commit_to_a_new_branch_then_refused_when_the_branch_moved(client, perso
     body = r.content.decode()
     assert "main moved since the editor opened" in body and "Reload the editor" in body
     assert head_of(edit_pipeline.bare) == moved  # nothing overwritten
+
+
+def test_a_crlf_file_keeps_its_line_endings_through_an_op(client, personas, edit_pipeline):
+    crlf = PIPELINE_YAML.replace("\n", "\r\n")
+    op = json.dumps({"op": "set", "path": "stages[1].name", "value": "Check"})
+    # the browser sends LF (CodeMirror) and says the file's ending
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/op"),
+                                            {"text": PIPELINE_YAML, "op": op, "eol": "crlf"})
+    assert r.status_code == 200
+    assert r.json()["text"] == crlf.replace("- name: Test", "- name: Check")
+
+
+def test_every_op_kind_from_the_controls_applies(client, personas, edit_pipeline):
+    c = login(client, personas, "bob")
+    ops = [
+        {"op": "insert", "path": "stages[2]", "value": {"name": "Deploy", "steps": []}},
+        {"op": "insert", "path": "stages[2].steps[0]", "value": {"applyYamlConfig": {"path": "./k8s.yaml"}}},
+        {"op": "move", "from": "stages[2]", "to": "stages[0]"},
+        {"op": "delete", "path": "stages[2]"},
+    ]
+    r = c.post(url(edit_pipeline, "/op"), {"text": PIPELINE_YAML, "op": json.dumps(ops)})
+    assert r.status_code == 200
+    data = r.json()
+    assert [line for line in data["text"].splitlines() if "name:" in line] == ["- name: Deploy", "- name: Build"]
+    assert "Deploy YAML · <span class=\"mono\">./k8s.yaml</span>" in data["visual"]
+    assert data["errors"] == 0
