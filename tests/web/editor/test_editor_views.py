@@ -222,3 +222,25 @@ def test_every_op_kind_from_the_controls_applies(client, personas, edit_pipeline
     assert [line for line in data["text"].splitlines() if "name:" in line] == ["- name: Deploy", "- name: Build"]
     assert "Deploy YAML · <span class=\"mono\">./k8s.yaml</span>" in data["visual"]
     assert data["errors"] == 0
+
+
+def test_a_yaml_syntax_error_keeps_the_text_and_says_where(client, personas, edit_pipeline):
+    broken = PIPELINE_YAML.replace("  steps:\n  - runScriptConfig:\n      image: golang:1.22   #",
+                                   "  steps:\n  - runScriptConfig:\n     image: [golang:1.22   #", 1)
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/lint"), {"text": broken})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["text"] == broken  # nothing is lost while the file does not read
+    assert "The visual view cannot show this file: line" in data["visual"]
+    assert data["errors"] >= 1 and data["problems"][0]["line"] >= 5
+    assert "(document)" in data["problems_html"] or data["problems"][0]["path"] in data["problems_html"]
+
+
+def test_the_pipeline_page_links_to_the_editor(client, personas, edit_pipeline):
+    page = f"/p/{edit_pipeline.project_id}/pipelines/{edit_pipeline.name}/"
+    link = f'href="{url(edit_pipeline)}?branch=main">'
+    body = login(client, personas, "bob").get(page).content.decode()
+    assert link + "Edit</a>" in body
+    client.logout()
+    body = login(client, personas, "ronnie").get(page).content.decode()
+    assert link + "View the pipeline file</a>" in body and link + "Edit</a>" not in body
