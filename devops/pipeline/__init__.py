@@ -4,7 +4,9 @@ Public API (other packages import only these names):
 
 - `load(text)` -> `LoadResult(config, problems)`: parse + lint + normalise;
   `config` is None when any problem is an error.
-- `lint(text)` -> problems only. `dump(config)` -> YAML text, with
+- `lint(text)` -> problems only; `lint_text(text)` -> the same as a list, for
+  the editor (per keystroke, debounced): every problem's `path` is written
+  as apply_ops paths and the editor's input names are. `dump(config)` -> YAML text, with
   `load(dump(c)).config == c`.
 - `substitute(config, env)`: literal `${CICD_*}` in the fields Rancher
   substituted, never in `shellScript`.
@@ -29,7 +31,7 @@ from devops.pipeline.substitute import substitute
 
 __all__ = [
     "ERROR", "PIPELINE_FILENAMES", "WARNING", "EditError", "LoadResult", "PipelineConfig", "Problem",
-    "apply_edit", "apply_ops", "dump", "find_pipeline_file", "lint", "load", "should_run", "starter_pipeline",
+    "apply_edit", "apply_ops", "dump", "find_pipeline_file", "lint", "lint_text", "load", "should_run", "starter_pipeline",
     "substitute",
 ]
 
@@ -59,6 +61,16 @@ def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
 def lint(text: str | bytes, *, filename: str = "<string>") -> tuple[Problem, ...]:
     """Every problem of a pipeline file (errors and warnings), in file order."""
     return load(text, filename=filename).problems
+
+
+def lint_text(text: str | bytes) -> list[Problem]:
+    """Every problem of the editor's text, in file order: (path, line, column, severity, message).
+
+    `path` names the field as the editor's inputs and `apply_ops` do
+    (`stages[1].steps[0].runScriptConfig.image`; "" for the document);
+    `line`/`column` are 1-based, for the YAML gutter.
+    """
+    return list(lint(text))
 
 
 def should_run(config: PipelineConfig, *, branch: str, event: str) -> bool:

@@ -137,9 +137,28 @@ def _plain_value(value, where: str):
     return value
 
 
-def apply_ops_data(data: dict, ops: list[dict]) -> dict:
-    """Apply `ops` to plain data (a copy): the config the ops describe. Raises EditError."""
-    data = copy.deepcopy(data) if data is not None else {}
+def _cow(root, parts: list):
+    """A shallow copy of `root` with every container on `parts`' way copied too (copy on write)."""
+    root = copy.copy(root)
+    node, i = root, 0
+    while i < len(parts):
+        key, used = _resolve_keys(node, parts, i)
+        present = (isinstance(node, dict) and key in node) or (
+            isinstance(node, list) and isinstance(key, int) and key < len(node))
+        if not present or not isinstance(node[key], (dict, list)):
+            break
+        node[key] = copy.copy(node[key])
+        node, i = node[key], i + used
+    return root
+
+
+def apply_ops_data(data: dict, ops: list[dict], *, share: bool = False) -> dict:
+    """Apply `ops` to plain data (a copy): the config the ops describe. Raises EditError.
+
+    `share`: the result shares the parts no op touched with `data` (neither is
+    changed in place; cheaper than a deep copy for one op on a big file).
+    """
+    data = ({} if data is None else data) if share else (copy.deepcopy(data) if data is not None else {})
     if not isinstance(data, dict):
         raise EditError("the document is not a mapping")
     if not isinstance(ops, list):
@@ -147,14 +166,17 @@ def apply_ops_data(data: dict, ops: list[dict]) -> dict:
     for n, op in enumerate(ops):
         _op_fields(op, n, "op")
         kind = op["op"]
+        cow = (lambda d, p: _cow(d, parse_path(p))) if share else (lambda d, p: d)
         if kind == "set":
             path, value = _op_fields(op, n, "path", "value")
+            data = cow(data, path)
             parent, key = _walk(data, parse_path(path), path, create=True)
             if isinstance(parent, list) and key == len(parent):
                 raise EditError(f"op {n} (set): {path}: index {key} is out of range; use insert to add an item")
             parent[key] = copy.deepcopy(_plain_value(value, f"op {n} (set) {path}"))
         elif kind == "delete":
             (path,) = _op_fields(op, n, "path")
+            data = cow(data, path)
             parent, key = _walk(data, parse_path(path), path)
             if isinstance(parent, dict) and key not in parent:
                 raise EditError(f"op {n} (delete): {path}: no key {key!r}")
@@ -166,6 +188,7 @@ def apply_ops_data(data: dict, ops: list[dict]) -> dict:
             parts = parse_path(path)
             if not isinstance(parts[-1], int):
                 raise EditError(f"op {n} (insert): {path}: insert takes a list index as its last part")
+            data = cow(data, path)
             parent, key = _walk(data, parts, path, create=True)
             parent.insert(key, copy.deepcopy(_plain_value(value, f"op {n} (insert) {path}")))
         elif kind == "move":
@@ -175,10 +198,12 @@ def apply_ops_data(data: dict, ops: list[dict]) -> dict:
                 raise EditError(f"op {n} (move): `from` and `to` must both end with a list index")
             if dparts[: len(sparts)] == sparts and len(dparts) > len(sparts):
                 raise EditError(f"op {n} (move): cannot move {src} into itself")
+            data = cow(data, src)
             sparent, skey = _walk(data, sparts, src)
             if skey >= len(sparent):
                 raise EditError(f"op {n} (move): {src}: index {skey} is out of range")
             item = sparent.pop(skey)
+            data = cow(data, dst)
             try:
                 dparent, dkey = _walk(data, dparts, dst)
             except EditError:
@@ -219,11 +244,11 @@ def apply_ops_lossless(text: str, ops: list[dict]) -> str:
         return text
     body, restore = edit.normalise(text)
     data = edit.safe_load(body)
-    expected = apply_ops_data(data, ops)  # validates every op first: EditError before any change
+    expected = apply_ops_data(data, ops, share=True)  # validates every op first: EditError before any change
     try:
         current = body
         for op in ops:
-            current, data = _apply_one(current, data, op), apply_ops_data(data, [op])
+            current, data = _apply_one(current, data, op)
     except (KeyError, IndexError, yaml.YAMLError) as e:
         raise textedit.Unsupported(str(e)) from e
     if not edit.reads_as(current, expected):
@@ -261,15 +286,20 @@ def _assign_at(ed: textedit.Editor, before, after, parts: list) -> None:
     ed.assign(holder, i, node, _get(before, parts), _get(after, parts))
 
 
-def _apply_one(text: str, data: dict, op: dict) -> str:
-    after = apply_ops_data(data, [op])
+def _apply_one(text: str, data: dict, op: dict) -> tuple[str, dict]:
+    """(new text, new data) after `op`."""
+    after = apply_ops_data(data, [op], share=True)
+    return _edit_one(text, data, after, op), after
+
+
+def _edit_one(text: str, data: dict, after: dict, op: dict) -> str:
     if textedit.same(data, after):
         return text  # a set to the same value, a move to where the item is: nothing to write
     style = textedit.detect_style(text)
-    ed = textedit.Editor(text, style)
     kind = op["op"]
     if kind == "move":
         return _move(text, data, after, op, style)
+    ed = textedit.Editor(text, style)
     parts, found = _real_parts(data, parse_path(op["path"]))
     if kind == "delete":
         holder, i, _ = ed.find(parts)
@@ -297,7 +327,7 @@ def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
         return ed.apply()
     block, from_col = ed.cut_item(holder, i)
     separated = ed.separated(holder)
-    removed = copy.deepcopy(data)
+    removed = _cow(data, src)
     _get(removed, src[:-1]).pop(src[-1])
     if len(holder.items) > 1:
         ed.delete(holder, i)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -57,19 +58,30 @@ class Doc:
 
     def __init__(self, text: str):
         self.text = text
-        self.line_starts = [0]
-        for i, c in enumerate(text):
-            if c == "\n":
-                self.line_starts.append(i + 1)
+        self.line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
         self.root = self._build()
-        dashes: dict[int, list[int]] = {}
-        colons: list[int] = []
-        for tok in yaml.scan(text, Loader=yaml.CSafeLoader):
-            if isinstance(tok, yaml.BlockEntryToken):
-                dashes.setdefault(tok.start_mark.column, []).append(tok.start_mark.index)
-            elif isinstance(tok, yaml.ValueToken):
-                colons.append(tok.start_mark.index)
-        self.dashes, self.colons = dashes, colons
+        self._tokens: tuple[dict[int, list[int]], list[int]] | None = None
+
+    def _scan(self) -> tuple[dict[int, list[int]], list[int]]:
+        """Where every `-` of a block list and every `:` is (scanned once, when first needed)."""
+        if self._tokens is None:
+            dashes: dict[int, list[int]] = {}
+            colons: list[int] = []
+            for tok in yaml.scan(self.text, Loader=yaml.CSafeLoader):
+                if isinstance(tok, yaml.BlockEntryToken):
+                    dashes.setdefault(tok.start_mark.column, []).append(tok.start_mark.index)
+                elif isinstance(tok, yaml.ValueToken):
+                    colons.append(tok.start_mark.index)
+            self._tokens = (dashes, colons)
+        return self._tokens
+
+    @property
+    def dashes(self) -> dict[int, list[int]]:
+        return self._scan()[0]
+
+    @property
+    def colons(self) -> list[int]:
+        return self._scan()[1]
 
     def _build(self) -> N | None:
         stack: list[N] = []
@@ -338,6 +350,8 @@ def render_flow(value, like_text: str = "", *, nested: bool = True) -> str | Non
 
 def same(a, b) -> bool:
     """Equality that tells 1 from True and 1 from 1.0 (YAML writes them differently)."""
+    if a is b:
+        return True
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return False
     if isinstance(a, dict):

@@ -104,3 +104,37 @@ def test_starter_pipeline_is_valid_and_commented():
     result = load(text)
     assert result.ok, result.problems
     assert not result.warnings
+
+
+def test_lint_paths_are_op_paths(rancher_file):
+    """A problem's path is what the editor's input is named and what apply_ops takes: fixing the
+    field through that path clears the problem (054: a bad CPU quantity)."""
+    from devops.pipeline import lint_text
+
+    text = rancher_file("054").decode("utf-8")
+    (problem,) = [p for p in lint_text(text) if p.is_error]
+    assert problem.path == "stages[0].steps[0].cpuRequest" and problem.line == 7
+    fixed = apply_ops(text, [{"op": "set", "path": problem.path, "value": "500m"}])
+    assert not [p for p in lint_text(fixed) if p.is_error]
+    assert len(fixed.splitlines()) == len(text.splitlines())
+
+
+def test_every_lint_path_of_the_fixtures_resolves(rancher_dir):
+    """Each problem's path (or, for a missing key, its parent) names a node of the document."""
+    from devops.pipeline import lint_text
+    from devops.pipeline.operations import _real_parts
+
+    checked = 0
+    for path in sorted(rancher_dir.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = plain(text.lstrip("\ufeff"))
+        except Exception:
+            continue
+        for problem in lint_text(text):
+            if not problem.path or not isinstance(data, dict):
+                continue
+            parts, found = _real_parts(data, parse_path(problem.path))
+            assert found >= len(parts) - 1, (path.name, problem)
+            checked += 1
+    assert checked >= 10
