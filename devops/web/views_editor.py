@@ -35,7 +35,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from devops.models import Pipeline
-from devops.pipeline import PIPELINE_FILENAMES, EditError, lint
+from devops.pipeline import PIPELINE_FILENAMES, EditError, lint_text
 from devops.pipeline.kinds import STEP_KINDS
 from devops.pipeline.yamltree import MAX_BYTES
 from devops.web import editor_form
@@ -62,30 +62,17 @@ def _pipeline(request: HttpRequest, project: str, pipeline: str, level: str = "r
     return proj, pipe
 
 
-def repo_spec(pipe: Pipeline):
-    """The pipeline's repository as plain data for `devops.scm.commit` (its credential, decrypted here)."""
-    from devops.controller.actions.source import git_auth_of
-    from devops.scm.commit import RepoSpec
-
-    provider = pipe.credential.source_code_type if pipe.credential else "git"
-    return RepoSpec(url=pipe.repository_url, auth=git_auth_of(pipe), data_dir=settings.DATA_DIR,
-                    provider=provider or "git")
-
-
 def open_file(pipe: Pipeline, branch: str) -> Opened:
-    """`.devops.yml` (else the Rancher file Slipway would run) at `branch`'s head, fetched as a run reads it."""
+    """`.devops.yml` (else the Rancher file Slipway would run) at `branch`'s head, or the starter pipeline."""
+    from devops.controller.actions import ActionError
+    from devops.controller.actions.editor import CommitError, open_pipeline_file
     from devops.pipeline.operations import starter_pipeline
-    from devops.scm import commit, git
 
     try:
-        f = commit.read_file(repo_spec(pipe), branch)
-    except commit.CommitError as exc:
+        f = open_pipeline_file(pipe, branch)
+    except (CommitError, ActionError) as exc:  # no such branch, or the repository cannot be reached
         return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], "", False, str(exc))
-    except git.GitError as exc:
-        return Opened(starter_pipeline(), PIPELINE_FILENAMES[0], "", False, f"cannot read the repository: {exc}")
-    if f.text is None:
-        return Opened(starter_pipeline(), f.path, f.head, False)
-    return Opened(f.text, f.path, f.head, True)
+    return Opened(f.text, f.path, f.head, not f.starter)
 
 
 def _secrets(proj) -> dict[str, list[str]]:
@@ -95,7 +82,7 @@ def _secrets(proj) -> dict[str, list[str]]:
 
 def _problems(text: str):
     try:
-        return list(lint(text))
+        return lint_text(text)
     except Exception as exc:  # lint never raises on text; if it does, say so rather than 500
         from devops.pipeline.problems import ERROR, Problem
 
@@ -285,11 +272,12 @@ def _diff(pipe: Pipeline, head: str, filename: str, text: str) -> list[str]:
 
 
 def _run(request, proj, pipe, ctx) -> HttpResponse:
-    from devops.controller.actions import ActionError, PipelineFileInvalid, do_run
+    from devops.controller.actions import ActionError, PipelineFileInvalid
+    from devops.controller.actions.editor import do_run_edited
 
     try:
-        execution = do_run(pipe, branch=ctx["branch"], user=request.user, config_text=ctx["text"],
-                           config_filename=ctx["filename"], trigger_type="user")
+        execution = do_run_edited(pipe, user=request.user, branch=ctx["branch"], text=ctx["text"],
+                                  filename=ctx["filename"])
     except ActionError as exc:
         if isinstance(exc, PipelineFileInvalid):
             ctx["problems"] = exc.lines
@@ -300,7 +288,13 @@ def _run(request, proj, pipe, ctx) -> HttpResponse:
 
 
 def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
-    from devops.scm.commit import BranchExists, BranchMoved, CommitError, commit_file
+    from devops.controller.actions import ActionError, PipelineFileInvalid
+    from devops.controller.actions.editor import (
+        BranchExists,
+        BranchMoved,
+        CommitError,
+        do_commit_pipeline_file,
+    )
 
     message = ctx["message"].strip()
     if not message:
@@ -315,16 +309,18 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
         # Without the commit the editor opened there is no parent: a push would make an orphan branch.
         return _save_error(request, ctx, f"head: the editor did not open a commit of {ctx['branch']}; open an "
                                          "existing branch, then commit to it or to a new branch")
-    user = request.user
     try:
-        sha = commit_file(repo_spec(pipe), ctx["branch"], ctx["filename"], ctx["text"], message,
-                          user.get_full_name() or user.get_username(),
-                          user.email or f"{user.get_username()}@users.slipway.invalid", base,
-                          new_branch=target if action == "new-branch" else None)
+        sha = do_commit_pipeline_file(pipe, user=request.user, branch=ctx["branch"], path=ctx["filename"],
+                                      text=ctx["text"], message=message, expected_head=base,
+                                      new_branch=target if action == "new-branch" else None)
     except BranchMoved as exc:
         ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={ctx['branch']}"
         return _save_error(request, ctx, f"Not committed: {exc}.", status=409)
     except (BranchExists, CommitError) as exc:
         return _save_error(request, ctx, f"Not committed: {exc}", status=409)
+    except ActionError as exc:  # lint errors (checked again there), or the repository cannot be reached
+        if isinstance(exc, PipelineFileInvalid):
+            ctx["problems"] = exc.lines
+        return _save_error(request, ctx, f"Not committed: {exc}", status=400)
     messages.success(request, f"Committed {ctx['filename']} to {target} ({sha[:10]}).")
     return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={target}")
