@@ -136,6 +136,9 @@
     opts = opts || {};
     const active = document.activeElement;
     const activeId = active && visual.contains(active) ? active.id : "";
+    // What the user typed into the next field while this answer was on its way is not thrown away.
+    const typing = activeId && (active.tagName === "TEXTAREA" || active.type === "text" || active.type === "number")
+      && active.value !== active.defaultValue ? {value: active.value, start: active.selectionStart} : null;
     text = data.text;
     selected = data.selected;
     if (!opts.keepYaml) setYaml(text);
@@ -158,6 +161,10 @@
     if (!target && activeId) target = document.getElementById(activeId);
     if (!target && activeId) target = visual.querySelector('[data-select="pipeline"]'); // its item was deleted
     if (target) target.focus();
+    if (typing && target && target.id === activeId) {
+      target.value = typing.value;
+      try { target.setSelectionRange(typing.start, typing.start); } catch (e) { /* number inputs */ }
+    }
   }
 
   // -- visual controls -------------------------------------------------------------------------
