@@ -45,8 +45,8 @@ def normalise(original_text: str | bytes):
     if not final_newline:
         text += "\n"
 
-    def restore(result: str) -> str:
-        if not final_newline and result.endswith("\n"):
+    def restore(result: str, *, keep_final_newline: bool = False) -> str:
+        if not final_newline and result.endswith("\n") and not keep_final_newline:
             result = result[:-1]
         if crlf:
             result = result.replace("\n", "\r\n")
@@ -110,9 +110,19 @@ def apply_edit_lossless(original_text: str, new_data: dict) -> str:
         result = editor.apply()
     except (KeyError, IndexError, yaml.YAMLError) as e:
         raise textedit.Unsupported(str(e)) from e
-    if not reads_as(result, new_data):
-        raise textedit.Unsupported("the result would not read as new_data")
-    return restore(result)
+    return restore_checked(restore, result, new_data)
+
+
+def restore_checked(restore, result: str, data) -> str:
+    """`restore(result)`, checked to read as `data`; keeps the final newline when dropping it
+    would change the last value (a `|` block scalar at the end of the file)."""
+    from devops.pipeline import textedit
+
+    for keep in (False, True):
+        out = restore(result, keep_final_newline=keep)
+        if reads_as(out.lstrip("\ufeff"), data):
+            return out
+    raise textedit.Unsupported("the result would not read as the intended data")
 
 
 def round_trip(original_text: str, new_data: dict) -> str:

@@ -251,9 +251,7 @@ def apply_ops_lossless(text: str, ops: list[dict]) -> str:
             current, data = _apply_one(current, data, op)
     except (KeyError, IndexError, yaml.YAMLError) as e:
         raise textedit.Unsupported(str(e)) from e
-    if not edit.reads_as(current, expected):
-        raise textedit.Unsupported("the result would not read as the data the ops describe")
-    return restore(current)
+    return edit.restore_checked(restore, current, expected)
 
 
 def _real_parts(data, parts: list) -> tuple[list, int]:

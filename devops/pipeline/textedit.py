@@ -354,8 +354,8 @@ def same(a, b) -> bool:
         return True
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, dict):  # key order is not data (a mapping's keys stay where the file has them)
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
@@ -410,7 +410,7 @@ class Editor:
         if same(old, new):
             return
         if node.kind == "map" and not node.flow and isinstance(new, dict) and new:
-            self._assign_map(node, old, new)
+            self._assign_map(holder, i, node, old, new)
             return
         if node.kind == "seq" and not node.flow and isinstance(new, list) and new:
             self._assign_seq(node, old, new)
@@ -490,25 +490,34 @@ class Editor:
             first = lines[0][col + 2:]
             self.splice(start if not node.empty_null else start + 1, end, "\n".join([first, *lines[1:]]))
 
-    def _assign_map(self, node: N, old: dict, new: dict) -> None:
+    def _assign_map(self, holder: N | None, i, node: N, old: dict, new: dict) -> None:
         keys = [k.value for k, _ in node.items]
-        if len(set(keys)) != len(keys) or "<<" in keys:
+        if len(set(keys)) != len(keys) or "<<" in keys or len(keys) != len(old):
             raise Unsupported("repeated or merge keys")
         kept = [k for k in keys if k in new]
-        if not kept:
-            raise Unsupported("no key in common")
         first_inline = self.doc.block(node, 0)[2]
-        for i, k in enumerate(keys):
-            if k not in new:
-                if i == 0 and first_inline:
-                    raise Unsupported("deleting the first key of a list item")
-                self.delete(node, i)
-        for i, (knode, vnode) in enumerate(node.items):
+        if not kept or (first_inline and keys[0] not in new):
+            # Nothing to keep (a step that changes type), or the first key of a
+            # `- key:` item goes: write the new value whole.
+            if holder is None:
+                raise Unsupported("replacing the whole document")
+            self.replace(holder, i, node, new)
+            return
+        for k, key in enumerate(keys):
+            if key not in new:
+                self.delete(node, k)
+        for k, (knode, vnode) in enumerate(node.items):
             if knode.value in new:
-                self.assign(node, i, vnode, old[knode.value], new[knode.value])
-        added = {k: v for k, v in new.items() if k not in old}
-        if added:
-            self.add_entries(node, added)
+                self.assign(node, k, vnode, old[knode.value], new[knode.value])
+        # New keys go after the key that precedes them in `new` (at the end when none does).
+        index = {key: k for k, key in enumerate(keys)}
+        previous = None
+        for key, value in new.items():
+            if key in index:
+                previous = key
+                continue
+            at = self.doc.block(node, index[previous])[1] if previous is not None else None
+            self.add_entries(node, {key: value}, at=at)
 
     def _assign_seq(self, node: N, old: list, new: list) -> None:
         import difflib
@@ -560,10 +569,12 @@ class Editor:
     def _after_last(self, holder: N) -> int:
         return self.doc.block(holder, len(holder.items) - 1)[1]
 
-    def add_entries(self, node: N, entries: dict) -> None:
+    def add_entries(self, node: N, entries: dict, at: int | None = None) -> None:
+        """Write `entries` into block mapping `node`: at `at` (a line start), else after its last entry."""
         d = self.doc
         col = node.items[0][0].start - d.line_start(d.line_of(node.items[0][0].start))
-        at = self._after_last(node)
+        if at is None:
+            at = self._after_last(node)
         text = "\n".join(render_map(entries, col, self.style)) + "\n"
         self.splice(at, at, self._newline_before(at) + text)
 

@@ -164,7 +164,8 @@ def _step(image: str, script: str) -> dict:
 def _op(draw, data: dict) -> dict:
     stages = data["stages"]
     n = len(stages)
-    kinds = ["image", "script", "add_stage", "rename", "add_step", "move_step", "move_stage"]
+    kinds = ["image", "script", "add_stage", "rename", "add_step", "move_step", "move_stage",
+             "env", "when", "privileged", "retype", "unset"]
     if n > 1:
         kinds.append("delete_stage")
     if any(len(s["steps"]) > 1 for s in stages):
@@ -185,6 +186,27 @@ def _op(draw, data: dict) -> dict:
     if kind == "add_step":
         return {"op": "insert", "path": f"stages[{i}].steps[{draw(st.integers(0, len(steps)))}]",
                 "value": _step(draw(IMAGE), draw(SCRIPT))}
+    if kind == "env":
+        env = draw(st.dictionaries(st.sampled_from(["GOFLAGS", "CI", "A.B", "LEVEL"]), st.sampled_from(["1", "yes", "x y", ""]),
+                                   min_size=1, max_size=3))
+        return {"op": "set", "path": f"stages[{i}].steps[{j}].env", "value": env}
+    if kind == "when":
+        rule = {"branch": {"include": draw(st.lists(st.sampled_from(["master", "release/*", "dev"]), min_size=1,
+                                                      max_size=2, unique=True))}}
+        if draw(st.booleans()):
+            rule["event"] = {"exclude": ["tag"]}
+        where = f"stages[{i}]" if draw(st.booleans()) else f"stages[{i}].steps[{j}]"
+        return {"op": "set", "path": f"{where}.when", "value": rule}
+    if kind == "privileged":
+        return {"op": "set", "path": f"stages[{i}].steps[{j}].privileged", "value": draw(st.booleans())}
+    if kind == "retype":
+        return {"op": "set", "path": f"stages[{i}].steps[{j}]",
+                "value": {"publishImageConfig": {"dockerfilePath": "./Dockerfile", "buildContext": ".", "tag": draw(IMAGE)}}}
+    if kind == "unset":
+        present = [k for k in ("env", "when", "privileged", "envFrom") if k in steps[j]]
+        if present:
+            return {"op": "delete", "path": f"stages[{i}].steps[{j}].{draw(st.sampled_from(present))}"}
+        return {"op": "set", "path": f"stages[{i}].steps[{j}].cpuLimit", "value": "500m"}
     if kind == "delete_stage":
         return {"op": "delete", "path": f"stages[{i}]"}
     if kind == "delete_step":
@@ -228,16 +250,30 @@ def _item_comments(text: str, path: str) -> collections.Counter:
     and the comment lines directly above it."""
     body = text.replace("\r\n", "\n").lstrip("\ufeff")
     node = yaml.compose(body, Loader=yaml.CSafeLoader)
+    first = 0
     for part in re.findall(r"\w+|\[\d+\]", path):
         if part.startswith("["):
             node = node.value[int(part[1:-1])]
+            first = node.start_mark.line
         else:
-            node = next(v for k, v in node.value if k.value == part)
+            key, node = next((k, v) for k, v in node.value if k.value == part)
+            first = key.start_mark.line  # a key's comments sit above the key
     lines = body.split("\n")
-    first, last = node.start_mark.line, node.end_mark.line
+    last = node.end_mark.line
     while first > 0 and lines[first - 1].lstrip().startswith("#"):
         first -= 1
     return _comments(body, range(first, last + 1))
+
+
+def _exists(text: str, path: str) -> bool:
+    node = _plain(text)
+    for part in re.findall(r"\w+|\[\d+\]", path):
+        key = int(part[1:-1]) if part.startswith("[") else part
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True
 
 
 def _config(text: str):
@@ -259,11 +295,14 @@ def test_random_visual_edits_are_lossless(data):
         # No comment is lost unless it belongs to the deleted item.
         before, after = _comments(text), _comments(out)
         lost = before - after
-        if op["op"] == "delete":
+        if op["op"] == "delete" or (op["op"] == "set" and _exists(text, op["path"])):
+            # A delete takes the item's comments; a set may drop those inside the value it replaces.
             lost -= _item_comments(text, op["path"])
         assert not lost, (op, lost)
         if op["op"] == "move":
             assert after == before, op
+        # The same change as new data through apply_edit (the form path) reads the same.
+        assert _plain(apply_edit_lossless(text, want)) == want
         text, plain = out, want
     # The whole sequence at once gives the same data, and the file parses to the
     # config that data describes (literal scalars compared as Slipway reads them).

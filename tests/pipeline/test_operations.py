@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from ruamel.yaml import YAML
 
-from devops.pipeline import EditError, apply_ops, load, starter_pipeline
+from devops.pipeline import EditError, apply_edit, apply_ops, load, starter_pipeline
 from devops.pipeline.operations import apply_ops_data, parse_path
 
 ORIGINAL = textwrap.dedent(
@@ -138,3 +138,92 @@ def test_every_lint_path_of_the_fixtures_resolves(rancher_dir):
             assert found >= len(parts) - 1, (path.name, problem)
             checked += 1
     assert checked >= 10
+
+
+COMMENTED = textwrap.dedent(
+    """\
+
+    # header, after a blank first line
+    stages:
+      - name: Build
+        when:
+          event: [ push, pull_request ]
+        steps:
+          # first: compile
+          - runScriptConfig:
+              image: golang:1.22   # compiler
+              shellScript: go build
+          # second: vet
+          - runScriptConfig:
+              image: golang:1.22   # vet image
+              shellScript: go vet
+      - name: Ship
+        steps:
+        # publish it
+        - publishImageConfig:
+            tag: org/app
+    """
+)
+
+
+def test_a_moved_step_takes_its_comments_with_it():
+    out = apply_ops(COMMENTED, [{"op": "move", "from": "stages[0].steps[0]", "to": "stages[1].steps[1]"}])
+    assert out == textwrap.dedent(
+        """\
+
+        # header, after a blank first line
+        stages:
+          - name: Build
+            when:
+              event: [ push, pull_request ]
+            steps:
+              # second: vet
+              - runScriptConfig:
+                  image: golang:1.22   # vet image
+                  shellScript: go vet
+          - name: Ship
+            steps:
+            # publish it
+            - publishImageConfig:
+                tag: org/app
+            # first: compile
+            - runScriptConfig:
+                image: golang:1.22   # compiler
+                shellScript: go build
+        """
+    )
+
+
+def test_a_deleted_step_takes_its_comments_and_leaves_the_neighbours():
+    out = apply_ops(COMMENTED, [{"op": "delete", "path": "stages[0].steps[0]"}])
+    assert "# first: compile" not in out and "# compiler" not in out
+    assert "# second: vet" in out and "# vet image" in out and "# publish it" in out
+    assert out.startswith("\n# header")
+
+
+def test_flow_lists_keep_their_spacing():
+    out = apply_ops(COMMENTED, [{"op": "set", "path": "stages[0].when.event", "value": ["push"]}])
+    assert out == COMMENTED.replace("[ push, pull_request ]", "[ push ]")
+    out = apply_ops(COMMENTED, [{"op": "insert", "path": "stages[0].when.event[2]", "value": "tag"}])
+    assert out == COMMENTED.replace("[ push, pull_request ]", "[ push, pull_request, tag ]")
+
+
+def test_changing_a_steps_type_rewrites_only_that_step():
+    new = {"publishImageConfig": {"tag": "org/x", "dockerfilePath": "./Dockerfile"}}
+    out = apply_ops(COMMENTED, [{"op": "set", "path": "stages[0].steps[1]", "value": new}])
+    assert plain(out)["stages"][0]["steps"][1] == new
+    assert "# second: vet" in out  # the comment above the item stays with it
+    before, after = COMMENTED.splitlines(), out.splitlines()
+    assert before[:12] == after[:12] and before[-5:] == after[-5:]
+
+
+def test_apply_edit_puts_a_new_key_after_its_predecessor():
+    data = plain(COMMENTED)
+    step = data["stages"][0]["steps"][0]
+    data["stages"][0]["steps"][0] = {"runScriptConfig": step["runScriptConfig"], "privileged": True}
+    data["stages"][0] = {"name": "Build", "when": data["stages"][0]["when"], "timeout_note": "x",
+                         "steps": data["stages"][0]["steps"]}
+    out = apply_edit(COMMENTED, data)
+    assert plain(out) == data
+    assert out.index("timeout_note") < out.index("steps:")
+    assert "        privileged: true\n" in out and out.index("go build") < out.index("privileged")
