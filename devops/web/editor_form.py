@@ -298,7 +298,13 @@ class _Builder:
             tpath = f"{path}.{kind}"
             if cfg is None or isinstance(cfg, dict):
                 cfg = cfg or {}
-                fields = []
+                fields = [self._field(tpath, "Step type", "choice", choices=[
+                    {"label": other.label, "selected": name == kind,
+                     "op": "" if name == kind else json.dumps([
+                         {"op": "delete", "path": tpath},
+                         {"op": "set", "path": f"{path}.{name}", "value": NEW_STEP[name]}])}
+                    for name, other in STEP_KINDS.items() if name in NEW_STEP],
+                    help="Changing it replaces this type's fields; the common ones below stay.")]
                 for alias, how in rec.fields.items():
                     value = cfg.get(alias)
                     sub = alias in rec.substituted

@@ -154,7 +154,10 @@
     say(data.errors ? `${data.errors} error${data.errors > 1 ? "s" : ""}` : "No errors", data.errors > 0);
     wireSortable();
     let target = null;
-    if (opts.focusPanel) target = visual.querySelector(".ed-panel input, .ed-panel textarea, .ed-panel select");
+    if (opts.focusPanel) {  // a new step: its first field lint wants filled, else its first text field
+      target = visual.querySelector(".ed-panel [aria-invalid='true']")
+        || visual.querySelector(".ed-panel input[type='text'], .ed-panel textarea");
+    }
     if (!target && opts.focusKey) target = visual.querySelector(`[data-focus="${CSS.escape(opts.focusKey)}"]`);
     if (!target && opts.movedTo) target = visual.querySelector(`[data-select="${CSS.escape(opts.movedTo)}"]`);
     if (!target && opts.focusName) target = visual.querySelector(`[name="${CSS.escape(opts.focusName)}"]`);

@@ -263,3 +263,18 @@ def test_every_real_rancher_file_renders_in_the_visual_view(client, personas, ed
             assert r.json()["selected"] == selected, (f.name, selected)
         if not model.error:
             assert model.stages or "stages" not in text, f.name
+
+
+def test_the_step_type_picker_changes_the_type_and_keeps_the_common_fields(client, personas, edit_pipeline):
+    import html
+
+    text = PIPELINE_YAML.replace("      shellScript: go build ./...\n", "      shellScript: go build ./...\n    env:\n      A: b\n")
+    c = login(client, personas, "bob")
+    visual = c.post(url(edit_pipeline, "/lint"), {"text": text, "selected": "stages[0].steps[0]"}).json()["visual"]
+    m = re.search(r'<option value="Publish image" data-op="([^"]+)"', visual)
+    op = html.unescape(m.group(1))
+    data = c.post(url(edit_pipeline, "/op"), {"text": text, "op": op, "selected": "stages[0].steps[0]"}).json()
+    assert "publishImageConfig:" in data["text"] and "golang:1.22   # the toolchain" not in data["text"]
+    assert "  - env:\n      A: b\n    publishImageConfig:\n" in data["text"]
+    assert data["selected"] == "stages[0].steps[0]"
+    assert 'name="stages[0].steps[0].publishImageConfig.tag"' in data["visual"]
