@@ -278,3 +278,13 @@ def test_the_step_type_picker_changes_the_type_and_keeps_the_common_fields(clien
     assert "  - env:\n      A: b\n    publishImageConfig:\n" in data["text"]
     assert data["selected"] == "stages[0].steps[0]"
     assert 'name="stages[0].steps[0].publishImageConfig.tag"' in data["visual"]
+
+
+def test_hostile_text_in_the_file_stays_text(client, personas, edit_pipeline):
+    text = PIPELINE_YAML.replace("- name: Build", "- name: '<img src=x onerror=alert(1)>'").replace(
+        "go test ./...", "'\" onmouseover=alert(2) x=\"'")
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/lint"),
+                                            {"text": text, "selected": "stages[1].steps[0]"})
+    visual = r.json()["visual"]
+    assert "<img src=x" not in visual and "&lt;img src=x onerror=alert(1)&gt;" in visual
+    assert '" onmouseover=alert(2)' not in visual
