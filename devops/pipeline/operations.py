@@ -28,7 +28,10 @@ Contract (`apply_ops(text, ops) -> str`):
   what lossless guarantees").
 
 `starter_pipeline()` is the commented `.devops.yml` offered for a branch
-that has no pipeline file.
+that has no pipeline file. `read_document(text)` is the plain data the ops
+work on (for the forms); `apply_ops_data(data, ops)` applies ops to such
+data (the model the text edits are checked against). Stage indices are the
+file's: the implicit Clone stage is not in the file and not in the paths.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ import yaml
 
 from devops.pipeline import textedit
 from devops.pipeline.problems import EditError
+from devops.pipeline.yamltree import MAX_DEPTH
 
 _TOKEN = re.compile(r"""\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]]+)""")
 
@@ -62,6 +66,8 @@ def parse_path(path: str) -> list[str | int]:
         else:
             parts.append(key)
         pos = m.end()
+    if len(parts) > MAX_DEPTH:
+        raise EditError(f"bad path {path[:80]!r}...: more than {MAX_DEPTH} parts")
     return parts
 
 
@@ -122,16 +128,18 @@ def _op_fields(op, n: int, *names: str) -> list:
     return [op[name] for name in names]
 
 
-def _plain_value(value, where: str):
-    """Refuse values that are not JSON-able data (the editor sends JSON)."""
+def _plain_value(value, where: str, depth: int = 0):
+    """Refuse values that are not JSON-able data (the editor sends JSON), or nest too deep."""
+    if depth > MAX_DEPTH:
+        raise EditError(f"{where}: the value nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise EditError(f"{where}: mapping keys must be strings, got {k!r}")
-            _plain_value(v, where)
+            _plain_value(v, where, depth + 1)
     elif isinstance(value, list):
         for v in value:
-            _plain_value(v, where)
+            _plain_value(v, where, depth + 1)
     elif not (value is None or isinstance(value, (str, bool, int, float))):
         raise EditError(f"{where}: {type(value).__name__} is not a YAML value the editor can write")
     return value
@@ -216,6 +224,18 @@ def apply_ops_data(data: dict, ops: list[dict], *, share: bool = False) -> dict:
         else:
             raise EditError(f"op {n}: unknown op {kind!r} (set, delete, insert, move)")
     return data
+
+
+def read_document(text: str) -> dict:
+    """The plain data of `text` that ops work on (YAML 1.1 types: what `apply_ops_data` takes).
+
+    Raises EditError when the text is not a YAML mapping within lint's limits;
+    {} for an empty text. For the visual view's forms.
+    """
+    from devops.pipeline import edit
+
+    body, _ = edit.normalise(text)
+    return edit.safe_load(body)
 
 
 def apply_ops(text: str, ops: list[dict]) -> str:
@@ -316,6 +336,33 @@ def _edit_one(text: str, data: dict, after: dict, op: dict) -> str:
     return ed.apply()
 
 
+def _move_in_one_pass(ed: textedit.Editor, holder, i: int, src: list, dst: list, block: str,
+                      from_col: int) -> str | None:
+    """The move as two splices of one parse (cut here, paste there); None when it needs two."""
+    target = list(dst[:-1])
+    # `to` names the list after the removal: in the original, a later item of the source list
+    # (on the way to the target list, or in it) sits one index further.
+    n = len(src) - 1
+    if target[:n] == src[:-1] and len(target) > n:
+        if target[n] == src[-1]:
+            return None  # into the moved item itself
+        if isinstance(target[n], int) and target[n] > src[-1]:
+            target[n] += 1
+    index = dst[-1]
+    if target == src[:-1] and index >= i:
+        index += 1
+    try:
+        _, _, seq = ed.find(target)
+        if seq.kind != "seq" or seq.flow or not seq.items:
+            return None
+        separated = ed.separated(seq) if seq is not holder else ed.separated(holder)
+        ed.delete(holder, i)
+        ed.insert_blocks(seq, index, [textedit.reindent(block, ed.seq_col(seq) - from_col)], separated)
+        return ed.apply()
+    except (textedit.Unsupported, KeyError, IndexError):
+        return None
+
+
 def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
     src, _ = _real_parts(data, parse_path(op["from"]))
     ed = textedit.Editor(text, style)
@@ -327,12 +374,16 @@ def _move(text: str, data: dict, after: dict, op: dict, style) -> str:
     separated = ed.separated(holder)
     removed = _cow(data, src)
     _get(removed, src[:-1]).pop(src[-1])
+    dst, _ = _real_parts(removed, parse_path(op["to"]))
     if len(holder.items) > 1:
+        one_pass = _move_in_one_pass(ed, holder, i, src, dst, block, from_col)
+        if one_pass is not None:
+            return one_pass
+        ed = textedit.Editor(text, style)
         ed.delete(holder, i)
     else:
         _assign_at(ed, data, removed, src[:-1])
     middle = ed.apply()
-    dst, _ = _real_parts(removed, parse_path(op["to"]))
     ed = textedit.Editor(middle, style)
     _, _, seq = ed.find(dst[:-1])
     if seq.kind == "seq" and not seq.flow and seq.items:

@@ -110,7 +110,7 @@ def _single_line_fields(data) -> list[str]:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_scalar_set_changes_exactly_one_line(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
@@ -280,7 +280,7 @@ def _config(text: str):
     return load(text).config
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_random_visual_edits_are_lossless(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
@@ -311,7 +311,7 @@ def test_random_visual_edits_are_lossless(data):
         assert _config(text) == _config(round_trip(original, plain))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_a_batch_of_ops_equals_the_ops_one_by_one(data):
     name = data.draw(st.sampled_from(EDITABLE), label="file")
@@ -322,3 +322,34 @@ def test_a_batch_of_ops_equals_the_ops_one_by_one(data):
         ops.append(op)
         plain = apply_ops_data(plain, [op])
     assert _plain(apply_ops_lossless(FILES[name], ops)) == plain
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False, width=32) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+PATHS = st.lists(st.one_of(st.sampled_from(["stages", "steps", "name", "env", "when", "x.y", "timeout"]),
+                           st.integers(0, 3)), min_size=1, max_size=5).map(
+    lambda parts: "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_any_ops_either_edit_exactly_or_raise_edit_error(data):
+    """Arbitrary ops and values (valid or not): an EditError, or a text that reads as the ops' data."""
+    from devops.pipeline import EditError
+
+    name = data.draw(st.sampled_from(sorted(FILES)), label="file")
+    ops = data.draw(st.lists(st.one_of(
+        st.fixed_dictionaries({"op": st.just("set"), "path": PATHS, "value": JSON}),
+        st.fixed_dictionaries({"op": st.just("delete"), "path": PATHS}),
+        st.fixed_dictionaries({"op": st.just("insert"), "path": PATHS, "value": JSON}),
+        st.fixed_dictionaries({"op": st.just("move"), "from": PATHS, "to": PATHS}),
+    ), min_size=1, max_size=3), label="ops")
+    text = FILES[name]
+    try:
+        out = apply_ops(text, ops)
+    except EditError:
+        return
+    assert _plain(out) == apply_ops_data(_plain(text), ops) or (_plain(out) is None and not apply_ops_data(_plain(text), ops))

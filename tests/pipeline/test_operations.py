@@ -227,3 +227,15 @@ def test_apply_edit_puts_a_new_key_after_its_predecessor():
     assert plain(out) == data
     assert out.index("timeout_note") < out.index("steps:")
     assert "        privileged: true\n" in out and out.index("go build") < out.index("privileged")
+
+
+def test_read_document_is_what_ops_work_on():
+    from devops.pipeline.operations import read_document
+
+    data = read_document(ORIGINAL)
+    assert data["stages"][0]["steps"][1]["runScriptConfig"]["image"] == "golang:1.22"
+    assert read_document("") == {}
+    with pytest.raises(EditError, match="line"):
+        read_document("stages: [\n")
+    with pytest.raises(EditError, match="mapping"):
+        read_document("- a\n")
