@@ -448,24 +448,15 @@ def _yaml(value: Any) -> str:
 
 def build(text: str, problems: list[Problem], secrets: dict[str, list[str]] | None = None) -> Model:
     """The visual model of `text`; `problems` from lint; `secrets` name -> keys (never values)."""
-    from devops.pipeline.yamltree import compose
+    from devops.pipeline.operations import read_document
+    from devops.pipeline.problems import EditError
 
     b = _Builder(list(problems), secrets or {})
-    _, doc_problems = compose(text)
     empty = Model([], [], [], op("insert", "stages[0]", {"name": "@VALUE@", "steps": []}))
-    if doc_problems:
-        p = doc_problems[0]
-        empty.error = f"line {p.line}: {p.message}"
-        return empty
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:  # compose accepted it, so this is rare (e.g. a tag PyYAML refuses)
-        empty.error = str(exc).splitlines()[0]
-        return empty
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        empty.error = "the document is not a mapping"
+        data = read_document(text)  # the very data the ops work on, so every path here is an op path
+    except EditError as exc:
+        empty.error = str(exc)
         return empty
     stages_data = data.get("stages")
     stages = [b.stage(f"stages[{i}]", i, s) for i, s in enumerate(stages_data)] \
