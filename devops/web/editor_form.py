@@ -133,6 +133,7 @@ class StepCard:
     sections: list[Section]
     problems: list[Problem]
     moves: list[dict] = field(default_factory=list)  # {dir, label, op}: the keyboard's move buttons
+    when: str = ""  # its `when` in words, for the card
 
 
 @dataclass
@@ -145,6 +146,7 @@ class StageColumn:
     problems: list[Problem]
     add_step: str  # op template: insert at the end, value filled by the chosen type
     moves: list[dict] = field(default_factory=list)
+    when: str = ""
 
 
 @dataclass
@@ -328,7 +330,7 @@ class _Builder:
         sections.append(self.common(path, data))
         known = (*STEP_TYPES, *COMMON_KEYS)
         sections[-1].unknown = self.unknown(data, known)
-        return StepCard(path, index, kind, label, summary, sections, problems)
+        return StepCard(path, index, kind, label, summary, sections, problems, when=when_note(data.get("when")))
 
     def common(self, path: str, data: dict) -> Section:
         fields = [self.mapping(path + ".env", "Environment variables", data.get("env"),
@@ -384,7 +386,8 @@ class _Builder:
         fields += self.when(path, data.get("when"))
         fields += self.cache(path + ".cache", data.get("cache"), "Cache")
         section = Section("Stage", fields, self.unknown(data, STAGE_KEYS))
-        return StageColumn(path, index, _scalar_text(data.get("name") or ""), steps, [section], problems, add_step)
+        return StageColumn(path, index, _scalar_text(data.get("name") or ""), steps, [section], problems, add_step,
+                           when=when_note(data.get("when")))
 
     def pipeline(self, data: dict) -> list[Section]:
         timeout = self._field("timeout", "Timeout (minutes)", "int", value=_scalar_text(data.get("timeout", "")),
@@ -430,6 +433,27 @@ def _list_rows(path: str, value: Any, *, bucket: str = "", label: str = "Add",
         return rows, [{"label": label, "op": op("insert", f"{path}[{len(value)}]", "@VALUE@"), "placeholders": ph}]
     return ([Row(path, _scalar_text(value), bucket=bucket, delete=op("delete", path))],
             [{"label": label, "op": op("set", path, [value, "@VALUE@"]), "placeholders": ph}])
+
+
+def when_note(when: Any) -> str:
+    """A `when` block in words ("branch master · event push, pull_request"), "" when it has none."""
+    if not isinstance(when, dict):
+        return ""
+    parts = []
+    for name in ("branch", "event"):
+        c = when.get(name)
+        if isinstance(c, dict):
+            inc, exc = c.get("include"), c.get("exclude")
+            words = [", ".join(map(str, inc if isinstance(inc, list) else [inc]))] if inc else []
+            words += ["not " + ", ".join(map(str, exc if isinstance(exc, list) else [exc]))] if exc else []
+            text = "; ".join(words)
+        elif isinstance(c, list):
+            text = ", ".join(map(str, c))
+        else:
+            text = "" if c is None else str(c)
+        if text:
+            parts.append(f"{name} {text}")
+    return " · ".join(parts)
 
 
 def _scalar_text(value: Any) -> str:

@@ -288,3 +288,9 @@ def test_hostile_text_in_the_file_stays_text(client, personas, edit_pipeline):
     visual = r.json()["visual"]
     assert "<img src=x" not in visual and "&lt;img src=x onerror=alert(1)&gt;" in visual
     assert '" onmouseover=alert(2)' not in visual
+
+
+def test_cards_and_columns_say_their_when_rules(client, personas, edit_pipeline, fixtures_dir):
+    text = (fixtures_dir / "rancher-pipelines" / "009-yasshi2525__edelweiss-devops.yml").read_text(encoding="utf-8")
+    visual = login(client, personas, "bob").post(url(edit_pipeline, "/lint"), {"text": text}).json()["visual"]
+    assert "Only when branch master · event push, pull_request" in visual
