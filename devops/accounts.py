@@ -9,6 +9,7 @@ Social logins follow the same rule (allauth's social adapter asks this one).
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 
 
@@ -19,3 +20,87 @@ def signup_open() -> bool:
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return signup_open()
+
+
+# --- Provider apps per project (devops/web/views_scm.py) -------------------------
+#
+# allauth finds one SocialApp per provider; Slipway has one per project and
+# provider type (SourceCodeProviderConfig.social_app). The connect view puts
+# the chosen app's pk in the session (SESSION_APP) before redirecting to the
+# provider, and this adapter then answers only that app, for the redirect and
+# for the callback alike. The apps are `hidden` (never offered on the login
+# page: they connect repositories, they do not sign anyone up), and their
+# client secret lives encrypted on the config row: SocialApp.secret stays
+# empty and is filled in memory here.
+
+SESSION_APP = "slipway_scm_app"
+SECRET_PROFILE_KEYS = frozenset({"private_token", "access_token", "refresh_token", "token", "id_token"})
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        return signup_open()
+
+    def get_provider(self, request, provider, client_id=None):
+        instance = super().get_provider(request, provider, client_id=client_id)
+        if instance.id == "github":  # the redirect too must use the app's host (GitHub Enterprise)
+            from devops.oauth.github import HostGitHubAdapter
+
+            instance.oauth2_adapter_class = HostGitHubAdapter
+        return instance
+
+    def list_apps(self, request, provider=None, client_id=None):
+        apps = super().list_apps(request, provider=provider, client_id=client_id)
+        chosen = request.session.get(SESSION_APP) if request is not None and hasattr(request, "session") else None
+        if chosen is not None:
+            picked = [a for a in apps if a.pk == chosen]
+            if picked or provider:
+                apps = picked
+        return [_with_secret(a) for a in apps]
+
+
+def _with_secret(app):
+    from devops.models import SourceCodeProviderConfig
+
+    if app.pk and not app.secret:
+        config = SourceCodeProviderConfig.objects.filter(social_app=app).only("client_secret").first()
+        if config is not None:
+            app.secret = config.client_secret or ""
+    return app
+
+
+def capture_token(request, sociallogin, **kwargs) -> None:
+    """allauth's social_account_added/updated: the token becomes an encrypted SourceCodeCredential.
+
+    SOCIALACCOUNT_STORE_TOKENS is False, so allauth writes no SocialToken row;
+    this is the one place the token is kept.
+    """
+    from devops.models import SourceCodeCredential, SourceCodeProviderConfig
+
+    token = getattr(sociallogin, "token", None)
+    chosen = request.session.get(SESSION_APP) if hasattr(request, "session") else None
+    config = SourceCodeProviderConfig.objects.filter(social_app_id=chosen).first() if chosen else None
+    if token is None or config is None or not request.user.is_authenticated:
+        return
+    data = sociallogin.account.extra_data or {}
+    # The profile is stored in plaintext (SocialAccount.extra_data): no secret-looking field stays in it
+    # (GitLab's older /user answers carried the user's `private_token`).
+    leaked = [k for k in data if k in SECRET_PROFILE_KEYS]
+    if leaked and sociallogin.account.pk:
+        for k in leaked:
+            data.pop(k)
+        sociallogin.account.save(update_fields=["extra_data"])
+    login = str(data.get("login") or data.get("username") or data.get("slug") or sociallogin.account.uid)
+    html = data.get("html_url") or data.get("web_url") or ""
+    if not html and isinstance(data.get("links"), dict):
+        link = data["links"].get("html") or data["links"].get("self") or {}
+        html = (link[0] if isinstance(link, list) and link else link).get("href", "") if link else ""
+    SourceCodeCredential.objects.update_or_create(
+        project=config.project, name=f"{config.type}-{login}"[:100],
+        defaults={"user": request.user, "source_code_type": config.type, "login_name": login[:255],
+                  "display_name": str(data.get("name") or data.get("display_name") or data.get("displayName")
+                                      or login)[:255],
+                  "avatar_url": str(data.get("avatar_url") or "")[:512], "html_url": str(html)[:512],
+                  "access_token": token.token, "refresh_token": token.token_secret or "",
+                  "expiry": token.expires_at, "revoked": False, "last_error": ""})
+    request.session.pop(SESSION_APP, None)

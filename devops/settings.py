@@ -165,7 +165,12 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 # "closed" (default: an admin adds users, `manage.py user add`) or "open".
 SLIPWAY_SIGNUP = envchoice("SLIPWAY_SIGNUP", "closed", ("closed", "open"))
 ACCOUNT_ADAPTER = "devops.accounts.AccountAdapter"
-SOCIALACCOUNT_STORE_TOKENS = True
+# Provider tokens are kept only encrypted, on SourceCodeCredential (devops.accounts.capture_token):
+# allauth stores no plaintext SocialToken row.
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ADAPTER = "devops.accounts.SocialAccountAdapter"
+# Commit statuses: attempts per state before giving up (transient errors back off 2 s doubling to 5 min).
+SLIPWAY_COMMIT_STATUS_ATTEMPTS = envint("SLIPWAY_COMMIT_STATUS_ATTEMPTS", 8)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -258,6 +263,24 @@ SLIPWAY_WEBHOOK_MAX_BODY = envint("SLIPWAY_WEBHOOK_MAX_BODY", 25 * 1024 * 1024, 
 # True inside the test suite: the system checks for test-only setups
 # (the dummy and host runtimes, slipway.W022/W024) stay quiet there.
 SLIPWAY_TESTING = "pytest" in sys.modules
+
+# --- Notifications (README *Notifications*): e-mail through Django's mail backend.
+# EMAIL_BACKEND: Django's dotted path; the SMTP backend by default (the tests use locmem).
+EMAIL_BACKEND = envstr("SLIPWAY_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("SLIPWAY_EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("SLIPWAY_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("SLIPWAY_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = envstr("SLIPWAY_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = envbool("SLIPWAY_EMAIL_STARTTLS", False)  # STARTTLS on a plain port (587)
+EMAIL_USE_SSL = envbool("SLIPWAY_EMAIL_SSL", False)       # TLS from the first byte (465)
+EMAIL_TIMEOUT = envint("SLIPWAY_EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("SLIPWAY_EMAIL_FROM", "slipway@localhost")
+# Webhook and Slack notifiers may reach loopback, link-local and private
+# addresses only when this is on (a trusted network; the tests' receivers).
+SLIPWAY_NOTIFY_ALLOW_PRIVATE = envbool("SLIPWAY_NOTIFY_ALLOW_PRIVATE", False)
+# A notification is tried at most this many times (transient failures), backing
+# off 30 s, 1 min, 2 min, ... up to an hour between attempts.
+SLIPWAY_NOTIFY_MAX_ATTEMPTS = envint("SLIPWAY_NOTIFY_MAX_ATTEMPTS", 6, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.urls import path
 
 from devops.api import views_caches as views
+from devops.api.views_registry_token import registry_token
 from devops.triggers import registry_events as notifications
 
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     path("projects/<str:project>/registrycredentials/<int:pk>", views.registry_credential,
          name="registry-credential"),
     path("registry/notifications", notifications.registry_notifications, name="registry-notifications"),
+    path("registry/token", registry_token, name="registry-token"),
 ]

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("devops.api.log_urls")),          # log download and paged JSON
     path("", include("devops.api.cache_urls")),         # cache list / clear
     path("", include("devops.api.hook_urls")),          # a pipeline's webhook URLs, secret, rotation
+    path("", include("devops.api.notify_urls")),        # project notifiers, a run's notifications
 ]

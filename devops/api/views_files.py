@@ -1,7 +1,8 @@
 """Pipeline files through the API: `POST lint` and `POST pipelinefiles/edit` (the editor uses both).
 
 Neither touches a project: they only read the text they are sent, so any
-signed-in user may call them. The work is `devops.pipeline`'s (`lint`,
+signed-in user may call them (lint's `?project=` reads that project's
+notifier names, for its members only). The work is `devops.pipeline`'s (`lint`,
 `apply_edit`); this module only moves text in and problems out.
 """
 from __future__ import annotations
@@ -17,12 +18,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devops.api.parsers import JSONParser, nests_deeper_than
+from devops.api.permissions import project_for
 from devops.api.serializers import (
     EditRequestSerializer,
     EditResponseSerializer,
     LintRequestSerializer,
     LintResponseSerializer,
 )
+from devops.models import Notifier
 from devops.pipeline import EditError, apply_edit, lint
 from devops.pipeline.yamltree import MAX_DEPTH
 
@@ -67,10 +70,10 @@ def problem_json(problem: Any) -> dict[str, Any]:
     }
 
 
-def lint_text(text: str, filename: str) -> tuple[bool, list[dict[str, Any]]]:
-    """(ok, problems): ok when no problem is an error."""
+def lint_text(text: str, filename: str, notifiers: set[str] | None = None) -> tuple[bool, list[dict[str, Any]]]:
+    """(ok, problems): ok when no problem is an error; `notifiers`: see `devops.pipeline.load`."""
 
-    problems = [problem_json(p) for p in lint(text, filename=filename)]
+    problems = [problem_json(p) for p in lint(text, filename=filename, notifiers=notifiers)]
     return not any(p["severity"] == "error" for p in problems), problems
 
 
@@ -91,7 +94,8 @@ class LintView(APIView):
         responses=LintResponseSerializer,
         examples=[OpenApiExample("a file", value=LINT_EXAMPLE, request_only=True, media_type="text/plain")],
         description="Body: the YAML text (text/plain or application/x-yaml), or JSON `{\"yaml\": \"...\"}`. "
-        "`?filename=` (or JSON `filename`) names the file in messages.",
+        "`?filename=` (or JSON `filename`) names the file in messages. `?project=<id>` (a member's "
+        "project) also checks each `notification.recipients[].notifier` against the project's notifiers.",
     )
     def post(self, request: Request) -> Response:
         filename = request.query_params.get("filename", ".devops.yml")
@@ -102,7 +106,11 @@ class LintView(APIView):
             data.is_valid(raise_exception=True)
             text = data.validated_data["yaml"]
             filename = request.query_params.get("filename") or data.validated_data["filename"]
-        ok, problems = lint_text(text, filename)
+        notifiers = None
+        if request.query_params.get("project"):
+            project = project_for(request, request.query_params["project"], "read")
+            notifiers = set(Notifier.objects.filter(project=project).values_list("name", flat=True))
+        ok, problems = lint_text(text, filename, notifiers)
         return Response({"ok": ok, "problems": problems})
 
 

@@ -77,6 +77,8 @@ from devops.controller.actions import (
     do_unit_failed,
     do_unit_ok,
 )
+from devops.controller.commit_status import tick_commit_status
+from devops.controller.notifications import tick_notify
 from devops.controller.polling import tick_poll
 from devops.controller.prune import tick_prune
 from devops.controller.running import RunLoop, drop_broken_connection
@@ -181,6 +183,8 @@ class Controller(RunLoop):
             did = step() or did
         did = tick_prune(self) or did  # retention of finished runs' directories (controller/prune.py)
         did = tick_poll(self) or did  # generic Git polling: a watched branch moved (controller/polling.py)
+        did = tick_commit_status(self) or did  # statuses back to the provider (controller/commit_status.py)
+        did = tick_notify(self) or did  # notifications of finished runs (controller/notifications.py)
         return did
 
     # Spooled logs are a rare fallback (S3 was down); looking for them costs a

@@ -6,9 +6,11 @@ to mask, and the project's effective PipelineSettings.
 
 Runs of pull requests run code from outside the project (`is_trusted`):
 their RunSpec's `trusted` is False, it carries no envFrom secrets and no
-registry credentials of the project (only the built-in registry's, so
-images can still be built and pushed there), and engines refuse their
-pushes to remote registries and never publish their caches.
+registry credentials of the project, and engines refuse their pushes to
+remote registries and never publish their caches. For the built-in registry
+every run gets its project's own credential (devops/registry/tokens.py):
+trusted runs may pull and push `<project id>/...`, runs of pull requests may
+only pull it. No run gets a credential that reaches another project.
 """
 from __future__ import annotations
 
@@ -84,16 +86,18 @@ def _local_registry_address() -> str:
 
 def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]]:
     """host -> (username, password): the project's registry credentials (trusted runs only)
-    and the built-in registry."""
+    and the project's credential for the built-in registry (push+pull of `<project id>/...`
+    for trusted runs, pull only for pull requests)."""
     from devops.models import RegistryCredential
-    from devops.registry.server import registry_info
+    from devops.registry.server import project_auth, registry_info
 
     auth = {}
     if trusted:
         auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
     info = registry_info(settings.DATA_DIR)
-    if info is not None:
-        auth[info.address] = (info.username, info.password)
+    own = project_auth(settings.DATA_DIR, project.id, trusted=trusted) if info is not None else None
+    if own is not None:
+        auth[info.address] = own
     return auth
 
 
@@ -150,7 +154,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
     auth = GitAuth()
     cred = pipeline.credential
     if cred is not None:
-        auth = GitAuth(token=cred.access_token or "", username=cred.login_name or "",
+        auth = GitAuth(token=cred.access_token or "", username=cred.git_username(),
                        ssh_private_key=cred.ssh_private_key or "")
         mask.extend(v for v in (auth.token, auth.ssh_private_key) if v)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from devops.models.execution import ControllerNode, PipelineExecution, StageStatus, StepStatus
 from devops.models.ids import random_id
+from devops.models.notify import DeliveryState, NotificationDelivery, Notifier
 from devops.models.pipeline import Pipeline
 from devops.models.project import (
     DEFAULT_SETTINGS,
@@ -14,6 +15,7 @@ from devops.models.project import (
 )
 from devops.models.registry import RegistryCredential
 from devops.models.scm import (
+    CommitStatus,
     SourceCodeCredential,
     SourceCodeProviderConfig,
     SourceCodeRepository,
@@ -23,8 +25,12 @@ from devops.models.triggers import WebhookDelivery
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "CommitStatus",
     "ControllerNode",
+    "DeliveryState",
     "ExecutionState",
+    "NotificationDelivery",
+    "Notifier",
     "Pipeline",
     "PipelineExecution",
     "PipelineSetting",

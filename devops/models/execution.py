@@ -58,6 +58,10 @@ class PipelineExecution(models.Model):
     unit_error = models.TextField(blank=True)
     unit_attempts = models.PositiveIntegerField(default=0)
     unit_retry_at = models.DateTimeField(null=True, blank=True)
+    # Notifications (devops/controller/notifications.py): False until the
+    # controller has planned this finished run's notifications (the
+    # NotificationDelivery rows are written in the same transaction).
+    notified = models.BooleanField(default=False)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -75,6 +79,8 @@ class PipelineExecution(models.Model):
             # Stopped executions whose runner the controller has yet to stop
             # (tick_abort, quota): few rows, found without scanning history.
             models.Index(fields=["project"], name="exec_abort_idx", condition=models.Q(abort_requested=True)),
+            # tick_notify: finished runs whose notifications are not planned yet (few rows).
+            models.Index(fields=["created"], name="exec_notify_idx", condition=models.Q(notified=False)),
         ]
 
     def __str__(self) -> str:

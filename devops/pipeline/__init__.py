@@ -23,6 +23,8 @@ The package never imports Django (see docs/architecture.md).
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from devops.pipeline.config import PipelineConfig
 from devops.pipeline.dump import dump
 from devops.pipeline.files import PIPELINE_FILENAMES, find_pipeline_file
@@ -36,8 +38,12 @@ __all__ = [
 ]
 
 
-def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
+def load(text: str | bytes, *, filename: str = "<string>", notifiers: Collection[str] | None = None) -> LoadResult:
     """Parse, lint and normalise a pipeline file.
+
+    `notifiers`: the names of the project's notifiers when the caller knows
+    them (a project-scoped lint); a recipient naming none of them is a
+    warning at `notification.recipients[N].notifier`.
 
     Every problem of the file is reported in one pass, in file order.
     `filename` is accepted for callers' symmetry with `lint`; problems carry
@@ -50,7 +56,7 @@ def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
     root, problems = compose(text)
     if problems:
         return LoadResult(None, tuple(problems))
-    data, checker = rules.check(root)
+    data, checker = rules.check(root, notifiers=notifiers)
     found = checker.result()
     if data is None or any(p.severity == ERROR for p in found):
         return LoadResult(None, found)
@@ -58,9 +64,10 @@ def load(text: str | bytes, *, filename: str = "<string>") -> LoadResult:
     return LoadResult(config, found + more)
 
 
-def lint(text: str | bytes, *, filename: str = "<string>") -> tuple[Problem, ...]:
-    """Every problem of a pipeline file (errors and warnings), in file order."""
-    return load(text, filename=filename).problems
+def lint(text: str | bytes, *, filename: str = "<string>",
+         notifiers: Collection[str] | None = None) -> tuple[Problem, ...]:
+    """Every problem of a pipeline file (errors and warnings), in file order (`notifiers`: see load)."""
+    return load(text, filename=filename, notifiers=notifiers).problems
 
 
 def lint_text(text: str | bytes) -> list[Problem]:

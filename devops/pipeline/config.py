@@ -31,7 +31,7 @@ from devops.pipeline.kinds import Frozen as _Frozen
 __all__ = [
     "STEP_TYPES", "ApplyAppConfig", "ApplyYamlConfig", "CacheConfig", "Constraint", "Constraints", "EnvFrom",
     "Notification", "PipelineConfig", "PublishCatalogConfig", "PublishImageConfig", "RunScriptConfig",
-    "SourceCodeConfig", "Stage", "Step", "StepType",
+    "SourceCodeConfig", "Stage", "Step", "StepType", "notifier_name",
 ]
 
 EVENTS = ("push", "pull_request", "tag")
@@ -208,6 +208,12 @@ class Notification(_Frozen):
     recipients: tuple[tuple[tuple[str, str], ...], ...] = ()  # each recipient: ordered pairs
     message: str = ""
     condition: tuple[str, ...] = ()
+
+
+def notifier_name(value: str) -> str:
+    """The notifier a recipient's `notifier` names: Rancher's `<cluster>:<id>` form by its id part
+    (Rancher's ref.Parse), any other value as written."""
+    return value.rpartition(":")[2].strip() if ":" in value else value.strip()
 
 
 class PipelineConfig(_Frozen):

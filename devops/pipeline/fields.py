@@ -96,6 +96,7 @@ class Checker:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.notifiers: set[str] | None = None  # the project's notifier names, when known (rules.check)
 
     # -- reporting -------------------------------------------------------
     def error(self, node: Node, path: str, message: str) -> None:

@@ -21,7 +21,9 @@ files*):
 """
 from __future__ import annotations
 
-from devops.pipeline.config import Constraints
+from collections.abc import Collection
+
+from devops.pipeline.config import Constraints, notifier_name
 from devops.pipeline.fields import GO_MAX_INT, Checker, join
 from devops.pipeline.kinds import BOOL, PATH, STEP_KINDS, STEP_TYPES, TEXT
 from devops.pipeline.names import (
@@ -42,6 +44,7 @@ STEP_KEYS = (
 RENAMED = {"catalog": "catalogTemplate", "dockerFile": "dockerfilePath", "dockerfile": "dockerfilePath",
            "context": "buildContext", "script": "shellScript", "commands": "shellScript"}
 CONDITIONS = ("Success", "Failed", "Changed", "Aborted")
+RECIPIENT_KEYS = ("recipient", "notifier")
 RESOURCES = ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit")
 CLONE_ONLY = "Rancher runs only the Clone stage; add `stages:` with the steps to run"
 MAX_TIMEOUT = GO_MAX_INT // (60 * 10**9)  # minutes that fit a Go time.Duration (ns in an int64)
@@ -56,9 +59,14 @@ def _hints(up: tuple[str, ...], up_name: str, down: tuple[str, ...] = (), down_n
     return hints
 
 
-def check(root: Node | None) -> tuple[dict | None, Checker]:
-    """Structure-check a document; returns (data for PipelineConfig, checker with problems)."""
+def check(root: Node | None, *, notifiers: Collection[str] | None = None) -> tuple[dict | None, Checker]:
+    """Structure-check a document; returns (data for PipelineConfig, checker with problems).
+
+    `notifiers`: the names of the project's notifiers, when the caller knows
+    them; a recipient naming another is then a warning at its `notifier`.
+    """
     chk = Checker()
+    chk.notifiers = set(notifiers) if notifiers is not None else None
     if root is None or root.is_null:
         chk.problems.append(_empty())
         return {"stages": []}, chk
@@ -317,9 +325,13 @@ def _notification(chk: Checker, node: Node, path: str) -> dict:
         for i, entry in enumerate(chk.sequence(items["recipients"][1], rpath, "`recipients`") or ()):
             pairs = chk.text_map(entry, join(rpath, i), "a recipient")
             if pairs:
+                _recipient(chk, entry, join(rpath, i), dict(pairs))
                 recipients.append(pairs)
         if recipients:
             out["recipients"] = recipients
+            if "condition" not in items:
+                chk.warn(items["recipients"][0], join(path, "condition"),
+                         f"no `condition`: nothing is ever sent (list any of {', '.join(CONDITIONS)})")
     if "message" in items:
         message = chk.text(items["message"][1], join(path, "message"), "`message`")
         if message:
@@ -334,6 +346,22 @@ def _notification(chk: Checker, node: Node, path: str) -> dict:
         if conditions:
             out["condition"] = conditions
     return out
+
+
+def _recipient(chk: Checker, node: Node, path: str, pairs: dict[str, str]) -> None:
+    """Rancher's recipient: `recipient` (an address, a channel) and `notifier` (whose name is checked
+    against the project's notifiers when the caller knows them: `load(text, notifiers=...)`)."""
+    items = chk.mapping(node, path, "a recipient") or {}
+    chk.unknown_keys(items, path, RECIPIENT_KEYS, "a recipient")
+    notifier = pairs.get("notifier", "").strip()
+    if not notifier:
+        chk.warn(node, join(path, "notifier"), "a recipient needs `notifier`: the name of one of the "
+                                               "project's notifiers (else it is never sent)")
+    elif chk.notifiers is not None and notifier_name(notifier) not in chk.notifiers \
+            and notifier not in chk.notifiers:
+        known = ", ".join(sorted(chk.notifiers)) or "none yet"
+        chk.warn(items["notifier"][1], join(path, "notifier"),
+                 f"no notifier named {notifier_name(notifier)!r} in this project (known: {known})")
 
 
 def _when_and_cache(chk: Checker, items: dict, path: str, out: dict) -> None:

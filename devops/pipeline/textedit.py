@@ -558,13 +558,21 @@ class Editor:
                 end = d.line_start(nxt)
         self.splice(start, end, "")
 
-    def separated(self, holder: N) -> bool:
+    def gap_blank(self, holder: N, i: int) -> bool:
+        """Whether a blank line separates item/entry `i` from the one before it."""
         d = self.doc
-        for i in range(1, len(holder.items)):
-            start, _, inline = d.block(holder, i)
-            if not inline and d.blank(d.line_of(start) - 1):
-                return True
-        return False
+        start, _, inline = d.block(holder, i)
+        return not inline and d.blank(d.line_of(start) - 1)
+
+    def separated(self, holder: N, index: int | None = None) -> bool:
+        """Whether items of `holder` are separated by blank lines: near `index` (an insertion
+        point), else anywhere."""
+        n = len(holder.items)
+        if n < 2:
+            return False
+        if index is not None:
+            return self.gap_blank(holder, min(max(index, 1), n - 1))
+        return any(self.gap_blank(holder, i) for i in range(1, n))
 
     def _after_last(self, holder: N) -> int:
         return self.doc.block(holder, len(holder.items) - 1)[1]
@@ -589,7 +597,7 @@ class Editor:
         self.insert_blocks(seq, index, blocks)
 
     def insert_blocks(self, seq: N, index: int, blocks: list[str], separated: bool = False) -> None:
-        sep = "\n" if separated or self.separated(seq) else ""
+        sep = "\n" if (separated if len(seq.items) < 2 else self.separated(seq, index)) else ""
         if index < len(seq.items):
             at = self.doc.block(seq, index)[0]
             self.splice(at, at, "".join(b + sep for b in blocks))

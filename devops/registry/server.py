@@ -3,22 +3,25 @@
 `ensure_registry(data_dir)` is called when the controller starts. It keeps
 everything under `<data_dir>/registry/`::
 
-    state.json      address, username, generated password, http secret, notification token (0600)
+    state.json      address, the internal account's password, the secret project passwords
+                    derive from, http secret, notification token (0600)
     config.yml      the distribution config we generate (rewritten on every start)
-    htpasswd        bcrypt of the password (distribution's htpasswd auth accepts only bcrypt)
+    token-key.pem   the key Slipway signs registry tokens with (0600); token-cert.pem its
+                    certificate, the registry's rootcertbundle (tokens.py)
     storage/        blobs and manifests: images survive restarts of Slipway and the registry
     registry.pid    the running process; registry.log its output
 
 It listens on loopback only (SLIPWAY_REGISTRY_ADDR, else a free port chosen
-once and kept in state.json, since image names contain it). Pushes and
-deletes are announced to Slipway's `/api/v1/registry/notifications` with a
-bearer token (the image-push trigger consumes them).
+once and kept in state.json, since image names contain it). Access is per
+project through distribution's token auth (tokens.py): a project's steps may
+pull and push only `<project id>/...`. Pushes and deletes are announced to
+Slipway's `/api/v1/registry/notifications` with a bearer token (the
+image-push trigger consumes them).
 
 No Django models here: the runner process calls `registry_info` too.
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -33,19 +36,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devops.registry import tokens
+
 log = logging.getLogger(__name__)
 
 BINARY = "docker-registry"
-USERNAME = "slipway"
+USERNAME = tokens.INTERNAL_USERNAME
 NOTIFY_PATH = "/api/v1/registry/notifications"
 INSTALL_HINT = (
     "the built-in registry needs Debian's docker-registry (distribution 2.8): "
     "run `apt-get install docker-registry`, then restart the controller"
 )
-# bcrypt cost: the registry checks the password with bcrypt on EVERY request,
-# and the password is 32 random characters, so a high cost buys nothing but
-# latency (cost 10 = ~70 ms per blob request).
-BCRYPT_ROUNDS = 5
 
 
 # registry dir -> pid of the registry this process started (stop_with_controller stops only those).
@@ -63,11 +64,16 @@ class RegistryNotInstalled(RegistryError):
 
 @dataclass(frozen=True)
 class RegistryInfo:
-    """How steps and Slipway reach the built-in registry. `password` is a secret."""
+    """Where the built-in registry is, and Slipway's internal account (never given to steps).
+
+    `password` is a secret. `directory` holds the token signing key: Slipway's
+    own requests (catalog, tags) carry tokens it signs itself.
+    """
 
     address: str          # host:port on loopback, e.g. 127.0.0.1:5000 (CICD_LOCAL_REGISTRY)
     username: str
     password: str
+    directory: str = ""
 
     @property
     def url(self) -> str:
@@ -91,6 +97,11 @@ def _load_state(rdir: Path) -> dict:
         return {}
 
 
+def load_state(data_dir: Path | str) -> dict:
+    """state.json of the built-in registry ({} before its first start). Holds secrets."""
+    return _load_state(registry_dir(data_dir))
+
+
 def _save_state(rdir: Path, state: dict) -> None:
     tmp = rdir / ".state.json.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -100,11 +111,50 @@ def _save_state(rdir: Path, state: dict) -> None:
 
 
 def registry_info(data_dir: Path | str) -> RegistryInfo | None:
-    """The built-in registry's address and credentials, if it was ever set up (no check that it runs)."""
-    state = _load_state(registry_dir(data_dir))
+    """The built-in registry's address and internal account, if it was ever set up (no check that it runs)."""
+    rdir = registry_dir(data_dir)
+    state = _load_state(rdir)
     if not state.get("address"):
         return None
-    return RegistryInfo(state["address"], state["username"], state["password"])
+    return _info(rdir, state)
+
+
+def _info(rdir: Path, state: dict) -> RegistryInfo:
+    return RegistryInfo(state["address"], state["username"], state["password"], str(rdir))
+
+
+def project_auth(data_dir: Path | str, project_id: str, *, trusted: bool) -> tuple[str, str] | None:
+    """The registry credential of one project's runs: pull+push of `<project id>/...` for
+    trusted runs, pull only for runs of pull requests. None before the registry first ran."""
+    state = _load_state(registry_dir(data_dir))
+    if not state.get("address") or not state.get("account_secret"):
+        return None
+    return tokens.project_credential(state, project_id, push=trusted)
+
+
+def rotate_project_passwords(data_dir: Path | str) -> None:
+    """A new `account_secret`: every project's registry password changes at once (tokens.py).
+
+    Runs started afterwards get the new ones; a running step keeps its token
+    until it expires (tokens.TOKEN_TTL), then its old password is refused.
+    """
+    rdir = registry_dir(data_dir)
+    state = _load_state(rdir)
+    if not state.get("address"):
+        raise RegistryError("the built-in registry was never started here")
+    state["account_secret"] = secrets.token_urlsafe(32)
+    _save_state(rdir, state)
+
+
+def token_realm(data_dir: Path | str) -> str:
+    """The token endpoint the running config sends clients to ("" before the first start)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((registry_dir(data_dir) / "config.yml").read_text()) or {}
+    except (FileNotFoundError, yaml.YAMLError):
+        return ""
+    return str(((config.get("auth") or {}).get("token") or {}).get("realm", ""))
 
 
 def notification_token(data_dir: Path | str) -> str:
@@ -112,13 +162,7 @@ def notification_token(data_dir: Path | str) -> str:
     return _load_state(registry_dir(data_dir)).get("notify_token", "")
 
 
-def _htpasswd_line(username: str, password: str) -> str:
-    import bcrypt
-
-    return f"{username}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()}\n"
-
-
-def _config_yaml(rdir: Path, state: dict, notify_url: str) -> str:
+def _config_yaml(rdir: Path, state: dict, notify_url: str, token_realm: str) -> str:
     import yaml
 
     config: dict = {
@@ -131,7 +175,9 @@ def _config_yaml(rdir: Path, state: dict, notify_url: str) -> str:
         },
         "http": {"addr": state["address"], "secret": state["http_secret"],
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
-        "auth": {"htpasswd": {"realm": "slipway-registry", "path": str(rdir / "htpasswd")}},
+        # Token auth: every request needs a JWT from Slipway's token endpoint (tokens.py).
+        "auth": {"token": {"realm": token_realm, "service": tokens.SERVICE, "issuer": tokens.ISSUER,
+                           "rootcertbundle": str(rdir / tokens.CERT_FILE)}},
     }
     if notify_url:
         config["notifications"] = {"endpoints": [{
@@ -178,6 +224,7 @@ def ensure_registry(
     *,
     address: str | None = None,
     notify_url: str | None = None,
+    token_realm: str | None = None,
     binary: str | None = None,
     timeout: float = 15.0,
     die_with_parent: bool = True,
@@ -187,7 +234,8 @@ def ensure_registry(
     Idempotent: a registry left running by an earlier controller is reused.
     `address` defaults to settings.SLIPWAY_REGISTRY_ADDR, else the persisted
     one, else a free loopback port; `notify_url` to SLIPWAY_PUBLIC_URL +
-    NOTIFY_PATH. Raises RegistryNotInstalled (with the install hint) or
+    NOTIFY_PATH; `token_realm` to SLIPWAY_PUBLIC_URL + tokens.TOKEN_PATH (the
+    token endpoint clients are sent to: buildah must reach it). Raises RegistryNotInstalled (with the install hint) or
     RegistryError (did not come up; the log's tail is in the message).
     `die_with_parent`: the registry gets SIGTERM when the calling process
     ends, even by kill -9 (PR_SET_PDEATHSIG), so a crashed controller or test
@@ -199,30 +247,34 @@ def ensure_registry(
     rdir = registry_dir(data_dir)
     (rdir / "storage").mkdir(parents=True, exist_ok=True)
     os.chmod(rdir, 0o700)
-    address, notify_url = _defaults(address, notify_url)
+    address, notify_url, token_realm = _defaults(address, notify_url, token_realm)
     state = _load_state(rdir)
-    state.setdefault("username", USERNAME)
+    if state.get("username") not in (None, USERNAME):
+        # The one shared account of before token auth ("slipway", htpasswd): its password was
+        # handed to every step, pull requests' included, so it must not become the internal one.
+        state.pop("password", None)
+    state["username"] = USERNAME
     state.setdefault("password", secrets.token_urlsafe(24))
+    state.setdefault("account_secret", secrets.token_urlsafe(32))
     state.setdefault("http_secret", secrets.token_urlsafe(32))
     state.setdefault("notify_token", secrets.token_urlsafe(32))
     state["address"] = address or state.get("address") or f"127.0.0.1:{_free_port()}"
     _save_state(rdir, state)
+    tokens.ensure_signing_key(rdir)
+    (rdir / "htpasswd").unlink(missing_ok=True)  # the one shared account of before token auth
 
-    config = _config_yaml(rdir, state, notify_url)
+    config = _config_yaml(rdir, state, notify_url, token_realm)
     config_path = rdir / "config.yml"
     pid = _pid_of(rdir)
     unchanged = config_path.exists() and config_path.read_text() == config
     if pid and unchanged and answers(state["address"]):
-        return RegistryInfo(state["address"], state["username"], state["password"])
+        return _info(rdir, state)
     if pid:
         stop_registry(data_dir)
     if answers(state["address"]):
         raise RegistryError(f"{state['address']} is already used by another registry; "
                             "set SLIPWAY_REGISTRY_ADDR to a free loopback address")
     config_path.write_text(config)
-    htpasswd = rdir / "htpasswd"
-    htpasswd.write_text(_htpasswd_line(state["username"], state["password"]))
-    htpasswd.chmod(0o600)
     logfile = open(rdir / "registry.log", "ab")
     try:
         proc = subprocess.Popen(
@@ -243,7 +295,7 @@ def ensure_registry(
             break
         if answers(state["address"], timeout=0.5):
             log.info("built-in registry at %s (pid %s)", state["address"], proc.pid)
-            return RegistryInfo(state["address"], state["username"], state["password"])
+            return _info(rdir, state)
         time.sleep(0.05)
     if proc.poll() is None:
         proc.kill()
@@ -260,17 +312,20 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _defaults(address: str | None, notify_url: str | None) -> tuple[str | None, str]:
+def _defaults(address: str | None, notify_url: str | None,
+              token_realm: str | None) -> tuple[str | None, str, str]:
+    public = "http://127.0.0.1:8000"
     try:
         from django.conf import settings
 
         if address is None:
             address = getattr(settings, "SLIPWAY_REGISTRY_ADDR", "") or None
+        public = settings.PUBLIC_URL
         if notify_url is None:
-            notify_url = settings.PUBLIC_URL + NOTIFY_PATH
+            notify_url = public + NOTIFY_PATH
     except Exception:  # Django not configured: a plain caller (tests, scripts)
         pass
-    return address, notify_url or ""
+    return address, notify_url or "", token_realm or public + tokens.TOKEN_PATH
 
 
 def stop_registry(data_dir: Path | str, timeout: float = 10.0) -> bool:
@@ -297,10 +352,10 @@ def stop_registry(data_dir: Path | str, timeout: float = 10.0) -> bool:
 
 # --- the registry's own HTTP API v2 --------------------------------------------
 
-def _get(info: RegistryInfo, path: str) -> tuple[dict, dict]:
+def _get(info: RegistryInfo, path: str, scope: tokens.Scope) -> tuple[dict, dict]:
     req = urllib.request.Request(info.url + path)
-    token = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
-    req.add_header("Authorization", f"Basic {token}")
+    token = tokens.internal_token(Path(info.directory), [scope])
+    req.add_header("Authorization", f"Bearer {token}")
     req.add_header("Accept", "application/vnd.oci.image.manifest.v1+json, "
                              "application/vnd.docker.distribution.manifest.v2+json")
     try:
@@ -317,7 +372,8 @@ def catalog(info: RegistryInfo) -> list[str]:
     repos: list[str] = []
     last = ""
     while True:
-        body, _ = _get(info, f"/v2/_catalog?n=1000&last={urllib.request.quote(last)}")
+        body, _ = _get(info, f"/v2/_catalog?n=1000&last={urllib.request.quote(last)}",
+                       tokens.Scope("registry", "catalog", ("*",)))
         page = body.get("repositories") or []
         repos.extend(page)
         if len(page) < 1000:
@@ -328,7 +384,7 @@ def catalog(info: RegistryInfo) -> list[str]:
 def tags(info: RegistryInfo, repository: str) -> list[str]:
     """Tags of a repository (`GET /v2/<name>/tags/list`); [] when it has none."""
     try:
-        body, _ = _get(info, f"/v2/{repository}/tags/list")
+        body, _ = _get(info, f"/v2/{repository}/tags/list", _pull(repository))
     except RegistryError as e:
         if " 404 " in str(e):
             return []
@@ -338,8 +394,12 @@ def tags(info: RegistryInfo, repository: str) -> list[str]:
 
 def manifest_digest(info: RegistryInfo, repository: str, tag: str) -> str:
     """The digest the registry serves for repository:tag (Docker-Content-Digest)."""
-    _, headers = _get(info, f"/v2/{repository}/manifests/{tag}")
+    _, headers = _get(info, f"/v2/{repository}/manifests/{tag}", _pull(repository))
     return headers.get("Docker-Content-Digest", "")
+
+
+def _pull(repository: str) -> tokens.Scope:
+    return tokens.Scope("repository", repository, ("pull",))
 
 
 def start_with_controller() -> RegistryInfo | None:

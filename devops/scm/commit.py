@@ -193,7 +193,9 @@ class GitFileStore:
                 if new_branch is not None:
                     raise BranchExists(new_branch)
                 raise BranchMoved(branch, expected_head, _head(mirror, branch))
-            raise CommitError(f"git push failed: {out.strip().splitlines()[-1] if out.strip() else proc.returncode}")
+            lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+            why = [ln for ln in lines if ln.startswith("!") or "rejected" in ln or ln.startswith(("error", "fatal"))]
+            raise CommitError("git push failed: " + ("; ".join(why or lines[-1:]) or f"exit code {proc.returncode}"))
         git.update_mirror(repo.data_dir, repo.url, repo.auth)  # runs of the branch see the commit at once
         return sha
 

@@ -2,8 +2,9 @@
 
 Model choices (`SourceCodeProviderConfig.type`, `SourceCodeCredential.source_code_type`)
 and the allauth provider apps in `INSTALLED_APPS` are built from it. The
-provider modules (repository listing, file fetch, commit status) are not
-written yet: `PROVIDERS.load(name)` raises KindUnavailable until they are.
+provider modules (devops/scm/github.py, gitlab.py, bitbucket.py: repository
+listing, webhooks, file fetch, commit status) are loaded by `PROVIDERS.load(name)`;
+Gitea/Gogs have none yet (KindUnavailable: hooks set up by hand).
 Each row's `webhook` names its receiver (devops/triggers/hooks/).
 Django-free (settings.py imports it).
 """
@@ -32,6 +33,7 @@ PROVIDERS: KindTable[ProviderKind] = KindTable(
                  oauth_app="allauth.socialaccount.providers.bitbucket_oauth2",
                  webhook="devops.triggers.hooks.bitbucket.Cloud"),
     ProviderKind("bitbucketserver", "Bitbucket Server", "devops.scm.bitbucket.BitbucketServerProvider",
+                 oauth_app="devops.oauth.bitbucketserver",  # allauth has none: Slipway's (devops/oauth/)
                  webhook="devops.triggers.hooks.bitbucket.Server"),
     # Hooks set up by hand (no OAuth app, no repository listing yet).
     ProviderKind("gitea", "Gitea", "devops.scm.gitea.GiteaProvider", webhook="devops.triggers.hooks.gitea.Gitea"),
@@ -45,3 +47,8 @@ GENERIC_GIT = ("git", "Generic Git")
 def oauth_apps() -> list[str]:
     """The allauth provider apps for INSTALLED_APPS, one per provider that has one."""
     return list(dict.fromkeys(k.oauth_app for k in PROVIDERS if k.oauth_app))
+
+
+def oauth_provider_id(kind: ProviderKind) -> str:
+    """allauth's provider id of the row's app (the app package's last name: github, bitbucket_oauth2...)."""
+    return kind.oauth_app.rsplit(".", 1)[-1] if kind.oauth_app else ""

@@ -197,16 +197,22 @@ class ImageWebhookView(APIView):
 
 
 def on_registry_push(sender, *, repository: str, tag: str, digest: str, registry: str, event: dict, **kw) -> None:
-    """`image_pushed` receiver: the built-in registry's pushes, for every pipeline with `builtin` entries.
+    """`image_pushed` receiver: the built-in registry's pushes, for every pipeline with `builtin` entries
+    in the project that owns the repository.
 
     Never raises (the registry would resend the whole batch): each
     pipeline's failure is logged. Cost: one query over pipelines that have
     image webhooks at all.
     """
+    from devops.registry.tokens import in_namespace
+
     push = ImagePush(repository=repository, tag=tag, digest=digest, host=registry,
                      push_id=str((event or {}).get("id") or ""))
     for pipeline in Pipeline.objects.filter(pipeline_state="active").exclude(image_webhooks=[]).select_related(
             "project", "credential"):
+        # A project hears only its own images (`<project id>/...`): another project's pushes are not its news.
+        if not in_namespace(pipeline.project_id, repository):
+            continue
         entries = entries_of(pipeline, "builtin")
         if not entries:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from devops.web import urls_editor, urls_run, views, views_accounts, views_settings
+from devops.web import urls_editor, urls_run, views, views_accounts, views_notify, views_scm, views_settings
 
 app_name = "web"
 
@@ -33,6 +33,15 @@ urlpatterns = [
     path(P + "settings/registry-credentials/<int:pk>/delete", views_settings.registry_credential_delete,
          name="registry-credential-delete"),
     path(P + "settings/caches/clear", views_settings.caches_clear, name="caches-clear"),
+    path(P + "settings/providers/", views_scm.providers, name="scm-providers"),
+    path(P + "settings/providers/<str:kind_name>", views_scm.provider, name="scm-provider"),
+    path(P + "repositories/", views_scm.repositories, name="scm-repositories"),
+    path(P + "repositories/connect/<str:kind_name>", views_scm.connect, name="scm-connect"),
+    path(P + "repositories/refresh/<int:credential>", views_scm.repositories_refresh, name="scm-refresh"),
+    path(P + "repositories/<int:pk>/enable", views_scm.repository_enable, name="scm-enable"),
+    path(P + "settings/notifiers", views_notify.notifier_set, name="notifier-set"),
+    path(P + "settings/notifiers/<str:name>/delete", views_notify.notifier_delete, name="notifier-delete"),
+    path(P + "settings/notifiers/<str:name>/test", views_notify.notifier_test, name="notifier-test"),
     path("account/tokens/", views_accounts.tokens, name="tokens"),
     path("account/tokens/new", views_accounts.token_create, name="token-create"),
     path("account/tokens/revoke", views_accounts.token_revoke, name="token-revoke"),

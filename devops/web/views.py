@@ -101,7 +101,12 @@ def pipeline_new(request: HttpRequest, project: str) -> TemplateResponse | HttpR
             messages.success(request, f"Pipeline {pipeline.display_name or pipeline.name} added.")
             return HttpResponseRedirect(reverse("web:pipeline", args=[proj.id, pipeline.name]))
     status = 400 if request.method == "POST" else 200
-    return TemplateResponse(request, "web/pipeline_new.html", {"project": proj, "form": form}, status=status)
+    from devops.web.views_scm import (
+        repositories_for_new_pipeline,  # provider repositories, next to the Git URL
+    )
+
+    return TemplateResponse(request, "web/pipeline_new.html", {"project": proj, "form": form,
+                            "provider_repositories": repositories_for_new_pipeline(proj, request.user)}, status=status)
 
 
 def _runs(request: HttpRequest, pipeline: Pipeline):

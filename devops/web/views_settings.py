@@ -31,6 +31,7 @@ from devops.models import (
 )
 from devops.web.access import project_for
 from devops.web.forms import MemberForm, RegistryCredentialForm, SecretForm, setting_error
+from devops.web.views_notify import notifier_context
 
 
 def _settings_url(project, anchor: str = "") -> str:
@@ -44,16 +45,19 @@ def _setting_rows(project) -> list[PipelineSetting]:
             for name, (default, _meaning) in DEFAULT_SETTINGS.items()]
 
 
-def _registry() -> dict:
-    """The built-in registry's repositories and tags, or why there are none."""
+def _registry(project) -> dict:
+    """The project's repositories (`<project id>/...`) in the built-in registry and their tags,
+    or why there are none. Other projects' images are not theirs to see."""
     from devops.registry import server
+    from devops.registry.tokens import in_namespace, namespace
 
     info = server.registry_info(settings.DATA_DIR)
     if info is None:
         return {"error": "The built-in registry has not been started yet (it starts with the controller)."}
     try:
-        return {"address": info.address,
-                "repositories": [(repo, server.tags(info, repo)) for repo in server.catalog(info)]}
+        return {"address": info.address, "namespace": namespace(project.id),
+                "repositories": [(repo, server.tags(info, repo)) for repo in server.catalog(info)
+                                 if in_namespace(project.id, repo)]}
     except server.RegistryError as exc:
         return {"address": info.address, "error": str(exc)}
 
@@ -70,11 +74,12 @@ def project_settings(request: HttpRequest, project: str, *, errors: dict | None 
         "secrets": Secret.objects.filter(project=proj).order_by("name"),
         "registry_credentials": RegistryCredential.objects.filter(project=proj).order_by("host"),
         "caches": cache_index.list_caches(proj),
-        "registry": _registry(),
+        "registry": _registry(proj),
         "setting_errors": errors or {},
         "member_form": forms.get("member") or MemberForm(),
         "secret_form": forms.get("secret") or SecretForm(),
         "registry_form": forms.get("registry") or RegistryCredentialForm(),
+        **notifier_context(proj, forms.get("notifier")),  # views_notify.py
     }
     return TemplateResponse(request, "web/settings.html", context, status=status)
 

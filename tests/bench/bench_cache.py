@@ -190,24 +190,46 @@ CMD ["cat", "/opt/app/built"]
 """
 
 
+def _token_server(data: Path):
+    """Slipway's real token view (GET /api/v1/registry/token) served on a loopback port in a thread:
+    the registry's token auth sends buildah there. (server, realm URL)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+
+    from devops.registry.tokens import TOKEN_PATH
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    settings.DATA_DIR = data
+    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}{TOKEN_PATH}"
+
+
 def bench_image(tmp: Path, results: list[str]) -> None:
     if not shutil.which("buildah") or not shutil.which("docker-registry"):
         print("(b) skipped: needs buildah and docker-registry")
         return
-    from devops.registry.server import ensure_registry, stop_registry
+    from devops.registry.server import ensure_registry, project_auth, stop_registry
     from tests.images import build_busybox
 
     data = tmp / "data-b"
     build_busybox(data / "containers")
-    info = ensure_registry(data, notify_url="")
+    server, realm = _token_server(data)
+    info = ensure_registry(data, notify_url="", token_realm=realm)
     try:
         repo = make_repo(tmp / "imgproj", {"Dockerfile": DOCKERFILE, "app.txt": "bench\n"})
         runner = Runner(data, "container", env={"CICD_LOCAL_REGISTRY": info.address},
-                        registry_auth={info.address: (info.username, info.password)})
+                        registry_auth={info.address: project_auth(data, "p-bench", trusted=True)})
         for label, env in (("layer cache only (SLIPWAY_BUILD_REUSE=false)", [["SLIPWAY_BUILD_REUSE", "false"]]),
                            ("with whole-build reuse (default)", [])):
             stages = [{"name": "Publish", "steps": [{"type": {"kind": "publishImageConfig",
-                                                              "tag": "bench/app:${CICD_EXECUTION_SEQUENCE}"},
+                                                              "tag": "p-bench/app:${CICD_EXECUTION_SEQUENCE}"},
                                                      "env": env}]}]
             # Cold: a fresh storage for the built layers (the busybox base stays).
             subprocess.run(["buildah", "--root", str(data / "containers" / "storage"), "--runroot",
@@ -227,6 +249,7 @@ def bench_image(tmp: Path, results: list[str]) -> None:
             report(f"(b) image rebuild, unchanged layers, build + push, {label}", (step, pipe), warm, 5, results)
     finally:
         stop_registry(data)
+        server.shutdown()
         subprocess.run(["buildah", "--root", str(data / "containers" / "storage"), "--runroot",
                         str(data / "containers" / "run"), "--storage-driver", "vfs", "rm", "--all"],
                        capture_output=True)

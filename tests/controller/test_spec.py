@@ -107,6 +107,26 @@ def test_pull_request_specs_are_untrusted_without_registry_credentials(secret_pi
     assert push.secrets["deploy"]["token"] == "tok-123"
 
 
+def test_built_in_registry_credential_is_the_projects_own_and_pull_only_for_pull_requests(
+        secret_pipeline, project, data_dir):
+    """Never the registry's internal account; pull requests get the `+pull` credential (registry/tokens.py)."""
+    from devops.registry.server import _save_state, load_state, registry_dir
+    from devops.registry.tokens import authenticate
+
+    registry_dir(data_dir).mkdir(parents=True)
+    _save_state(registry_dir(data_dir), {"address": "127.0.0.1:5999", "username": "slipway+internal",
+                                         "password": "internal-PLANTED", "account_secret": "s3cret"})
+    state = load_state(data_dir)
+    push = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="push")))
+    pr = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="pull_request")))
+    for spec, username, may_push in ((push, project.id, True), (pr, project.id + "+pull", False)):
+        user, password = spec.registry_auth["127.0.0.1:5999"]
+        assert user == username and password in spec.mask and "internal-PLANTED" not in repr(spec.registry_auth)
+        account = authenticate(state, user, password)
+        assert account.project == project.id and account.push is may_push
+    assert push.env["CICD_LOCAL_REGISTRY"] == "127.0.0.1:5999"
+
+
 def test_untrusted_runs_get_no_envfrom_even_when_the_spec_has_secrets(secret_pipeline):
     """The runner's own rule: step_env drops envFrom for an untrusted spec, whatever it carries."""
     from dataclasses import replace

@@ -7,7 +7,6 @@ made here (veth pair, a server inside) standing in for the internet.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import socket
@@ -235,7 +234,7 @@ def test_host_runtime_says_it_cannot_isolate_the_network(tmp_path, host_services
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    """The real docker-registry (htpasswd auth) on a free loopback port."""
+    """The real docker-registry (token auth) on a free loopback port."""
     require_tool("docker-registry")
     from devops.registry.server import ensure_registry, stop_registry
 
@@ -248,11 +247,16 @@ def registry(tmp_path_factory):
 def test_built_in_registry_is_relayed_with_its_credentials_and_nothing_else(
     tmp_path, isolated_runtime, registry, host_services
 ):
+    from pathlib import Path
+
+    from devops.registry.tokens import Scope, internal_token
+
     rt = isolated_runtime()
-    auth = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
+    # A token Slipway signed (the token endpoint itself is on the host's web port: unreachable, on purpose).
+    auth = internal_token(Path(registry.directory), [Scope("registry", "catalog", ("*",))])
     sh = (
         'echo "anon: $(busybox wget -q -O - http://$CICD_LOCAL_REGISTRY/v2/ 2>&1)"\n'
-        'echo "auth: $(busybox wget -q -O - --header "Authorization: Basic $REG_AUTH"'
+        'echo "auth: $(busybox wget -q -O - --header "Authorization: Bearer $REG_AUTH"'
         ' http://$CICD_LOCAL_REGISTRY/v2/_catalog 2>&1)"\n' + probe_script(host_services)
     )
     ctx = make_ctx(

@@ -30,14 +30,33 @@ def image_data_dir(busybox_image) -> Path:
 
 
 @pytest.fixture(scope="session")
-def registry(image_data_dir):
-    """The real docker-registry, started by ensure_registry on a free loopback port."""
+def registry_server(image_data_dir, live_server):
+    """The real docker-registry, started by ensure_registry on a free loopback port, with token
+    auth whose realm is Slipway's real token view served by the session's live server."""
     require_tool("docker-registry")
     from devops.registry.server import ensure_registry, stop_registry
+    from devops.registry.tokens import TOKEN_PATH
 
-    info = ensure_registry(image_data_dir, notify_url="")
+    info = ensure_registry(image_data_dir, notify_url="", token_realm=live_server.url + TOKEN_PATH)
     yield info
     stop_registry(image_data_dir)
+
+
+@pytest.fixture
+def registry(registry_server, image_data_dir, settings):
+    """The running registry (Slipway's internal account, never a step's); the token view
+    reads its state from DATA_DIR, so DATA_DIR is its data dir for the test."""
+    settings.DATA_DIR = image_data_dir
+    return registry_server
+
+
+def run_auth(data_dir: Path, project: str = "p-test", *, trusted: bool = True) -> dict[str, tuple[str, str]]:
+    """What controller/spec.py gives a run of `project` for the built-in registry: {address: credential}."""
+    from devops.registry.server import project_auth, registry_info
+
+    info = registry_info(data_dir)
+    cred = project_auth(data_dir, project, trusted=trusted) if info else None
+    return {info.address: cred} if cred else {}
 
 
 class Log(io.BytesIO):
@@ -49,9 +68,14 @@ class Log(io.BytesIO):
 def make_ctx(*, data_dir: Path, workspace: Path, run_dir: Path, stages: list[dict],
              stage: int = 1, step: int = 0, env: dict[str, str] | None = None,
              settings: dict[str, str] | None = None, registry_auth=None,
-             project: str = "p-test", pipeline: str = "pl-test", cache=None, execution: str = "p-test-1"):
-    """A StepContext for stages given as plain pipeline-file dicts (Clone is prepended)."""
-    from devops.engines.base import RunSpec
+             project: str = "p-test", pipeline: str = "pl-test", cache=None, execution: str = "p-test-1",
+             event: str = ""):
+    """A StepContext for stages given as plain pipeline-file dicts (Clone is prepended).
+
+    `registry_auth` None: the project's credential for the built-in registry, as
+    controller/spec.py hands it (pull only for `event="pull_request"`).
+    """
+    from devops.engines.base import UNTRUSTED_EVENTS, RunSpec
     from devops.engines.local.context import StepContext
     from devops.pipeline.config import PipelineConfig
 
@@ -61,8 +85,10 @@ def make_ctx(*, data_dir: Path, workspace: Path, run_dir: Path, stages: list[dic
     config = PipelineConfig.model_validate(raw)
     spec = RunSpec(execution=execution, project_id=project, pipeline_id=pipeline, run=1,
                    repository_url="file:///dev/null", commit="0" * 40, branch="main", ref="refs/heads/main",
-                   event="", trigger_type="user", config=config, env=dict(env or {}),
-                   settings=dict(settings or {}), registry_auth=dict(registry_auth or {}))
+                   event=event, trigger_type="user", config=config, env=dict(env or {}),
+                   settings=dict(settings or {}),
+                   registry_auth=dict(run_auth(data_dir, project, trusted=event not in UNTRUSTED_EVENTS)
+                                      if registry_auth is None else registry_auth))
     for p in (workspace, run_dir):
         p.mkdir(parents=True, exist_ok=True)
     return StepContext(spec=spec, stage=stage, step=step, config=config.step(stage, step),

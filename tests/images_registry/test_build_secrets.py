@@ -8,7 +8,6 @@ serves contain no byte of it. A plain build arg stays a build arg (in history).
 """
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -43,9 +42,12 @@ def test_secret_build_args_are_told_apart():
 
 
 def _fetch(registry, path: str, accept: str = "") -> bytes:
+    from devops.registry.tokens import Scope, internal_token
+
     req = urllib.request.Request(registry.url + path)
-    token = base64.b64encode(f"{registry.username}:{registry.password}".encode()).decode()
-    req.add_header("Authorization", f"Basic {token}")
+    repo = path.removeprefix("/v2/").split("/manifests/")[0].split("/blobs/")[0]
+    token = internal_token(Path(registry.directory), [Scope("repository", repo, ("pull",))])
+    req.add_header("Authorization", f"Bearer {token}")
     if accept:
         req.add_header("Accept", accept)
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -80,7 +82,7 @@ def test_secret_build_arg_never_lands_in_argv_history_or_the_registry(tmp_path, 
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "Dockerfile").write_text(DOCKERFILE)
-    tag = f"demo/secret-args:{int(time.time() * 1000)}"
+    tag = f"p-test/secret-args:{int(time.time() * 1000)}"
     ctx = make_ctx(
         data_dir=image_data_dir, workspace=ws, run_dir=tmp_path / "run",
         stages=[{"name": "Publish", "steps": [{
@@ -136,8 +138,6 @@ def test_secret_build_arg_never_lands_in_argv_history_or_the_registry(tmp_path, 
 @pytest.mark.services
 @pytest.mark.slow
 def test_a_pull_request_build_neither_uses_nor_leaves_cached_layers(tmp_path, image_data_dir, registry):
-    from dataclasses import replace
-
     from devops.engines.local.images import fingerprint_file  # noqa: F401  (where fingerprints live)
     from devops.engines.local.steps import publish_image
 
@@ -146,18 +146,22 @@ def test_a_pull_request_build_neither_uses_nor_leaves_cached_layers(tmp_path, im
     (ws / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nRUN echo pr-layer-{time.time_ns()} > /f\n")
     fingerprints = image_data_dir / "containers" / "fingerprints"
 
+    from devops.registry.server import tags
+
     def publish(event: str, n: int):
         ctx = make_ctx(data_dir=image_data_dir, workspace=ws, run_dir=tmp_path / f"run{n}",
                        stages=[{"name": "P", "steps": [{"type": {"kind": "publishImageConfig",
-                                                                  "tag": f"demo/pr-layers:{n}"}}]}],
-                       env={"CICD_LOCAL_REGISTRY": registry.address})
-        ctx.spec = replace(ctx.spec, event=event)
+                                                                  "tag": f"p-test/pr-layers:{n}"}}]}],
+                       env={"CICD_LOCAL_REGISTRY": registry.address}, event=event)
         return publish_image.run(ctx), ctx.log.text
 
     before = set(fingerprints.glob("*")) if fingerprints.exists() else set()
     result, log = publish("pull_request", 1)
     assert result.exit_code == 0, log
     assert "without the layer cache" in log and "Using cache" not in log
+    # Built, never pushed: a pull request's credential may only pull (test_tokens proves the registry's side).
+    assert "built, not pushed" in log and "pushing" not in log
+    assert "1" not in tags(registry, "p-test/pr-layers")
     assert (set(fingerprints.glob("*")) if fingerprints.exists() else set()) == before  # no reuse record
     # A trusted build of the same Dockerfile finds nothing the pull request left: it builds the RUN itself.
     result, log = publish("push", 2)

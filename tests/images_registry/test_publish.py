@@ -78,17 +78,17 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
     from devops.engines.local.steps import publish_image
     from devops.registry.server import manifest_digest, tags
 
-    ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1,latest",
+    ctx = _publish_ctx(tmp_path, image_data_dir, registry, "p-test/app:1,latest",
                        env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
     first = publish_image.run(ctx)
     log = ctx.log.text
     assert first.exit_code == 0, (first.message, log)
     assert first.image_digest.startswith("sha256:")
-    assert f"pushed {registry.address}/demo/app:1@{first.image_digest}" in log
+    assert f"pushed {registry.address}/p-test/app:1@{first.image_digest}" in log
     assert registry.password not in log
     # The registry itself reports the pushed tags, with the digest recorded on the step.
-    assert tags(registry, "demo/app") == ["1", "latest"]
-    assert manifest_digest(registry, "demo/app", "1") == first.image_digest
+    assert tags(registry, "p-test/app") == ["1", "latest"]
+    assert manifest_digest(registry, "p-test/app", "1") == first.image_digest
 
     # `python manage.py registry ls` shows it (the command reads the same data dir).
     from django.core.management import call_command
@@ -96,22 +96,22 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
 
     with override_settings(DATA_DIR=image_data_dir):
         call_command("registry", "ls")
-        call_command("registry", "ls", "demo/app")
+        call_command("registry", "ls", "p-test/app")
     out = capsys.readouterr().out
-    assert "demo/app" in out and "latest" in out and first.image_digest[:19] in out
+    assert "p-test/app" in out and "latest" in out and first.image_digest[:19] in out
 
     # Rebuild with nothing changed: every layer reused (the whole build is); bud never runs.
     # (How much faster: `./slipway bench`, not a timing assertion on a shared machine.)
-    ctx2 = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:2",
+    ctx2 = _publish_ctx(tmp_path, image_data_dir, registry, "p-test/app:2",
                         env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
     second = publish_image.run(ctx2)
     assert second.exit_code == 0, ctx2.log.text
     assert "build inputs unchanged" in ctx2.log.text and "every layer reused" in ctx2.log.text
     assert "buildah bud" not in ctx2.log.text.split("build inputs unchanged")[0]
-    assert manifest_digest(registry, "demo/app", "2") == second.image_digest
+    assert manifest_digest(registry, "p-test/app", "2") == second.image_digest
 
     # A changed COPY source: buildah runs, reusing the layers before the COPY.
-    ctx3 = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:3",
+    ctx3 = _publish_ctx(tmp_path, image_data_dir, registry, "p-test/app:3",
                         env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
     (ctx3.workspace / "app.txt").write_text("v2")
     third = publish_image.run(ctx3)
@@ -121,9 +121,9 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
 
     # A later step runs in the image just built, pulled from the built-in
     # registry (local copy removed first) with the step's registries.conf + auth file.
-    ref = f"{registry.address}/demo/app:1"
+    ref = f"{registry.address}/p-test/app:1"
     storage = buildah_storage_args(image_data_dir)
-    subprocess.run(["buildah", *storage, "rmi", "-f", ref, f"{registry.address}/demo/app:latest"],
+    subprocess.run(["buildah", *storage, "rmi", "-f", ref, f"{registry.address}/p-test/app:latest"],
                    capture_output=True)
     env = dict(registry_access(ctx2, name="pull-test"), PATH="/usr/bin:/bin")
     ctr = subprocess.run(["buildah", *storage, "from", "--pull-always", ref], env=env,
@@ -139,13 +139,26 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
 
 
 @pytest.mark.services
+def test_publish_outside_the_projects_namespace_fails_before_the_build(tmp_path, image_data_dir, registry):
+    """The registry would refuse the push (test_tokens); the step says so, and how to name the image."""
+    from devops.engines.local.steps import publish_image
+
+    ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1")
+    result = publish_image.run(ctx)
+    assert result.exit_code == 1
+    assert "'demo/app' is outside 'p-test/'" in result.message and "p-test/app" in result.message
+    assert "${CICD_PROJECT_ID}/app" in result.message
+    assert "STEP 1" not in ctx.log.text  # nothing was built
+
+
+@pytest.mark.services
 def test_publish_fails_when_registry_not_running(tmp_path, image_data_dir):
     from devops.engines.local.steps import publish_image
 
     class Down:
         address = "127.0.0.1:9"
 
-    ctx = _publish_ctx(tmp_path, tmp_path / "data", Down, "demo/app:1")
+    ctx = _publish_ctx(tmp_path, tmp_path / "data", Down, "p-test/app:1")
     result = publish_image.run(ctx)
     assert result.exit_code != 0 and "not running" in result.message
 
@@ -162,5 +175,5 @@ def test_publish_fails_with_install_hint_without_docker_registry(tmp_path, monke
     class Down:
         address = "127.0.0.1:9"
 
-    result = publish_image.run(_publish_ctx(tmp_path, tmp_path / "data", Down, "demo/app:1"))
+    result = publish_image.run(_publish_ctx(tmp_path, tmp_path / "data", Down, "p-test/app:1"))
     assert result.exit_code == 1 and "apt-get install docker-registry" in result.message

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.services
 
 
 def _status(url: str, auth: tuple[str, str] | None = None) -> int:
+    """GET's status; `auth` is (username, password) for Basic or ("Bearer", token)."""
     req = urllib.request.Request(url)
-    if auth:
+    if auth and auth[0] == "Bearer":
+        req.add_header("Authorization", f"Bearer {auth[1]}")
+    elif auth:
         req.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
@@ -23,8 +26,20 @@ def _status(url: str, auth: tuple[str, str] | None = None) -> int:
         return e.code
 
 
+def _bearer(info, repo: str, actions=("pull", "push")) -> tuple[str, str]:
+    from pathlib import Path
+
+    from devops.registry.tokens import Scope, claims_for, sign
+
+    # Slipway's own signer, with push (which the internal account never gets): a test of storage only.
+    claims = claims_for("test", [Scope("repository", repo, tuple(actions))])
+    return "Bearer", sign(Path(info.directory), claims)
+
+
 def test_start_auth_restart_persistence(tmp_path):
     require_tool("docker-registry")
+    import yaml
+
     from devops.registry.server import (
         _pid_of,
         ensure_registry,
@@ -33,21 +48,25 @@ def test_start_auth_restart_persistence(tmp_path):
         stop_registry,
     )
 
-    info = ensure_registry(tmp_path, notify_url="")
+    info = ensure_registry(tmp_path, notify_url="", token_realm="http://127.0.0.1:9/api/v1/registry/token")
     try:
         assert info.address.startswith("127.0.0.1:")
-        assert len(info.password) >= 24
-        # htpasswd auth: anonymous and wrong passwords are refused, the generated one works.
+        assert len(info.password) >= 24 and info.username == "slipway+internal"
+        # Token auth: anonymous and Basic requests are refused and sent to the token endpoint.
         assert _status(info.url + "/v2/") == 401
-        assert _status(info.url + "/v2/", (info.username, "wrong")) == 401
-        assert _status(info.url + "/v2/", (info.username, info.password)) == 200
-        htpasswd = (registry_dir(tmp_path) / "htpasswd").read_text()
-        assert htpasswd.startswith("slipway:$2b$") and info.password not in htpasswd
-        state = registry_dir(tmp_path) / "state.json"
-        assert state.stat().st_mode & 0o777 == 0o600
+        assert _status(info.url + "/v2/", (info.username, info.password)) == 401
+        config = yaml.safe_load((registry_dir(tmp_path) / "config.yml").read_text())
+        assert config["auth"] == {"token": {
+            "realm": "http://127.0.0.1:9/api/v1/registry/token", "service": "slipway-registry",
+            "issuer": "slipway", "rootcertbundle": str(registry_dir(tmp_path) / "token-cert.pem")}}
+        rdir = registry_dir(tmp_path)
+        for name in ("state.json", "token-key.pem", "token-cert.pem"):
+            assert (rdir / name).stat().st_mode & 0o777 == 0o600, name
+        assert not (rdir / "htpasswd").exists()
+        key = (rdir / "token-key.pem").read_bytes()
         # Idempotent: a second call reuses the running process.
         pid = _pid_of(registry_dir(tmp_path))
-        assert ensure_registry(tmp_path, notify_url="") == info
+        assert ensure_registry(tmp_path, notify_url="", token_realm="http://127.0.0.1:9/api/v1/registry/token") == info
         assert _pid_of(registry_dir(tmp_path)) == pid
         # Push a blob through the API, restart, and it is still there.
         upload = _upload_blob(info, "keep/me", b"survives restarts")
@@ -55,9 +74,10 @@ def test_start_auth_restart_persistence(tmp_path):
         from devops.registry.server import answers
 
         assert not answers(info.address)
-        again = ensure_registry(tmp_path, notify_url="")
+        again = ensure_registry(tmp_path, notify_url="", token_realm="http://127.0.0.1:9/api/v1/registry/token")
         assert again == info == registry_info(tmp_path)  # same address and password after restart
-        assert _status(f"{info.url}/v2/keep/me/blobs/{upload}", (info.username, info.password)) == 200
+        assert (rdir / "token-key.pem").read_bytes() == key  # and the same signing key
+        assert _status(f"{info.url}/v2/keep/me/blobs/{upload}", _bearer(info, "keep/me", ["pull"])) == 200
     finally:
         stop_registry(tmp_path)
 
@@ -66,7 +86,7 @@ def _upload_blob(info, repo: str, data: bytes) -> str:
     import hashlib
 
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    auth = "Basic " + base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
+    auth = " ".join(_bearer(info, repo))
     req = urllib.request.Request(f"{info.url}/v2/{repo}/blobs/uploads/", method="POST",
                                  headers={"Authorization": auth})
     with urllib.request.urlopen(req, timeout=5) as r:
@@ -149,16 +169,18 @@ def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, setting
     import time
 
     from devops.engines.local.images import auth_json, buildah_storage_args
-    from devops.registry.server import ensure_registry, manifest_digest, stop_registry
+    from devops.registry.server import ensure_registry, manifest_digest, project_auth, stop_registry
+    from devops.registry.tokens import TOKEN_PATH
     from devops.triggers.registry_events import recent_pushes
     from tests.images_registry.conftest import BASE_IMAGE
 
     settings.DATA_DIR = tmp_path
-    info = ensure_registry(tmp_path, notify_url=live_server.url + "/api/v1/registry/notifications")
+    info = ensure_registry(tmp_path, notify_url=live_server.url + "/api/v1/registry/notifications",
+                           token_realm=live_server.url + TOKEN_PATH)
     try:
         auth = tmp_path / "auth.json"
-        auth.write_text(auth_json({info.address: (info.username, info.password)}))
-        ref = f"{info.address}/notify/me:5"
+        auth.write_text(auth_json({info.address: project_auth(tmp_path, "p-notify", trusted=True)}))
+        ref = f"{info.address}/p-notify/me:5"
         storage = buildah_storage_args(image_data_dir)
         pushed = subprocess.run(["buildah", *storage, "push", "--tls-verify=false", "--authfile", str(auth),
                                  BASE_IMAGE, f"docker://{ref}"], capture_output=True, text=True, check=False)
@@ -167,7 +189,39 @@ def test_real_registry_notifies_slipway_of_a_push(tmp_path, live_server, setting
         while time.monotonic() < end and not recent_pushes():
             time.sleep(0.1)
         push = recent_pushes()[0]
-        assert (push["repository"], push["tag"]) == ("notify/me", "5")
-        assert push["digest"] == manifest_digest(info, "notify/me", "5")
+        assert (push["repository"], push["tag"]) == ("p-notify/me", "5")
+        assert push["digest"] == manifest_digest(info, "p-notify/me", "5")
+    finally:
+        stop_registry(tmp_path)
+
+
+def test_an_install_with_the_old_shared_account_moves_to_token_auth(tmp_path):
+    """state.json + htpasswd of before (one `slipway` account): same address, token auth, no htpasswd."""
+    require_tool("docker-registry")
+    from devops.registry.server import (
+        _free_port,
+        _save_state,
+        ensure_registry,
+        registry_dir,
+        stop_registry,
+    )
+
+    rdir = registry_dir(tmp_path)
+    rdir.mkdir(parents=True)
+    address = f"127.0.0.1:{_free_port()}"
+    _save_state(rdir, {"address": address, "username": "slipway", "password": "old-shared-pw",
+                       "http_secret": "h", "notify_token": "n"})
+    (rdir / "htpasswd").write_text("slipway:$2b$05$notarealhashnotarealhashnotarealhashnotarealhas\n")
+    try:
+        info = ensure_registry(tmp_path, notify_url="")
+        assert (info.address, info.username) == (address, "slipway+internal")
+        assert not (rdir / "htpasswd").exists()
+        assert _status(info.url + "/v2/", ("slipway", "old-shared-pw")) == 401  # Basic is no longer taken
+        # Every step had the old password: it is not the internal account's now.
+        from devops.registry.server import load_state
+        from devops.registry.tokens import authenticate
+
+        assert info.password != "old-shared-pw" and len(info.password) >= 24
+        assert authenticate(load_state(tmp_path), "slipway+internal", "old-shared-pw") is None
     finally:
         stop_registry(tmp_path)

@@ -106,12 +106,15 @@ stage = st.builds(
     when=st.none() | when,
     cache=st.none() | cache,
 )
+# Rancher's recipient shape (lint warns about other keys, a missing `notifier`, and recipients
+# without a `condition`).
+recipient = st.tuples(text, names).map(lambda rn: (("recipient", rn[0]), ("notifier", rn[1])))
 notification = st.builds(
     Notification,
-    recipients=st.lists(pairs.filter(bool), max_size=2).map(tuple),
+    recipients=st.lists(recipient, max_size=2).map(tuple),
     message=text,
     condition=st.lists(st.sampled_from(["Success", "Failed", "Changed"]), max_size=3).map(tuple),
-).filter(lambda n: n.recipients or n.message or n.condition)
+).filter(lambda n: (n.recipients or n.message or n.condition) and (n.condition or not n.recipients))
 pipeline = st.builds(
     PipelineConfig,
     stages=st.lists(stage, min_size=1, max_size=3).map(lambda s: (CLONE_STAGE, *s)),

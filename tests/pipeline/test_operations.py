@@ -239,3 +239,50 @@ def test_read_document_is_what_ops_work_on():
         read_document("stages: [\n")
     with pytest.raises(EditError, match="mapping"):
         read_document("- a\n")
+
+
+def test_a_file_with_anchors_is_edited_through_the_round_trip():
+    """The text engine leaves anchors and aliases to ruamel's round trip: same data, comments kept."""
+    from devops.pipeline import textedit
+    from devops.pipeline.operations import apply_ops_lossless
+
+    text = textwrap.dedent(
+        """\
+        .defaults: &img
+          image: golang:1.22   # shared
+        stages:
+        - name: Build
+          steps:
+          - runScriptConfig:
+              <<: *img
+              shellScript: go build
+        """
+    )
+    ops = [{"op": "set", "path": "stages[0].name", "value": "Compile"}]
+    with pytest.raises(textedit.Unsupported):
+        apply_ops_lossless(text, ops)
+    out = apply_ops(text, ops)
+    assert plain(out) == apply_ops_data(plain(text), ops)
+    assert "# shared" in out and "&img" in out and "*img" in out
+
+
+def test_shorthand_forms_stay_as_written():
+    text = textwrap.dedent(
+        """\
+        stages:
+        - name: Build
+          when:
+            branch: master
+            event: [push]
+          steps:
+          - runScriptConfig:
+              image: "golang:1.22"
+              shellScript: go build
+            cache: false
+        branch: master
+        """
+    )
+    out = apply_ops(text, [{"op": "set", "path": "stages[0].steps[0].runScriptConfig.image", "value": "golang:1.23"},
+                           {"op": "set", "path": "stages[0].steps[0].privileged", "value": True}])
+    assert out == text.replace('"golang:1.22"', '"golang:1.23"').replace(
+        "    cache: false\n", "    cache: false\n    privileged: true\n")

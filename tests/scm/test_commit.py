@@ -90,6 +90,8 @@ def test_read_then_commit_a_one_line_change(served, tmp_path):
     # Every request carried the credential; it was never in a URL.
     assert server.seen and all(a == basic("ci", TOKEN) for a in server.seen if a)
     assert all(TOKEN not in p for p in server.paths)
+    mirror = g.mirror_path(tmp_path / "data", repo.url)
+    assert TOKEN not in (mirror / "config").read_text()
     # The mirror (what runs read) has the commit at once.
     assert read_file(repo, "main") == type(opened)(sha, ".rancher-pipeline.yml", new_text)
 
@@ -185,3 +187,14 @@ def test_the_store_table_defaults_to_generic_git():
     assert "git" in FILE_STORES
     assert type(store_for(RepoSpec(url="x", provider="github"))).__name__ == "GitFileStore"
     assert "tok" not in repr(RepoSpec(url="x", auth=g.Auth(token="tok")))
+
+
+def test_a_push_the_server_refuses_says_why(served, tmp_path):
+    """A hook-like refusal (here: a non-bare repository's checked-out branch) is a CommitError
+    with the server's reason, not BranchMoved."""
+    _, _, work = served
+    repo = RepoSpec(url=str(work), data_dir=tmp_path / "data")
+    opened = read_file(repo, "main")
+    with pytest.raises(CommitError, match="checked out") as err:
+        commit_file(repo, "main", opened.path, "stages: []\n", "m", "Ada", "ada@example.com", opened.head)
+    assert not isinstance(err.value, BranchMoved)

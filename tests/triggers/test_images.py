@@ -111,14 +111,29 @@ def test_the_token_is_encrypted_at_rest(project, data_dir, repo):
 def test_a_registry_notification_redelivered_runs_once(project, data_dir, repo):
     from devops.triggers.registry_events import image_pushed
 
-    p = make_pipeline(project, repo, entry("builtin", "demo/app:1*", ["master"], token=""))
+    app = f"{project.id}/app"
+    p = make_pipeline(project, repo, entry("builtin", f"{app}:1*", ["master"], token=""))
     event = {"id": "asdf-asdf-asdf-asdf-0", "action": "push"}
     for _ in range(2):
-        image_pushed.send(sender=None, repository="demo/app", tag="12", digest="sha256:" + "a" * 64,
+        image_pushed.send(sender=None, repository=app, tag="12", digest="sha256:" + "a" * 64,
                           registry="127.0.0.1:5000", event=event)
-    image_pushed.send(sender=None, repository="demo/app", tag="2", digest="sha256:" + "b" * 64,
+    image_pushed.send(sender=None, repository=app, tag="2", digest="sha256:" + "b" * 64,
                       registry="127.0.0.1:5000", event={"id": "other"})  # tag does not match 1*
     assert list(PipelineExecution.objects.filter(pipeline=p).values_list("trigger_type", flat=True)) == ["image"]
+
+
+def test_a_built_in_push_of_another_projects_image_runs_nothing(project, data_dir, repo):
+    """The built-in registry's repositories belong to projects (`<project id>/`): a pipeline hears only its own."""
+    from devops.triggers.registry_events import image_pushed
+
+    p = make_pipeline(project, repo, entry("builtin", "p-other/app", ["master"], token=""),
+                      entry("builtin", f"{project.id}/app", ["master"], token=""))
+    image_pushed.send(sender=None, repository="p-other/app", tag="1", digest="sha256:" + "c" * 64,
+                      registry="127.0.0.1:5000", event={"id": "theirs"})
+    assert not PipelineExecution.objects.filter(pipeline=p).exists()  # its entry names it, still nothing
+    image_pushed.send(sender=None, repository=f"{project.id}/app", tag="1", digest="sha256:" + "d" * 64,
+                      registry="127.0.0.1:5000", event={"id": "ours"})
+    assert PipelineExecution.objects.filter(pipeline=p).count() == 1
 
 
 @pytest.mark.slow
@@ -139,15 +154,20 @@ def test_a_buildah_push_to_the_built_in_registry_runs_the_pipeline(tmp_path, liv
     data = tmp_path / "data"
     data.mkdir()
     settings.DATA_DIR = data
-    p = make_pipeline(project, repo, entry("builtin", "trig/app:v*", ["master", "dev"], token=""))
-    info = ensure_registry(data, notify_url=live_server.url + NOTIFY_PATH)
+    from devops.registry.server import project_auth
+    from devops.registry.tokens import TOKEN_PATH
+
+    app = f"{project.id}/app"
+    p = make_pipeline(project, repo, entry("builtin", f"{app}:v*", ["master", "dev"], token=""))
+    info = ensure_registry(data, notify_url=live_server.url + NOTIFY_PATH, token_realm=live_server.url + TOKEN_PATH)
     try:
         auth = tmp_path / "auth.json"
-        auth.write_text(auth_json({info.address: (info.username, info.password)}))
+        # The project's own credential, as its publish steps get it (token auth: the live server's token view).
+        auth.write_text(auth_json({info.address: project_auth(data, project.id, trusted=True)}))
 
         def push(tag: str) -> None:
             done = subprocess.run(["buildah", *buildah_storage_args(image_data_dir), "push", "--tls-verify=false",
-                                   "--authfile", str(auth), BASE_IMAGE, f"docker://{info.address}/trig/app:{tag}"],
+                                   "--authfile", str(auth), BASE_IMAGE, f"docker://{info.address}/{app}:{tag}"],
                                   capture_output=True, text=True, check=False)
             assert done.returncode == 0, done.stderr
 

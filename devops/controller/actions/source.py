@@ -32,7 +32,7 @@ def git_auth_of(pipeline: Pipeline) -> git.Auth:
     cred = pipeline.credential
     if cred is None:
         return git.NO_AUTH
-    return git.Auth(token=cred.access_token or "", username=cred.login_name or "",
+    return git.Auth(token=cred.access_token or "", username=cred.git_username(),
                     ssh_private_key=cred.ssh_private_key or "")
 
 
@@ -73,6 +73,8 @@ def read_source(
         info = git.commit_info(mirror, commit)
         if not ref:
             ref = _ref_named(mirror, branch) if named else f"refs/heads/{branch}"
+        if config_text is None and (found := _provider_file(pipeline, commit, MAX_BYTES)) is not None:
+            filename, config_text = found  # a provider repository: its contents API, at this commit
         if config_text is None:
             filename = git.find_file(mirror, commit, PIPELINE_FILENAMES)
             if filename is None:
@@ -93,6 +95,22 @@ def read_source(
     return Source(branch=branch, commit=commit, ref=ref, message=info.message,
                   author=info.author, author_email=info.author_email, config=config,
                   config_text=config_text, filename=filename)
+
+
+def _provider_file(pipeline: Pipeline, commit: str, limit: int) -> tuple[str, str] | None:
+    """The pipeline file through the provider's contents API (controller/scmcreds.py); None for generic Git."""
+    from devops.controller import scmcreds
+    from devops.pipeline import PIPELINE_FILENAMES
+    from devops.scm import http
+
+    try:
+        found = scmcreds.pipeline_file(pipeline, commit, PIPELINE_FILENAMES, limit)
+    except (http.ProviderError, scmcreds.NotConnected) as exc:
+        raise RepositoryError(f"the provider's contents API: {exc}") from None
+    if found is None:
+        return None
+    name, body = found
+    return name, body.decode("utf-8", errors="replace")
 
 
 def _ref_named(mirror, name: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.registry.server import registry_info
+from devops.registry.tokens import in_namespace, namespace
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext
@@ -100,6 +101,19 @@ def resolve_target(config: PublishImageConfig, local_registry: str) -> ImageTarg
     return ImageTarget(registry, repo, tags, builtin=False)
 
 
+def builtin_name_problem(project_id: str, repository: str) -> str:
+    """Why `repository` cannot be pushed to the built-in registry by this project ("" if it can).
+
+    The registry's own rule (tokens.grant) is the guard; this only says it
+    before a build is spent on an image that could never be pushed.
+    """
+    if in_namespace(project_id, repository):
+        return ""
+    return (f"the built-in registry keeps each project's images under its id: {repository!r} is outside "
+            f"{namespace(project_id)!r}, so the registry would refuse the push; name it "
+            f"{namespace(project_id)}{repository.rsplit('/', 1)[-1]} (e.g. tag: ${{CICD_PROJECT_ID}}/app:1)")
+
+
 def parse_build_args(text: str) -> list[tuple[str, str]]:
     """PLUGIN_BUILD_ARGS as Rancher's docker plugin read it: `A=1,B=two` (or one per line)."""
     out = []
@@ -143,14 +157,16 @@ def auth_json(auths: dict[str, tuple[str, str]]) -> str:
 
 
 def local_registry(ctx: StepContext) -> tuple[str, tuple[str, str] | None]:
-    """The built-in registry's address and credentials for this step ("" when none)."""
+    """The built-in registry's address and this run's credential for it ("" / None when none).
+
+    The credential is the project's, from the RunSpec (controller/spec.py):
+    it reaches `<project id>/...` only. Never Slipway's internal account.
+    """
     address = ctx.env.get("CICD_LOCAL_REGISTRY") or ctx.spec.env.get("CICD_LOCAL_REGISTRY", "")
-    info = registry_info(ctx.data_dir)
-    if not address and info is not None:
-        address = info.address
+    if not address:
+        info = registry_info(ctx.data_dir)
+        address = info.address if info is not None else ""
     creds = ctx.spec.registry_auth.get(address) if address else None
-    if creds is None and info is not None and info.address == address:
-        creds = (info.username, info.password)
     return address, creds
 
 

@@ -21,10 +21,15 @@
   the project's registry credentials, RunSpec.registry_auth). Credentials go
   through a 0600 auth file, never argv or the log. The digest of the pushed
   manifest is printed and returned as `StepResult.image_digest`.
+- The built-in registry keeps each project's images under `<project id>/`
+  (its token auth refuses anything else, devops/registry/tokens.py): a tag
+  outside it fails the step before the build, saying how to name it.
 - Runs of pull requests (`spec.trusted` False): a push to a remote registry
-  fails the step with the reason, and the build neither uses nor leaves
-  cached layers or a whole-build fingerprint (a later trusted build must not
-  reuse what a pull request built).
+  fails the step with the reason; to the built-in registry the image is
+  built but not pushed (their credential may only pull: a pull request must
+  not replace an image a trusted deploy pulls), and the build neither uses
+  nor leaves cached layers or a whole-build fingerprint (a later trusted
+  build must not reuse what a pull request built).
 - For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
   to `<run_dir>/published-image.env`.
 """
@@ -41,6 +46,7 @@ from devops.engines.local.context import StepResult
 from devops.engines.local.errors import StepStartError
 from devops.engines.local.images import (
     build_fingerprint,
+    builtin_name_problem,
     fingerprint_file,
     local_registry,
     parse_build_args,
@@ -163,6 +169,8 @@ def run(ctx: StepContext) -> StepResult:
         target = resolve_target(cfg, local_address)
     except ValueError as e:
         return _fail(ctx, 1, str(e))
+    if target.builtin and (problem := builtin_name_problem(ctx.spec.project_id, target.repository)):
+        return _fail(ctx, 1, problem)
     if cfg.push_remote is False and cfg.registry:
         ctx.say(f"pushRemote is false: pushing to the built-in registry, not {cfg.registry}")
 
@@ -188,6 +196,11 @@ def run(ctx: StepContext) -> StepResult:
         if rc != 0:
             return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
+    if target.builtin and not ctx.spec.trusted:
+        ctx.say("built, not pushed: runs of pull requests may pull from the built-in registry but never "
+                "push to it (an image a trusted run or deploy pulls must not come from a pull request)")
+        _forget_image(ctx, buildah, storage, env, target.refs)
+        return StepResult(0, "")
     try:
         digest = _push(ctx, buildah, storage, env, target)
     finally:
@@ -227,8 +240,7 @@ def _forget_image(ctx: StepContext, buildah: str, storage: list[str], env: dict[
     done = subprocess.run([buildah, *storage, "rmi", "-f", *refs], capture_output=True, text=True, env=env,
                           check=False)
     if done.returncode == 0:
-        ctx.say("the image was removed from local storage after the push (a pull request's build is never "
-                "reused as a cache)")
+        ctx.say("the image was removed from local storage (a pull request's build is never reused as a cache)")
     else:
         ctx.say(f"could not remove the image from local storage (buildah exit {done.returncode})")
 

@@ -1,0 +1,41 @@
+"""Slack-compatible incoming webhooks: POST `{"text": ...}` (Slack, Mattermost, Rocket.Chat).
+
+A `recipient` from the pipeline file (`#channel` or `@user`) goes in
+`channel`: Mattermost and Rocket.Chat honour it; Slack's app webhooks post to
+their own channel and ignore it. The URL is the secret (whoever has it may
+post), stored encrypted and never shown again.
+"""
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+from devops.notifications.base import Field, Message, Notifier, SendOptions
+from devops.notifications.safehttp import post_json, url_problem
+
+
+class SlackNotifier(Notifier):
+    fields: ClassVar = (
+        Field("url", "Incoming webhook URL", secret=True, required=True,
+              help="https://hooks.slack.com/services/..., or a Mattermost/Rocket.Chat incoming webhook"),
+    )
+
+    @classmethod
+    def check(cls, config: dict[str, str], *, allow_private: bool = False) -> dict[str, str]:
+        errors = super().check(config, allow_private=allow_private)
+        url = str(config.get("url", "")).strip()
+        if url and "url" not in errors:
+            problem = url_problem(url, allow_private=allow_private)
+            if problem:
+                errors["url"] = problem
+        return errors
+
+    @staticmethod
+    def body(recipient: str, message: Message) -> bytes:
+        data = {"text": message.text}
+        if recipient.strip():
+            data["channel"] = recipient.strip()
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    def send(self, config: dict[str, str], recipient: str, message: Message, options: SendOptions) -> str:
+        return post_json(config["url"], self.body(recipient, message), {}, options)

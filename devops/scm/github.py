@@ -1,0 +1,66 @@
+"""GitHub and GitHub Enterprise Server: repositories, webhooks, contents, commit statuses (REST v3).
+
+Request bodies follow GitHub's OpenAPI description (tests/scm check each one
+against it). GitHub's OAuth tokens do not expire, so there is no refresh.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from devops.scm.base import STATUS_CONTEXT, App, Provider, Repo
+from devops.scm.http import NotFound, ProviderError
+
+
+class GitHubProvider(Provider):
+    name = "github"
+    default_web = "https://github.com"
+    scopes = (("repo", "list private repositories, read the pipeline file and set commit statuses"),
+              ("admin:repo_hook", "create the push / pull-request webhook and delete it with the pipeline"))
+
+    @classmethod
+    def api_base(cls, app: App) -> str:
+        return f"https://{app.hostname}/api/v3" if app.hostname else "https://api.github.com"
+
+    def __init__(self, app: App, token: str) -> None:
+        super().__init__(app, token)
+        self.client.accept = "application/vnd.github+json"
+
+    def list_repos(self) -> list[Repo]:
+        params = {"per_page": "100", "sort": "full_name", "visibility": "all",
+                  "affiliation": "owner,collaborator,organization_member"}
+        return [repo_of(r) for r in self.client.pages("/user/repos", params=params) if isinstance(r, dict)]
+
+    def create_hook(self, repo: Repo, url: str, secret: str) -> str:
+        body = {"name": "web", "active": True, "events": ["push", "pull_request"],
+                "config": {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}}
+        answer = self.client.request("POST", f"/repos/{repo.full_name}/hooks", json_body=body).json()
+        return str(answer["id"])
+
+    def delete_hook(self, repo: Repo, hook_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"/repos/{repo.full_name}/hooks/{quote(hook_id, safe='')}")
+        except NotFound:
+            pass
+
+    def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
+        try:
+            reply = self.client.request("GET", f"/repos/{repo.full_name}/contents/{quote(path)}",
+                                        params={"ref": commit}, accept="application/vnd.github.raw")
+        except NotFound:
+            return None
+        if len(reply.body) > limit:
+            raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
+        return reply.body
+
+    def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
+        body = {"state": state, "target_url": target_url, "description": description[:140],
+                "context": STATUS_CONTEXT}
+        self.client.request("POST", f"/repos/{repo.full_name}/statuses/{commit}", json_body=body)
+
+
+def repo_of(r: dict) -> Repo:
+    return Repo(external_id=str(r.get("id", "")), full_name=str(r.get("full_name", "")),
+                clone_url=str(r.get("clone_url", "")), html_url=str(r.get("html_url", "")),
+                default_branch=str(r.get("default_branch") or ""), private=bool(r.get("private")),
+                language=str(r.get("language") or ""),
+                permissions={k: bool(v) for k, v in (r.get("permissions") or {}).items()})

@@ -1,0 +1,72 @@
+"""GitLab (gitlab.com and self-hosted): projects, project hooks, repository files, commit statuses (API v4).
+
+GitLab's OAuth access tokens expire after two hours, and a refresh answers a
+new pair while invalidating the old one: the caller must store both before
+using either (devops/controller/scmcreds.py does so under a row lock).
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from devops.scm.base import STATUS_CONTEXT, App, Provider, Repo, Token
+from devops.scm.http import Client, NotFound, ProviderError
+
+# Slipway's commit-status words -> GitLab's (`failed`, not `failure`; no `error`).
+GITLAB_STATE = {"pending": "running", "success": "success", "failure": "failed", "error": "canceled"}
+
+
+class GitLabProvider(Provider):
+    name = "gitlab"
+    default_web = "https://gitlab.com"
+    scopes = (("api", "list projects, read the pipeline file, create/delete the project hook, set commit statuses"),)
+    expiring_tokens = True
+
+    @classmethod
+    def api_base(cls, app: App) -> str:
+        return cls.web_base(app) + "/api/v4"
+
+    @classmethod
+    def refresh(cls, app: App, refresh_token: str) -> Token:
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id,
+                "client_secret": app.client_secret, "redirect_uri": app.redirect_uri}
+        return Token.from_oauth(Client(cls.web_base(app)).request("POST", "/oauth/token", data=data).json())
+
+    def list_repos(self) -> list[Repo]:
+        params = {"membership": "true", "per_page": "100", "order_by": "path", "sort": "asc",
+                  "min_access_level": "40"}  # Maintainer: the level that may add a project hook
+        return [repo_of(p) for p in self.client.pages("/projects", params=params) if isinstance(p, dict)]
+
+    def create_hook(self, repo: Repo, url: str, secret: str) -> str:
+        body = {"url": url, "token": secret, "push_events": True, "tag_push_events": True,
+                "merge_requests_events": True, "enable_ssl_verification": True}
+        return str(self.client.request("POST", f"/projects/{repo.path_id}/hooks", json_body=body).json()["id"])
+
+    def delete_hook(self, repo: Repo, hook_id: str) -> None:
+        try:
+            self.client.request("DELETE", f"/projects/{repo.path_id}/hooks/{quote(hook_id, safe='')}")
+        except NotFound:
+            pass
+
+    def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
+        try:
+            reply = self.client.request("GET", f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}/raw",
+                                        params={"ref": commit}, accept="*/*")
+        except NotFound:
+            return None
+        if len(reply.body) > limit:
+            raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
+        return reply.body
+
+    def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
+        body = {"state": GITLAB_STATE[state], "target_url": target_url, "description": description[:255],
+                "name": STATUS_CONTEXT}
+        self.client.request("POST", f"/projects/{repo.path_id}/statuses/{commit}", json_body=body)
+
+
+def repo_of(p: dict) -> Repo:
+    perms = p.get("permissions") or {}
+    level = max([(perms.get(k) or {}).get("access_level") or 0 for k in ("project_access", "group_access")] or [0])
+    return Repo(external_id=str(p.get("id", "")), api_id=str(p.get("id", "")),
+                full_name=str(p.get("path_with_namespace", "")), clone_url=str(p.get("http_url_to_repo", "")),
+                html_url=str(p.get("web_url", "")), default_branch=str(p.get("default_branch") or ""),
+                private=p.get("visibility") != "public", permissions={"access_level": level})

@@ -1,0 +1,175 @@
+"""The one small HTTP helper of the provider modules (GitHub, GitLab, Bitbucket).
+
+Plain data in and out, no Django. Every call has a timeout, a response is
+read at most `MAX_BODY` bytes (a provider answering gigabytes cannot exhaust
+memory), and failures come out as three exceptions the callers act on:
+
+- `Unauthorized` (401): the token was revoked or expired — show "reconnect";
+- `Transient` (5xx, 429, timeouts, connection errors): retry later, with the
+  provider's `Retry-After` when it sent one;
+- `ProviderError` (any other 4xx, malformed JSON): permanent, with the
+  provider's message.
+
+Tokens travel only in the `Authorization` header (Bitbucket Cloud accepts no
+`?access_token=`); no message of these exceptions contains a header.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+TIMEOUT = (5, 20)  # connect, read (seconds)
+MAX_BODY = 8 * 1024 * 1024  # one page of repositories or one pipeline file is far below this
+MAX_PAGES = 50  # 50 pages x 100 repositories: paging stops there (a bound on time and memory)
+
+
+class ProviderError(Exception):
+    """A permanent failure (4xx but 401, malformed answer); `status` is the HTTP status or 0."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Unauthorized(ProviderError):
+    """401: the token is revoked or expired; the user has to reconnect (or the token be refreshed)."""
+
+
+class Transient(ProviderError):
+    """Maybe passing (5xx, 429, timeout, connection refused); `retry_after` seconds when the provider said."""
+
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class NotFound(ProviderError):
+    """404 (also what GitHub answers for a private repository the token cannot see)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ProviderError(f"{self.url}: the answer is not JSON", self.status) from None
+
+    def next_url(self) -> str:
+        """The `rel="next"` of the Link header (GitHub, GitLab), else ""."""
+        for part in self.headers.get("link", "").split(","):
+            m = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', part)
+            if m:
+                return m.group(1)
+        return ""
+
+
+@dataclass
+class Client:
+    """One provider's API root and the header that authenticates (`Authorization: ...`)."""
+
+    base: str
+    authorization: str = ""
+    accept: str = "application/json"
+    session: requests.Session | None = field(default=None, repr=False)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base.rstrip("/") + path
+
+    def request(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
+                params: dict | None = None, accept: str = "", auth: tuple[str, str] | None = None,
+                ok: tuple[int, ...] = (200, 201, 202, 204)) -> Reply:
+        url = self.url(path)
+        headers = {"Accept": accept or self.accept, "User-Agent": "Slipway"}
+        if self.authorization and auth is None:
+            headers["Authorization"] = self.authorization
+        sess = self.session or requests
+        try:
+            resp = sess.request(method, url, json=json_body, data=data, params=params, headers=headers,
+                                auth=auth, timeout=TIMEOUT, stream=True, allow_redirects=False)
+        except requests.Timeout:
+            raise Transient(f"{method} {_plain(url)}: timed out") from None
+        except requests.RequestException as exc:
+            raise Transient(f"{method} {_plain(url)}: {type(exc).__name__}") from None
+        try:
+            body = _read(resp)
+        finally:
+            resp.close()
+        reply = Reply(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, body, url)
+        if resp.status_code in ok:
+            return reply
+        message = f"{method} {_plain(url)}: {resp.status_code} {_message(body)}".strip()
+        if resp.status_code == 401:
+            raise Unauthorized(message, 401)
+        if resp.status_code == 404:
+            raise NotFound(message, 404)
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise Transient(message, resp.status_code, _retry_after(reply.headers))
+        if resp.status_code == 403 and reply.headers.get("x-ratelimit-remaining") == "0":
+            raise Transient(message, 403, _retry_after(reply.headers))  # GitHub's primary rate limit
+        raise ProviderError(message, resp.status_code)
+
+    def get_json(self, path: str, **kw) -> Any:
+        return self.request("GET", path, **kw).json()
+
+    def pages(self, path: str, *, params: dict | None = None, items=None) -> Iterator[Any]:
+        """Every item of a paged list: Link `rel="next"` (GitHub, GitLab) or the body's `next` (Bitbucket).
+
+        `items(body)` picks the list out of a page (Bitbucket's `values`); at most MAX_PAGES pages.
+        """
+        url: str = path
+        for _ in range(MAX_PAGES):
+            reply = self.request("GET", url, params=params)
+            body = reply.json()
+            yield from (items(body) if items else body)
+            url = reply.next_url() or (body.get("next", "") if isinstance(body, dict) else "")
+            params = None  # the next URL carries the query
+            if not url:
+                return
+
+
+def _read(resp) -> bytes:
+    chunks, size = [], 0
+    for chunk in resp.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ProviderError(f"{_plain(resp.url)}: the answer is over {MAX_BODY} bytes", resp.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _plain(url: str) -> str:
+    """The URL without its query (a provider may echo parameters there)."""
+    return url.split("?", 1)[0]
+
+
+def _message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", errors="replace")
+    if isinstance(data, dict):
+        for key in ("message", "error_description", "error"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if value:
+                return str(value)[:300]
+    return ""
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    try:
+        return float(headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
