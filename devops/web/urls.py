@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from devops.web import urls_editor, urls_run, views, views_accounts, views_notify, views_scm, views_settings
+from devops.web import (
+    urls_editor,
+    urls_run,
+    views,
+    views_accounts,
+    views_notify,
+    views_scm,
+    views_settings,
+)
 
 app_name = "web"
 
