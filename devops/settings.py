@@ -252,6 +252,10 @@ SLIPWAY_REGISTRY_ADDR = envhostport("SLIPWAY_REGISTRY_ADDR")
 # The kubeconfig of the cluster the jenkins engine's data plane lives on (`dataplane apply`,
 # engine deploy()); empty = the in-cluster service account when Slipway runs on the cluster.
 SLIPWAY_KUBECONFIG = envstr("SLIPWAY_KUBECONFIG", "")
+# Deploy steps may use a project kubeconfig whose server is this machine (loopback, link-local,
+# its own addresses). Read again by each step (devops.dataplane.client); parsed here so a typo
+# stops start-up.
+SLIPWAY_DEPLOY_ALLOW_LOCAL = envbool("SLIPWAY_DEPLOY_ALLOW_LOCAL", False)
 # Start the built-in registry with the controller when docker-registry is installed.
 SLIPWAY_REGISTRY = envbool("SLIPWAY_REGISTRY", True)
 # Run directories and workspaces of finished executions are deleted this long

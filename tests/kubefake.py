@@ -3,7 +3,7 @@
 It speaks the REST paths Slipway uses: discovery (`/api/v1`, `/apis/G/V`),
 collections and objects of the resources in RESOURCES, namespaced and
 cluster-scoped, with GET (read, list, `labelSelector` of `k=v,...`), POST
-(create, 409 AlreadyExists), PATCH (strategic / merge patches applied as a
+(create, 409 AlreadyExists), DELETE of one object or of a collection by `labelSelector`, PATCH (strategic / merge patches applied as a
 JSON merge patch; server-side apply `application/apply-patch+yaml` creates or
 merges and records the `fieldManager`; a `metadata.resourceVersion` in a
 patch must match, else 409 Conflict), PUT and DELETE. Every object gets a
@@ -143,6 +143,14 @@ class FakeKube:
             self._stamp(obj, new=True)
             self.objects[key] = obj
             return 201, copy.deepcopy(obj)
+        if method == "DELETE" and not name:  # deletecollection: every object the labelSelector matches
+            wanted = dict(p.split("=", 1) for p in query.get("labelSelector", "").split(",") if p)
+            gone = [k for k, o in sorted(self.objects.items())
+                    if k[0] == gv and k[1] == plural and (not namespace or k[2] == namespace)
+                    and all((o["metadata"].get("labels") or {}).get(lk) == lv for lk, lv in wanted.items())]
+            items = [self.objects.pop(k) for k in gone]
+            return 200, {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": "1"},
+                         "items": items}
         if method == "DELETE":
             if live is None:
                 return 404, _status(404, "NotFound", f"{plural} {name!r} not found")

@@ -9,7 +9,8 @@ scopes it needs, and gets a JWT valid for TOKEN_TTL seconds:
     -> 200 {"token": "...", "access_token": "...", "expires_in": 300, "issued_at": "..."}
 
 Who may have what is `devops.registry.tokens.grant`: a project's credential
-pull (and, for trusted runs, push) of `<project id>/...` only. A scope that
+pull (and, for trusted runs, push) of `<project id>/...` only; a pull
+request's run pushes only its own `<project id>/pr/<execution>/...`. A scope that
 is not granted is left out of the token, as the token spec says; the
 registry then refuses the request that needed it (401 insufficient_scope).
 No Basic auth, or a wrong one: 401. Not a Slipway session or API token on

@@ -9,8 +9,16 @@ their RunSpec's `trusted` is False, it carries no envFrom secrets and no
 registry credentials of the project, and engines refuse their pushes to
 remote registries and never publish their caches. For the built-in registry
 every run gets its project's own credential (devops/registry/tokens.py):
-trusted runs may pull and push `<project id>/...`, runs of pull requests may
-only pull it. No run gets a credential that reaches another project.
+trusted runs may pull and push `<project id>/...`; a run of a pull request
+may pull those and push only its own `<project id>/pr/<execution>/...`. No
+run gets a credential that reaches another project.
+
+`CICD_LOCAL_REGISTRY` is the registry address plus that namespace
+(`127.0.0.1:5000/p-abcde`, `127.0.0.1:5000/p-abcde/pr/p-xyzab-7`), as in
+Rancher, where it named the project's own registry: a file's
+`${CICD_LOCAL_REGISTRY}/myorg/app:7` is the image its `tag: myorg/app:7`
+pushed (the publish step adds the same namespace). Engines take the bare
+address from it (`devops.registry.tokens.split_local_registry`).
 """
 from __future__ import annotations
 
@@ -72,22 +80,25 @@ def cicd_env(execution: PipelineExecution) -> dict[str, str]:
         "CICD_PIPELINE_ID": pipeline.name,
         "CICD_PROJECT_ID": project.id,
         "CICD_CLUSTER_ID": project.cluster_id,
-        # The built-in registry's address (DATA_DIR/registry/state.json), empty until it first ran.
-        "CICD_LOCAL_REGISTRY": _local_registry_address(),
+        # The built-in registry's address (DATA_DIR/registry/state.json) and the run's
+        # namespace in it; empty until the registry first ran.
+        "CICD_LOCAL_REGISTRY": _local_registry(project.id, execution.name, trusted=is_trusted(execution)),
     }
 
 
-def _local_registry_address() -> str:
+def _local_registry(project_id: str, execution: str, *, trusted: bool) -> str:
     from devops.registry.server import registry_info
+    from devops.registry.tokens import local_registry_value
 
     info = registry_info(settings.DATA_DIR)
-    return info.address if info else ""
+    return local_registry_value(info.address, project_id, execution, trusted=trusted) if info else ""
 
 
-def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]]:
+def registry_auth(project, *, trusted: bool = True, execution: str = "") -> dict[str, tuple[str, str]]:
     """host -> (username, password): the project's registry credentials (trusted runs only)
     and the project's credential for the built-in registry (push+pull of `<project id>/...`
-    for trusted runs, pull only for pull requests)."""
+    for trusted runs; for the pull-request run `execution`, push only to its own
+    `<project id>/pr/<execution>/...`)."""
     from devops.models import RegistryCredential
     from devops.registry.server import project_auth, registry_info
 
@@ -95,7 +106,8 @@ def registry_auth(project, *, trusted: bool = True) -> dict[str, tuple[str, str]
     if trusted:
         auth = {row.host: (row.username, row.password) for row in RegistryCredential.objects.filter(project=project)}
     info = registry_info(settings.DATA_DIR)
-    own = project_auth(settings.DATA_DIR, project.id, trusted=trusted) if info is not None else None
+    own = project_auth(settings.DATA_DIR, project.id, trusted=trusted, execution=execution) \
+        if info is not None else None
     if own is not None:
         auth[info.address] = own
     return auth
@@ -158,7 +170,7 @@ def build_spec(execution: PipelineExecution) -> RunSpec:
                        ssh_private_key=cred.ssh_private_key or "")
         mask.extend(v for v in (auth.token, auth.ssh_private_key) if v)
 
-    reg_auth = registry_auth(project, trusted=trusted)
+    reg_auth = registry_auth(project, trusted=trusted, execution=execution.name)
     mask.extend(p for _u, p in reg_auth.values() if p)
 
     # The deploy target (a kubeconfig in the project Secret `deploy-target`): trusted runs only.

@@ -66,6 +66,85 @@ def check_kubeconfig(text: str) -> dict[str, Any]:
     return data
 
 
+# The operator setting that lets a project's deploy target be this machine (README "Settings").
+ALLOW_LOCAL_SETTING = "SLIPWAY_DEPLOY_ALLOW_LOCAL"
+
+
+def local_targets_allowed() -> bool:
+    """Read at each use, from the environment a step's runner inherits from its controller (the
+    runner imports no Django; settings.py parses the same variable at start-up, so a typo stops it)."""
+    import os
+
+    return os.environ.get(ALLOW_LOCAL_SETTING, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _own_address(ip: str) -> bool:
+    """Whether `ip` is an address of this machine: binding to it succeeds only then (no extra package)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.bind((ip, 0))
+        return True
+    except OSError:
+        return False
+
+
+def local_address_refusal(url: str, what: str = "server") -> str | None:
+    """Why the deploy target's `url` would reach this machine instead of a cluster, or None.
+
+    A project's kubeconfig is written by a project member, and Slipway's own kubernetes client (or
+    helm in the tools image) connects where it says: loopback, link-local (cloud metadata at
+    169.254.169.254), unspecified (0.0.0.0 reaches loopback), this machine's own addresses or a
+    unix socket would let that member talk to services of Slipway's host. Every address the name
+    resolves to is checked. (A name re-resolved differently between this check and the connect —
+    DNS rebinding — is not caught; an operator who fears it filters egress.)
+    """
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url).strip())
+    if parts.scheme not in ("https", "http"):
+        return f"its {what} {url!r} is not an https:// (or http://) URL"
+    host = parts.hostname or ""
+    if not host:
+        return f"its {what} {url!r} names no host"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError):
+        return f"its {what} host {host!r} does not resolve"
+    for info in infos:
+        raw = info[4][0].split("%", 1)[0]
+        ip = ipaddress.ip_address(raw)
+        mapped = getattr(ip, "ipv4_mapped", None)
+        ip = mapped or ip
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+            kind = ("loopback" if ip.is_loopback else "link-local" if ip.is_link_local
+                    else "unspecified" if ip.is_unspecified else "multicast")
+            return f"its {what} {host} is {ip}, a {kind} address of Slipway's own machine"
+        if _own_address(str(ip)):
+            return f"its {what} {host} is {ip}, an address of Slipway's own machine"
+    return None
+
+
+def check_target_addresses(data: dict[str, Any]) -> None:
+    """ValueError when a cluster of the (parsed) kubeconfig points at this machine, unless allowed."""
+    if local_targets_allowed():
+        return
+    for entry in data.get("clusters") or []:
+        cluster = (entry or {}).get("cluster") or {}
+        for field in ("server", "proxy-url"):
+            if field == "proxy-url" and not cluster.get(field):
+                continue
+            why = local_address_refusal(cluster.get(field) or "", field)
+            if why:
+                raise ValueError(f"cluster {entry.get('name')!r}: {why}; deploy targets on Slipway's own machine "
+                                 f"are refused unless the operator sets {ALLOW_LOCAL_SETTING}=1")
+
+
 def kubeconfig_secrets(text: str) -> list[str]:
     """The credential values of a kubeconfig, to mask in logs (empty when it does not parse)."""
     try:
@@ -78,15 +157,18 @@ def kubeconfig_secrets(text: str) -> list[str]:
 
 def load_api_client(kubeconfig: str | None = None, *, text: str | None = None) -> k.ApiClient:
     """An ApiClient for the kubeconfig file `kubeconfig` (the operator's: its current context), or the
-    kubeconfig `text` (a project's deploy target: `check_kubeconfig` first, ValueError when refused).
+    kubeconfig `text` (a project's deploy target: `check_kubeconfig` and `check_target_addresses`
+    first, ValueError saying why when refused).
 
     With neither, the in-cluster service account (a Slipway pod on the cluster).
     """
     from kubernetes import config
 
     configuration = k.Configuration()
-    if text is not None:  # a project's: inline credentials only
-        config.load_kube_config_from_dict(check_kubeconfig(text), client_configuration=configuration)
+    if text is not None:  # a project's: inline credentials only, and not pointing at this machine
+        data = check_kubeconfig(text)
+        check_target_addresses(data)
+        config.load_kube_config_from_dict(data, client_configuration=configuration)
     elif kubeconfig:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:

@@ -45,7 +45,8 @@ def get_log_store() -> LogStore:
     return log_store_from_url(settings.SLIPWAY_LOG_STORE)
 
 
-def open_step_writer(store: LogStore, key: LogKey, *, mask: tuple[str, ...] = (), cap: int | None = None) -> LogWriter:
+def open_step_writer(store: LogStore, key: LogKey, *, mask: tuple[str, ...] = (), cap: int | None = None,
+                     resume: dict | None = None, skip: int = 0) -> LogWriter:
     """The one way a runner opens a step's log.
 
     Every byte a step writes goes through here, so masking of secret values,
@@ -54,6 +55,7 @@ def open_step_writer(store: LogStore, key: LogKey, *, mask: tuple[str, ...] = ()
     the cap in bytes — None means the 100 MiB default). The returned writer
     never raises from write()/close(): log trouble never changes a step's
     result (see devops.logs.writer). Its `size` is the log's length in bytes.
+    `resume` / `skip` continue a log an earlier writer left (StepLogWriter.state()).
     """
     from devops.logs.live import get_publisher
     from devops.logs.writer import StepLogWriter
@@ -62,7 +64,7 @@ def open_step_writer(store: LogStore, key: LogKey, *, mask: tuple[str, ...] = ()
         publisher = get_publisher()
     except Exception:
         publisher = None
-    return StepLogWriter(store, key, mask=tuple(mask), cap=cap, publisher=publisher)
+    return StepLogWriter(store, key, mask=tuple(mask), cap=cap, publisher=publisher, resume=resume, skip=skip)
 
 
 def upload_spooled(store: LogStore | None = None) -> int:

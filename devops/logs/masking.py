@@ -64,6 +64,11 @@ class Masker:
     def active(self) -> bool:
         return self._pattern is not None
 
+    @property
+    def held(self) -> int:
+        """Bytes fed but not decided yet (the start of a possible secret): 0 after a write ending in a newline."""
+        return len(self._pending)
+
     def feed(self, data: bytes) -> bytes:
         if self._pattern is None:
             return data

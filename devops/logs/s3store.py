@@ -232,6 +232,34 @@ class S3LogStore(LogStore):
             self._put(self.prefix(sp.key) + "manifest.json", json.dumps(manifest).encode(), "application/json")
             sp.remove()
 
+    def restore_spool(self, sp: _Spool) -> None:
+        """A log begun on another machine and not finished there (its writer's process died: a
+        controller pod rescheduled) goes on here: its uploaded chunks become this machine's spool,
+        with the upload state after them, so appending continues the log instead of uploading new
+        bytes as chunk 0 over the old ones. Bytes the other machine never uploaded are not there:
+        `size()` says where the log stands, and the writer's caller decides what to write
+        (the Jenkins engine regenerates them, devops/engines/jenkins/logcopy.py)."""
+        tmp = sp.log.with_suffix(".log.tmp")
+        try:
+            if self._manifest(sp.key) is not None:
+                return
+            chunks, idx_chunks = self._chunks(sp.key), self._chunks(sp.key, "i")
+            if not chunks and not idx_chunks:
+                return
+            with open(tmp, "wb") as f:
+                for name, _size in chunks:
+                    f.write(self._get(name))
+            with open(sp.idx, "wb") as f:
+                for name, _size in idx_chunks:
+                    f.write(self._get(name))
+            seq = 1 + max(int(name.rsplit("/", 1)[1]) for name, _ in chunks + idx_chunks)
+            sp.save_state({"uploaded": tmp.stat().st_size, "idx_uploaded": sp.idx.stat().st_size, "seq": seq})
+            os.replace(tmp, sp.log)
+        except Exception as exc:  # S3 unreachable: a fresh spool, as before (upload_spooled ships it)
+            for p in (tmp, sp.idx, sp.state):
+                p.unlink(missing_ok=True)
+            log.warning("log %s: cannot restore the chunks already in S3: %s", sp.key.path, exc)
+
     # --- LogStore ------------------------------------------------------------------
     def writer(self, key: LogKey) -> LogWriter:
         return S3LogWriter(self, key)
@@ -373,6 +401,8 @@ class S3LogWriter(LogWriter):
         # Blocks only while upload_spooled() finishes an older spool of this key.
         fcntl.flock(self._lock_f, fcntl.LOCK_EX)
         sp.done.unlink(missing_ok=True)
+        if not sp.log.exists():
+            store.restore_spool(sp)
         self._indexer = LineIndexer()
         if sp.log.exists() and sp.log.stat().st_size:
             self._indexer.resume(*scan_lines(sp.log))

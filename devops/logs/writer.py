@@ -15,6 +15,11 @@ Contract:
 - Memory is flat: the masker holds at most (longest secret - 1) bytes and
   nothing else is buffered here.
 - Thread-safe: stdout and stderr pumps may share one writer.
+- Resumable (the Jenkins engine's log copy after a controller restart):
+  `state()` is what a later writer needs to go on where this one stood
+  (`resume=`), and `skip=N` says that the first N bytes this writer would
+  store are already in the log (written after the state was taken): they are
+  counted in `size` but neither stored nor published again.
 """
 from __future__ import annotations
 
@@ -50,6 +55,8 @@ class StepLogWriter(LogWriter):
         mask: tuple[str, ...] = (),
         cap: int | None = None,
         publisher=None,
+        resume: dict | None = None,
+        skip: int = 0,
     ):
         self.key = key
         self.cap = DEFAULT_CAP if cap is None else max(0, int(cap))
@@ -60,6 +67,12 @@ class StepLogWriter(LogWriter):
         self.dropped = 0        # step bytes dropped past the cap
         self.truncated = False
         self.size = 0           # bytes in the log, notices included
+        if resume:
+            self.size = int(resume["size"])
+            self.content = int(resume["content"])
+            self.dropped = int(resume["dropped"])
+            self.truncated = bool(resume["truncated"])
+        self._skip = max(0, int(skip))
         self._lock = threading.Lock()
         self._closed = False
         self._inner: LogWriter | None = None
@@ -69,6 +82,18 @@ class StepLogWriter(LogWriter):
             self._error("open", exc)
 
     # --- public ------------------------------------------------------------------
+    @property
+    def held(self) -> int:
+        """Bytes written but not stored yet (the masker's undecided tail); 0 after a write ending in a newline."""
+        return self.masker.held
+
+    def state(self) -> dict:
+        """What a later writer of this log needs (`resume=`) to continue exactly where this one stands,
+        provided it is fed again from the first byte not yet stored (see `held`)."""
+        with self._lock:
+            return {"size": self.size, "content": self.content, "dropped": self.dropped,
+                    "truncated": self.truncated}
+
     def write(self, data: bytes) -> None:
         if not data:
             return
@@ -135,6 +160,12 @@ class StepLogWriter(LogWriter):
             return
         offset = self.size
         self.size += len(data)
+        if self._skip:  # already in the log: an earlier writer stored these bytes
+            n = min(self._skip, len(data))
+            self._skip -= n
+            offset, data = offset + n, data[n:]
+            if not data:
+                return
         if self._inner is not None:
             try:
                 self._inner.write(data)

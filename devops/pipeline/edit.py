@@ -5,8 +5,8 @@ reads as `new_data`, touching only what differs: unchanged keys keep their
 comments, order, quoting and anchors; changed scalars are replaced in place;
 new keys are inserted after the key that precedes them in `new_data`; list
 items are aligned with a diff, so inserting a stage leaves the comments of
-the others where they were. The file's indentation, line endings (CRLF) and
-BOM are kept. The original text is first read through yamltree's limits, so
+the others where they were. The file's indentation, line endings (CRLF, or
+each line's own in a mixed file) and BOM are kept. The original text is first read through yamltree's limits, so
 a hostile file is refused before ruamel.yaml sees it.
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
+from devops.pipeline import textedit
 from devops.pipeline.problems import EditError
 from devops.pipeline.yamltree import compose, decode
 
@@ -39,7 +40,7 @@ def normalise(original_text: str | bytes):
         raise EditError(f"line {p.line}: {p.message}")
     text = decode(original_text)
     bom = original_text.startswith("\ufeff") if isinstance(original_text, str) else False
-    crlf = "\r\n" in text
+    as_read = text
     text = text.replace("\r\n", "\n")
     final_newline = text.endswith("\n") or not text
     if not final_newline:
@@ -48,9 +49,8 @@ def normalise(original_text: str | bytes):
     def restore(result: str, *, keep_final_newline: bool = False) -> str:
         if not final_newline and result.endswith("\n") and not keep_final_newline:
             result = result[:-1]
-        if crlf:
-            result = result.replace("\n", "\r\n")
-        return ("\ufeff" if bom else "") + result
+        # each line keeps its own ending (a mixed LF/CRLF file stays mixed)
+        return ("\ufeff" if bom else "") + textedit.with_endings(as_read, result)
 
     return text, restore
 
@@ -135,7 +135,7 @@ def round_trip(original_text: str, new_data: dict) -> str:
         raise EditError(f"line {p.line}: {p.message}")
     text = decode(original_text)
     bom = original_text.startswith("\ufeff") if isinstance(original_text, str) else False
-    crlf = "\r\n" in text
+    as_read = text
     text = text.replace("\r\n", "\n")
     final_newline = text.endswith("\n") or not text
     if not final_newline:
@@ -160,9 +160,7 @@ def round_trip(original_text: str, new_data: dict) -> str:
             result = "---\n" + result
     if not final_newline and result.endswith("\n"):
         result = result[:-1]  # keep a missing final newline missing
-    if crlf:
-        result = result.replace("\n", "\r\n")
-    return ("\ufeff" if bom else "") + result
+    return ("\ufeff" if bom else "") + textedit.with_endings(as_read, result)
 
 
 def _load(rt: YAML, text: str) -> CommentedMap:

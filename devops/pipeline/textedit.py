@@ -25,6 +25,7 @@ trip. Callers check that the result reads back as the intended data.
 from __future__ import annotations
 
 import bisect
+import difflib
 import json
 import math
 import re
@@ -636,3 +637,42 @@ def detect_style(text: str) -> Style:
 
     mapping, offset = _indents(text)
     return Style(mapping, offset)
+
+
+# --- line endings ------------------------------------------------------------------
+
+
+def with_endings(original: str, result: str) -> str:
+    """`result` (LF line endings) written back with the line endings of `original`, line by line.
+
+    A file with mixed LF / CRLF lines (an editor on Windows touched part of it)
+    must not come back all CRLF: every line the edit left alone keeps the
+    ending it had, a changed line takes the ending of the line it replaces,
+    and a new line the file's majority ending (ties: the first line's).
+    `original` is the decoded text as read; only the line breaks `\\n` and
+    `\\r\\n` are considered (a lone `\\r` is content here, as YAML's reader sees
+    lines through the same split).
+    """
+    if "\r\n" not in original:
+        return result
+    old = original.split("\n")
+    old_ends = ["\r\n" if part.endswith("\r") else "\n" for part in old[:-1]]
+    if "\n" not in old_ends:  # all CRLF: the common case, no diff needed
+        return result.replace("\n", "\r\n")
+    old_lines = [part[:-1] if part.endswith("\r") else part for part in old[:-1]]
+    new = result.split("\n")
+    new_lines, tail = new[:-1], new[-1]
+    crlf = old_ends.count("\r\n")
+    majority = "\r\n" if crlf * 2 > len(old_ends) or (crlf * 2 == len(old_ends) and old_ends[0] == "\r\n") else "\n"
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        for k in range(j1, j2):
+            if op == "equal":
+                end = old_ends[i1 + k - j1]
+            elif op == "replace":
+                end = old_ends[i1 + min(k - j1, i2 - i1 - 1)]
+            else:  # insert
+                end = majority
+            out.append(new_lines[k] + end)
+    return "".join(out) + tail

@@ -123,13 +123,18 @@ def _info(rdir: Path, state: dict) -> RegistryInfo:
     return RegistryInfo(state["address"], state["username"], state["password"], str(rdir))
 
 
-def project_auth(data_dir: Path | str, project_id: str, *, trusted: bool) -> tuple[str, str] | None:
+def project_auth(data_dir: Path | str, project_id: str, *, trusted: bool,
+                 execution: str = "") -> tuple[str, str] | None:
     """The registry credential of one project's runs: pull+push of `<project id>/...` for
-    trusted runs, pull only for runs of pull requests. None before the registry first ran."""
+    trusted runs; for the run `execution` of a pull request, pull of those and pull+push of
+    its own `<project id>/pr/<execution>/...` (without `execution`: pull only). None before
+    the registry first ran."""
     state = _load_state(registry_dir(data_dir))
     if not state.get("address") or not state.get("account_secret"):
         return None
-    return tokens.project_credential(state, project_id, push=trusted)
+    if not trusted and execution and not tokens.valid_execution(execution):
+        return None  # cannot name a namespace (Slipway's own names always can): no push anywhere
+    return tokens.project_credential(state, project_id, push=trusted, execution="" if trusted else execution)
 
 
 def rotate_project_passwords(data_dir: Path | str) -> None:

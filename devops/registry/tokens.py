@@ -10,9 +10,16 @@ the key below, whose certificate is the registry's `rootcertbundle`.
 Accounts (`authenticate`):
 
 - `<project id>`: the credential of that project's trusted runs: pull and
-  push of `<project id>/...` repositories, nothing else.
-- `<project id>+pull`: the credential of its pull-request runs (code from
-  outside the project): pull of `<project id>/...` only.
+  push of `<project id>/...` repositories, nothing else, and nothing under
+  `<project id>/pr/` (what pull requests pushed never reaches a trusted run).
+- `<project id>+pr+<execution>`: the credential of one pull-request run
+  (code from outside the project): push and pull of its own
+  `<project id>/pr/<execution>/...` (so a later step of that run can use the
+  image it built), pull of the project's trusted images; never push outside
+  its own namespace, so it cannot replace an image a trusted run or deploy
+  pulls, nor another run's.
+- `<project id>+pull`: pull of the trusted images only (the pull-request
+  credential before per-run namespaces; still accepted).
 - `slipway+internal`: Slipway's own (state.json): the catalog and pull of
   every repository; for operators' tools. Never given to a step. Slipway's own
   code does not even use it: it signs its tokens here (`internal_token`).
@@ -52,6 +59,8 @@ TOKEN_PATH = "/api/v1/registry/token"
 TOKEN_TTL = 300                  # seconds; clients ask again when it runs out
 INTERNAL_USERNAME = "slipway+internal"
 PULL_SUFFIX = "+pull"
+PR_MARK = "+pr+"                 # `<project id>+pr+<execution>`: one pull-request run's account
+PR_SEGMENT = "pr"                # `<project id>/pr/<execution>/...`: what pull-request runs pushed
 KEY_FILE = "token-key.pem"
 CERT_FILE = "token-cert.pem"
 MAX_SCOPES = 32                  # a push asks for 1-3; bounded so a request cannot make a huge token
@@ -72,7 +81,8 @@ class Account:
 
     username: str
     project: str = ""       # "" for the internal account
-    push: bool = False
+    push: bool = False      # a trusted run's: push of the project's trusted namespace
+    execution: str = ""     # a pull-request run's: push of its own `<project>/pr/<execution>/` only
 
     @property
     def internal(self) -> bool:
@@ -100,9 +110,49 @@ def namespace(project_id: str) -> str:
     return f"{project_id}/"
 
 
+def pr_namespace(project_id: str, execution: str = "") -> str:
+    """`<project id>/pr/` (every pull-request run's), or one run's `<project id>/pr/<execution>/`."""
+    return f"{project_id}/{PR_SEGMENT}/" + (f"{execution}/" if execution else "")
+
+
+def run_namespace(project_id: str, execution: str, *, trusted: bool) -> str:
+    """Where a run's built-in-registry images live: `<project id>/`, or `<project id>/pr/<execution>/`
+    for a run of a pull request. `CICD_LOCAL_REGISTRY` is the registry address plus this."""
+    return namespace(project_id) if trusted else pr_namespace(project_id, execution)
+
+
+def local_registry_value(address: str, project_id: str, execution: str, *, trusted: bool) -> str:
+    """`CICD_LOCAL_REGISTRY` of a run: `<address>/<its namespace>` (controller/spec.py)."""
+    return f"{address}/{run_namespace(project_id, execution, trusted=trusted).rstrip('/')}"
+
+
+def split_local_registry(value: str) -> tuple[str, str]:
+    """`127.0.0.1:5000/p-abcde` -> ("127.0.0.1:5000", "p-abcde/"); a bare address -> (address, "")."""
+    host, _, rest = value.strip().partition("/")
+    rest = rest.strip("/")
+    return host, f"{rest}/" if rest else ""
+
+
+def valid_repository(repository: str) -> bool:
+    """distribution's repository name grammar (no `..`, no empty or upper-case components)."""
+    return bool(_REPOSITORY.match(repository))
+
+
+def valid_execution(execution: str) -> bool:
+    return bool(_ACCOUNT.match(execution)) and bool(re.fullmatch(_COMPONENT, execution))
+
+
+def in_pr_namespace(project_id: str, repository: str, execution: str = "") -> bool:
+    """Whether `repository` was pushed by a pull-request run of the project (that run's, if given)."""
+    return repository.startswith(pr_namespace(project_id, execution)) and valid_repository(repository)
+
+
 def in_namespace(project_id: str, repository: str) -> bool:
-    """Whether `repository` is a valid repository name under the project's namespace."""
-    return repository.startswith(namespace(project_id)) and bool(_REPOSITORY.match(repository))
+    """Whether `repository` is one of the project's trusted images: a valid name under
+    `<project id>/`, not under `<project id>/pr/` (what pull requests pushed is not the
+    project's: image triggers do not hear it, the settings page does not list it)."""
+    return (repository.startswith(namespace(project_id)) and valid_repository(repository)
+            and not repository.startswith(pr_namespace(project_id)))
 
 
 # --- key and certificate ---------------------------------------------------------
@@ -199,11 +249,16 @@ def _hmac(secret: str, text: str) -> str:
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
-def project_credential(state: dict, project_id: str, *, push: bool) -> tuple[str, str]:
-    """(username, password) of a project's trusted runs (`push`) or of its pull-request runs."""
+def project_credential(state: dict, project_id: str, *, push: bool, execution: str = "") -> tuple[str, str]:
+    """(username, password) of a project's trusted runs (`push`), of one pull-request run
+    (`execution`: its PipelineExecution name), or pull-only (neither)."""
     secret = state["account_secret"]
     if push:
         return project_id, _hmac(secret, f"push\0{project_id}")
+    if execution:
+        if not valid_execution(execution):
+            raise ValueError(f"{execution!r} cannot name a registry namespace")
+        return f"{project_id}{PR_MARK}{execution}", _hmac(secret, f"pr\0{project_id}\0{execution}")
     return project_id + PULL_SUFFIX, _hmac(secret, f"pull\0{project_id}")
 
 
@@ -215,22 +270,31 @@ def authenticate(state: dict, username: str, password: str) -> Account | None:
         expected = state.get("password", "")
         ok = bool(expected) and hmac.compare_digest(password.encode(), expected.encode())
         return Account(INTERNAL_USERNAME) if ok else None
-    push = not username.endswith(PULL_SUFFIX)
-    project = username if push else username[: -len(PULL_SUFFIX)]
+    execution = ""
+    if PR_MARK in username:
+        project, _, execution = username.partition(PR_MARK)
+        push = False
+        if not valid_execution(execution):
+            return None
+    else:
+        push = not username.endswith(PULL_SUFFIX)
+        project = username if push else username[: -len(PULL_SUFFIX)]
     if not _ACCOUNT.match(project):
         return None
-    _, expected = project_credential(state, project, push=push)
+    _, expected = project_credential(state, project, push=push, execution=execution)
     if not hmac.compare_digest(password.encode(), expected.encode()):
         return None
-    return Account(username, project=project, push=push)
+    return Account(username, project=project, push=push, execution=execution)
 
 
 def grant(account: Account, requested: list[Scope]) -> list[Scope]:
     """What `account` may have of `requested` (the token spec: grant a subset, never refuse).
 
-    A project: pull (and push, for trusted runs) of repositories under its
-    namespace. The internal account: the catalog and pull of anything. No
-    one gets `delete` or `*` on a repository through the endpoint.
+    A trusted run: pull and push of the project's trusted images
+    (`in_namespace`). A pull-request run: pull of those, pull and push of its
+    own `<project>/pr/<execution>/...`. `+pull`: pull of the trusted images.
+    The internal account: the catalog and pull of anything. No one gets
+    `delete` or `*` on a repository through the endpoint.
     """
     out: list[Scope] = []
     for scope in requested:
@@ -242,6 +306,8 @@ def grant(account: Account, requested: list[Scope]) -> list[Scope]:
             allowed = ("pull",)
         elif in_namespace(account.project, scope.name):
             allowed = PUSH_PULL if account.push else ("pull",)
+        elif account.execution and in_pr_namespace(account.project, scope.name, account.execution):
+            allowed = PUSH_PULL
         else:
             allowed = ()
         actions = tuple(a for a in scope.actions if a in allowed)

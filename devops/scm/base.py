@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from devops.scm.http import Client
+from devops.scm.http import Client, ProviderError
 
 # Slipway's run states -> the four states a commit status may say.
 STATUS_OF_RUN = {"Building": "pending", "Waiting": "pending", "Queueing": "pending",
@@ -70,6 +70,43 @@ class Repo:
         return self.api_id or self.full_name
 
 
+class HeadMoved(ProviderError):
+    """A commit refused because the branch (or the file) moved past the head the editor opened."""
+
+    def __init__(self, message: str, actual: str | None = None, status: int = 409) -> None:
+        super().__init__(message, status)
+        self.actual = actual
+
+
+class RefExists(ProviderError):
+    """The new branch to commit on exists already."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One commit of one file: on `branch` (or `new_branch` created at `expected_head`).
+
+    `expected_head` is the branch head the editor opened; the commit's parent
+    must be it, else `HeadMoved` (never a silent overwrite).
+    """
+
+    branch: str
+    path: str
+    content: bytes
+    message: str
+    author_name: str
+    author_email: str
+    expected_head: str
+    new_branch: str | None = None
+
+    @property
+    def target(self) -> str:
+        return self.new_branch or self.branch
+
+    def __repr__(self) -> str:  # the content may be large; the rest is harmless
+        return f"FileChange(branch={self.branch!r}, path={self.path!r}, new_branch={self.new_branch!r})"
+
+
 class Provider:
     """One provider's API for one user token. Subclasses set the class attributes and methods.
 
@@ -78,7 +115,11 @@ class Provider:
     - `delete_hook(repo, hook_id)`: a hook already gone is no error;
     - `read_file(repo, path, commit, limit)` -> bytes, or None when the file is not at that commit;
     - `set_status(repo, commit, state, target_url, description)`: state one of pending/success/failure/error;
-    - `refresh(app, refresh_token)` (classmethod) -> the new Token (providers with expiring tokens).
+    - `refresh(app, refresh_token)` (classmethod) -> the new Token (providers with expiring tokens);
+    - `branch_head(repo, branch)` -> the branch's head commit id, or None when there is no such branch;
+    - `commit_file(repo, change)` -> the new commit's id, made through the contents API: the head
+      is checked against `change.expected_head` first (HeadMoved), a new branch must not exist
+      (RefExists), and the provider's own refusal of a stale write is HeadMoved too.
     """
 
     name: ClassVar[str] = ""
@@ -116,3 +157,29 @@ class Provider:
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         raise NotImplementedError
+
+    def branch_head(self, repo: Repo, branch: str) -> str | None:
+        raise NotImplementedError
+
+    def commit_file(self, repo: Repo, change: FileChange) -> str:
+        raise NotImplementedError
+
+    # --- shared by the commit_file implementations ---------------------------------
+
+    def check_start(self, repo: Repo, change: FileChange) -> None:
+        """HeadMoved unless the branch is at expected_head; RefExists when new_branch exists."""
+        actual = self.branch_head(repo, change.branch)
+        if actual != change.expected_head:
+            raise HeadMoved(f"branch {change.branch} is not at the opened commit", actual)
+        if change.new_branch is not None and self.branch_head(repo, change.new_branch) is not None:
+            raise RefExists(f"branch {change.new_branch} already exists", 422)
+
+    def refused(self, repo: Repo, change: FileChange, exc: ProviderError) -> ProviderError:
+        """What a refused write means: HeadMoved when the branch moved meanwhile, else the refusal itself."""
+        try:
+            actual = self.branch_head(repo, change.branch)
+        except ProviderError:
+            return exc
+        if actual != change.expected_head:
+            return HeadMoved(f"branch {change.branch} moved while committing", actual, exc.status)
+        return exc

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from devops.scm.base import STATUS_CONTEXT, App, Provider, Repo, Token
+from devops.scm.base import STATUS_CONTEXT, App, FileChange, Provider, Repo, Token
 from devops.scm.http import MAX_PAGES, Client, NotFound, ProviderError
 
 BUILD_STATE = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "STOPPED"}
@@ -73,6 +73,37 @@ class BitbucketCloudProvider(Provider):
                 "description": description[:255]}
         self.client.request("POST", f"/repositories/{repo.full_name}/commit/{commit}/statuses/build",
                             json_body=body)
+
+    def branch_head(self, repo: Repo, branch: str) -> str | None:
+        try:
+            body = self.client.get_json(f"/repositories/{repo.full_name}/refs/branches/{quote(branch, safe='')}")
+        except NotFound:
+            return None
+        return str((body.get("target") or {}).get("hash") or "") or None
+
+    def commit_file(self, repo: Repo, change: FileChange) -> str:
+        """POST /src (form fields): `parents` = expected_head makes Bitbucket assert it is the branch tip (409).
+
+        For a branch that does not exist yet, the same request creates it on top of `parents`.
+        """
+        self.check_start(repo, change)
+        form = {change.path: change.content, "message": change.message,
+                "author": f"{change.author_name} <{change.author_email}>",
+                "branch": change.target, "parents": change.expected_head}
+        try:
+            reply = self.client.request("POST", f"/repositories/{repo.full_name}/src", data=form)
+        except ProviderError as exc:
+            if isinstance(exc, NotFound) or exc.status not in (400, 409):
+                raise
+            raise self.refused(repo, change, exc) from None
+        # 201 with `Location: .../commit/<hash>`; without one, the target branch's head is the commit.
+        location = reply.headers.get("location", "").rstrip("/")
+        if "/commit/" in location:
+            return location.rsplit("/", 1)[-1]
+        head = self.branch_head(repo, change.target)
+        if not head:
+            raise ProviderError(f"{change.target}: Bitbucket answered no commit")
+        return head
 
 
 def cloud_repo(r: dict) -> Repo:
@@ -152,6 +183,34 @@ class BitbucketServerProvider(Provider):
                 "name": "Slipway", "url": target_url, "description": description[:255]}
         self.client.request("POST", self.web_base(self.app) + f"/rest/build-status/1.0/commits/{commit}",
                             json_body=body)
+
+    def branch_head(self, repo: Repo, branch: str) -> str | None:
+        # filterText matches substrings: pick the exact ref among the answers.
+        for b in self._paged(self._repo_path(repo) + "/branches", {"filterText": branch, "limit": "100"}):
+            if isinstance(b, dict) and b.get("id") == f"refs/heads/{branch}":
+                return str(b.get("latestCommit") or "") or None
+        return None
+
+    def commit_file(self, repo: Repo, change: FileChange) -> str:
+        """PUT /browse/{path} (multipart): `sourceCommitId` = expected_head; Bitbucket refuses (409)
+        when the file changed on the branch since. The author is the token's user (the API takes no other).
+        """
+        self.check_start(repo, change)
+        exists = self.read_file(repo, change.path, change.expected_head, 1 << 30) is not None
+        fields: dict[str, tuple[None, bytes | str]] = {
+            "content": (None, change.content), "message": (None, change.message), "branch": (None, change.target)}
+        if exists:
+            fields["sourceCommitId"] = (None, change.expected_head)
+        if change.new_branch is not None:
+            fields["sourceBranch"] = (None, change.branch)  # checked above to be at expected_head
+        try:
+            answer = self.client.request("PUT", self._repo_path(repo) + f"/browse/{quote(change.path)}",
+                                         files=fields).json()
+        except ProviderError as exc:
+            if isinstance(exc, NotFound) or exc.status not in (400, 409):
+                raise
+            raise self.refused(repo, change, exc) from None
+        return str(answer["id"])
 
 
 def server_repo(r: dict) -> Repo:

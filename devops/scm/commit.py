@@ -17,9 +17,14 @@ Two functions, one interface for every kind of repository:
 
 Which implementation does it is a row of `FILE_STORES` (a `devops.kinds`
 table, name = `RepoSpec.provider`): "git" is generic Git (a real `git push`
-through the pipeline's credential). A provider whose contents API should be
-used instead (GitHub, GitLab, ...) adds a row naming a class with the same two
-methods (`FileStore`); providers without a row use generic Git.
+through the pipeline's credential); "github", "gitlab", "bitbucketcloud" and
+"bitbucketserver" are `ProviderFileStore`: the provider's contents API through
+the provider module's `branch_head` / `read_file` / `commit_file`
+(devops/scm/base.py states that contract), called via `RepoSpec.api` — the
+caller's function that runs one provider call with a fresh token
+(devops.controller.scmcreds.call). A spec without `api` (a pipeline not
+enabled from a provider repository) uses generic Git whatever its provider;
+providers without a row use generic Git too.
 
 Credentials travel as in `devops.scm.git`: GIT_CONFIG_* environment variables
 or a 0600 key file, never argv, the mirror's config, a log or an error
@@ -32,14 +37,16 @@ import posixpath
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from devops.kinds import Kind, KindTable
 from devops.pipeline.files import PIPELINE_FILENAMES
 from devops.pipeline.yamltree import MAX_BYTES as MAX_FILE_BYTES
-from devops.scm import git
+from devops.scm import base, git
+from devops.scm.http import ProviderError
 
 
 class CommitError(git.GitError):
@@ -72,6 +79,10 @@ class RepoSpec:
     auth: git.Auth = git.NO_AUTH
     data_dir: str | os.PathLike = ""  # where the bare mirrors live (settings.DATA_DIR)
     provider: str = "git"             # a FILE_STORES row; unknown names use generic Git
+    # Provider repositories: the repository as the provider names it, and
+    # api(fn) -> fn(provider client) with a fresh token (None: generic Git).
+    scm_repo: base.Repo | None = None
+    api: Callable[[Callable[[base.Provider], Any]], Any] | None = None
 
     def __repr__(self) -> str:  # never show the credential
         return f"RepoSpec(url={self.url!r}, provider={self.provider!r})"
@@ -95,11 +106,16 @@ class FileStore(Protocol):
 FILE_STORES: KindTable[Kind] = KindTable(
     "pipeline file store",
     Kind("git", "Generic Git (git push)", "devops.scm.commit.GitFileStore"),
+    Kind("github", "GitHub contents API", "devops.scm.commit.ProviderFileStore"),
+    Kind("gitlab", "GitLab commits API", "devops.scm.commit.ProviderFileStore"),
+    Kind("bitbucketcloud", "Bitbucket Cloud src API", "devops.scm.commit.ProviderFileStore"),
+    Kind("bitbucketserver", "Bitbucket Server browse API", "devops.scm.commit.ProviderFileStore"),
 )
 
 
 def store_for(repo: RepoSpec) -> FileStore:
-    name = repo.provider if repo.provider in FILE_STORES else "git"
+    provider_ok = repo.api is not None and repo.scm_repo is not None
+    name = repo.provider if repo.provider in FILE_STORES and provider_ok else "git"
     return FILE_STORES.load(name)()
 
 
@@ -178,7 +194,7 @@ class GitFileStore:
         # The lease makes the push a compare-and-swap on the remote: the ref must
         # still be `expected_head` (a new branch: must not exist), else git refuses.
         lease = "" if new_branch is not None else expected_head
-        source = git._fetch_source(repo.url)
+        source = git.fetch_source(repo.url)
         with git.git_env(repo.auth) as env:
             proc = subprocess.run(
                 ["git", "push", "--porcelain", f"--force-with-lease=refs/heads/{target}:{lease}",
@@ -187,7 +203,7 @@ class GitFileStore:
                 check=False,
             )
         if proc.returncode != 0:
-            out = git._scrub((proc.stdout + proc.stderr).decode(errors="replace"), repo.auth)
+            out = git.scrub((proc.stdout + proc.stderr).decode(errors="replace"), repo.auth)
             if re.search(r"stale info|non-fast-forward|fetch first|\[rejected\]", out):
                 git.update_mirror(repo.data_dir, repo.url, repo.auth)
                 if new_branch is not None:
@@ -228,3 +244,47 @@ def _make_commit(mirror: Path, parent: str, path: str, text: str, message: str, 
     who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
     return run(["commit-tree", tree, "-p", parent, "-F", "-"], stdin=message.encode(), env_extra=who)
+
+
+class ProviderFileStore:
+    """A provider's contents API (GitHub, GitLab, Bitbucket Cloud / Server), through `RepoSpec.api`."""
+
+    def _call(self, repo: RepoSpec, fn):
+        assert repo.api is not None and repo.scm_repo is not None  # store_for picks this store only then
+        try:
+            return repo.api(fn)
+        except base.HeadMoved:
+            raise
+        except base.RefExists:
+            raise
+        except ProviderError as exc:
+            # The provider modules' messages carry no header and no query string: safe to show.
+            raise CommitError(f"{repo.provider}: {exc}") from None
+
+    def read_file(self, repo: RepoSpec, branch: str) -> PipelineFile:
+        r = repo.scm_repo
+
+        def read(p: base.Provider) -> PipelineFile:
+            head = p.branch_head(r, branch)
+            if head is None:
+                raise CommitError(f"no branch {branch!r} in the repository")
+            for name in PIPELINE_FILENAMES:
+                data = p.read_file(r, name, head, MAX_FILE_BYTES)
+                if data is not None:
+                    return PipelineFile(head, name, data.decode("utf-8", errors="replace"))
+            return PipelineFile(head, PIPELINE_FILENAMES[0], None)
+
+        return self._call(repo, read)
+
+    def commit_file(self, repo: RepoSpec, branch: str, path: str, text: str, message: str,
+                    author_name: str, author_email: str, expected_head: str,
+                    new_branch: str | None = None) -> str:
+        change = base.FileChange(branch=branch, path=path, content=text.encode(), message=message,
+                                 author_name=author_name, author_email=author_email,
+                                 expected_head=expected_head, new_branch=new_branch)
+        try:
+            return self._call(repo, lambda p: p.commit_file(repo.scm_repo, change))
+        except base.HeadMoved as exc:
+            raise BranchMoved(branch, expected_head, exc.actual) from None
+        except base.RefExists:
+            raise BranchExists(new_branch or branch) from None

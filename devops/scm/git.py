@@ -176,7 +176,7 @@ def git_env(auth: Auth = NO_AUTH, url: str = "") -> Iterator[dict[str, str]]:
     yield env
 
 
-def _scrub(text: str, auth: Auth) -> str:
+def scrub(text: str, auth: Auth) -> str:
     for secret in (auth.token, auth.ssh_private_key):
         if secret:
             text = text.replace(secret, "***")
@@ -203,7 +203,7 @@ def run_git(
         except FileNotFoundError:
             raise GitError("git is not installed") from None
     if check and proc.returncode != 0:
-        err = _scrub(proc.stderr.decode(errors="replace").strip(), auth)
+        err = scrub(proc.stderr.decode(errors="replace").strip(), auth)
         raise GitError(f"git {args[0]} failed: {err or 'exit code ' + str(proc.returncode)}")
     return proc
 
@@ -226,7 +226,7 @@ def update_mirror(data_dir: str | os.PathLike, url: str, auth: Auth = NO_AUTH) -
     trigger names is present afterwards.
     """
     mirror = mirror_path(data_dir, url)
-    source = _fetch_source(url)
+    source = fetch_source(url)
     with _locked(mirror):
         if not (mirror / "HEAD").exists():
             tmp = mirror.with_name(mirror.name + ".tmp")
@@ -261,7 +261,7 @@ def _remember_default_branch(mirror: Path, auth: Auth) -> None:
         run_git(["symbolic-ref", "HEAD", m.group(1).decode()], cwd=mirror)
 
 
-def _fetch_source(url: str) -> str:
+def fetch_source(url: str) -> str:
     if is_remote(url) or url.startswith("file://"):
         return url
     path = Path(url)

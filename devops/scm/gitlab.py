@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from devops.scm.base import STATUS_CONTEXT, App, Provider, Repo, Token
+from devops.scm.base import STATUS_CONTEXT, App, FileChange, Provider, Repo, Token
 from devops.scm.http import Client, NotFound, ProviderError
 
 # Slipway's commit-status words -> GitLab's (`failed`, not `failure`; no `error`).
@@ -61,6 +61,48 @@ class GitLabProvider(Provider):
         body = {"state": GITLAB_STATE[state], "target_url": target_url, "description": description[:255],
                 "name": STATUS_CONTEXT}
         self.client.request("POST", f"/projects/{repo.path_id}/statuses/{commit}", json_body=body)
+
+    def branch_head(self, repo: Repo, branch: str) -> str | None:
+        try:
+            body = self.client.get_json(f"/projects/{repo.path_id}/repository/branches/{quote(branch, safe='')}")
+        except NotFound:
+            return None
+        return str((body.get("commit") or {}).get("id") or "") or None
+
+    def _file_last_commit(self, repo: Repo, path: str, commit: str) -> str | None:
+        """The last commit that changed `path` as of `commit` (the files API's `last_commit_id`), None: no file."""
+        try:
+            reply = self.client.request("HEAD", f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}",
+                                        params={"ref": commit})
+        except NotFound:
+            return None
+        return reply.headers.get("x-gitlab-last-commit-id") or None
+
+    def commit_file(self, repo: Repo, change: FileChange) -> str:
+        """POST /repository/commits with one action.
+
+        `last_commit_id` is the last commit that changed the file as of
+        expected_head: GitLab refuses the action (400) when the file changed
+        on the branch since — the stale-write check on GitLab's side.
+        """
+        self.check_start(repo, change)
+        last = self._file_last_commit(repo, change.path, change.expected_head)
+        action = {"action": "create" if last is None else "update", "file_path": change.path,
+                  "content": change.content.decode("utf-8"), "encoding": "text"}
+        if last is not None:
+            action["last_commit_id"] = last
+        body = {"branch": change.target, "commit_message": change.message, "actions": [action],
+                "author_name": change.author_name, "author_email": change.author_email}
+        if change.new_branch is not None:
+            body["start_sha"] = change.expected_head  # exactly the opened commit, not the branch's head now
+        try:
+            answer = self.client.request("POST", f"/projects/{repo.path_id}/repository/commits",
+                                         json_body=body).json()
+        except ProviderError as exc:
+            if isinstance(exc, (NotFound,)) or exc.status not in (400, 409):
+                raise
+            raise self.refused(repo, change, exc) from None
+        return str(answer["id"])
 
 
 def repo_of(p: dict) -> Repo:

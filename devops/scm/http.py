@@ -88,6 +88,7 @@ class Client:
 
     def request(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
                 params: dict | None = None, accept: str = "", auth: tuple[str, str] | None = None,
+                files: Any = None,
                 ok: tuple[int, ...] = (200, 201, 202, 204)) -> Reply:
         url = self.url(path)
         headers = {"Accept": accept or self.accept, "User-Agent": "Slipway"}
@@ -96,7 +97,7 @@ class Client:
         sess = self.session or requests
         try:
             resp = sess.request(method, url, json=json_body, data=data, params=params, headers=headers,
-                                auth=auth, timeout=TIMEOUT, stream=True, allow_redirects=False)
+                                auth=auth, files=files, timeout=TIMEOUT, stream=True, allow_redirects=False)
         except requests.Timeout:
             raise Transient(f"{method} {_plain(url)}: timed out") from None
         except requests.RequestException as exc:

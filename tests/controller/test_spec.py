@@ -109,7 +109,8 @@ def test_pull_request_specs_are_untrusted_without_registry_credentials(secret_pi
 
 def test_built_in_registry_credential_is_the_projects_own_and_pull_only_for_pull_requests(
         secret_pipeline, project, data_dir):
-    """Never the registry's internal account; pull requests get the `+pull` credential (registry/tokens.py)."""
+    """Never the registry's internal account; a pull request's run gets its own `+pr+<execution>`
+    credential, pushing only to `<project>/pr/<execution>/` (registry/tokens.py)."""
     from devops.registry.server import _save_state, load_state, registry_dir
     from devops.registry.tokens import authenticate
 
@@ -119,12 +120,14 @@ def test_built_in_registry_credential_is_the_projects_own_and_pull_only_for_pull
     state = load_state(data_dir)
     push = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="push")))
     pr = build_spec(full(new_execution(secret_pipeline, config_with_env_from(), event="pull_request")))
-    for spec, username, may_push in ((push, project.id, True), (pr, project.id + "+pull", False)):
+    for spec, username, may_push in ((push, project.id, True), (pr, f"{project.id}+pr+{pr.execution}", False)):
         user, password = spec.registry_auth["127.0.0.1:5999"]
         assert user == username and password in spec.mask and "internal-PLANTED" not in repr(spec.registry_auth)
         account = authenticate(state, user, password)
         assert account.project == project.id and account.push is may_push
-    assert push.env["CICD_LOCAL_REGISTRY"] == "127.0.0.1:5999"
+    # The address plus the run's namespace, as Rancher's per-project registry: ${CICD_LOCAL_REGISTRY}/myorg/app.
+    assert push.env["CICD_LOCAL_REGISTRY"] == f"127.0.0.1:5999/{project.id}"
+    assert pr.env["CICD_LOCAL_REGISTRY"] == f"127.0.0.1:5999/{project.id}/pr/{pr.execution}"
 
 
 def test_untrusted_runs_get_no_envfrom_even_when_the_spec_has_secrets(secret_pipeline):

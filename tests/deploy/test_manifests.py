@@ -109,3 +109,15 @@ def test_controller_role_covers_every_call_of_the_data_plane_reconcile():
         assert {"get", "create", "patch"} <= verbs, kind
     rb = {v for r in rules if "rolebindings" in r["resources"] for v in r["verbs"]}
     assert {"list", "delete"} <= rb  # reconcileRb lists bindings across namespaces and removes stale ones
+
+
+def test_controller_role_covers_the_jenkins_engine_s_own_calls():
+    """cleanup() deletes a run's agent pods by label (deletecollection); run() writes the deploy
+    target secret (get/create/patch) — both in the projects' pipeline namespaces."""
+    rules = by_kind("ClusterRole")["slipway-dataplane"]["rules"]
+
+    def verbs(resource: str) -> set[str]:
+        return {v for r in rules if "" in r["apiGroups"] and resource in r["resources"] for v in r["verbs"]}
+
+    assert "deletecollection" in verbs("pods")
+    assert {"get", "create", "patch"} <= verbs("secrets")

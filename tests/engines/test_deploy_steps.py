@@ -39,12 +39,18 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: web, image: "${CICD_IMAGE}"}]
+      containers: [{name: web, image: "${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}"}]
 ---
 apiVersion: v1
 kind: Namespace
 metadata: {name: extra}
 """
+
+
+@pytest.fixture
+def allow_local(monkeypatch):
+    """The fake API server listens on loopback: as an operator would, allow deploy targets there."""
+    monkeypatch.setenv("SLIPWAY_DEPLOY_ALLOW_LOCAL", "1")
 
 
 def yaml_step(**fields) -> dict:
@@ -72,7 +78,7 @@ def test_pull_request_runs_get_no_target(repo, data_dir):
     assert "pull requests get no deploy target" in step_of(report, 1, 0).message
 
 
-def test_apply_yaml_server_side_applies_each_document_with_substitution(repo, data_dir):
+def test_apply_yaml_server_side_applies_each_document_with_substitution(repo, data_dir, allow_local):
     repo.commit("k8s.yaml", MANIFEST)
     with fake_kube() as fk:
         spec, report = run_steps(repo, data_dir, [yaml_step(path="k8s.yaml")],
@@ -95,7 +101,7 @@ def test_apply_yaml_server_side_applies_each_document_with_substitution(repo, da
         assert fk.get("apps/v1", "deployments", "apps", "web")["spec"]["replicas"] == 2
 
 
-def test_an_unknown_kind_fails_the_step_with_the_reason(repo, data_dir):
+def test_an_unknown_kind_fails_the_step_with_the_reason(repo, data_dir, allow_local):
     content = "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g}\n"
     with fake_kube() as fk:
         _spec, report = run_steps(repo, data_dir, [yaml_step(content=content)], deploy_kubeconfig=kubeconfig_for(fk.url))
@@ -124,25 +130,81 @@ class _Log:
         self.data += data
 
 
-def test_cicd_image_of_the_earlier_publish_step_reaches_the_manifest(repo, tmp_path):
-    """The runner puts CICD_IMAGE (from published-image.env) into ctx.env; the step substitutes from it."""
+def test_cicd_image_of_the_earlier_publish_step_reaches_the_manifest(repo, tmp_path, allow_local):
+    """The runner puts CICD_IMAGE (from published-image.env) into ctx.env; the step substitutes from it.
+    CICD_IMAGE has no tag, as Rancher's kube-apply made it: the manifest of pipeline-example-go writes
+    `${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}` (publish_image._export)."""
     with fake_kube() as fk:
         spec = make_spec(repo, config([]), deploy_kubeconfig=kubeconfig_for(fk.url))
         ctx = StepContext(spec=spec, stage=1, step=0, config=Step(type=ApplyYamlConfig(content=MANIFEST)),
                           workspace=tmp_path, run_dir=tmp_path, data_dir=tmp_path, log=_Log(), deadline=0,
-                          env={"CICD_IMAGE": "registry.local/app:7", "CICD_GIT_COMMIT": "abc"},
+                          env={"CICD_IMAGE": "127.0.0.1:5000/p-test/myorg/app", "CICD_EXECUTION_SEQUENCE": "7",
+                               "CICD_GIT_COMMIT": "abc"},
                           cancelled=threading.Event())
         assert kubeapply.run(ctx).exit_code == 0
         dep = fk.get("apps/v1", "deployments", "default", "web")
-    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.local/app:7"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "127.0.0.1:5000/p-test/myorg/app:7"
 
 
 def test_apply_app_without_a_tools_image_says_how_to_configure_one(repo, data_dir):
-    with fake_kube() as fk:
-        step = {"type": {"kind": "applyAppConfig", "catalogTemplate": "bitnami/nginx", "version": "1.0.0"}}
-        _spec, report = run_steps(repo, data_dir, [step], deploy_kubeconfig=kubeconfig_for(fk.url))
+    # 192.0.2.10: a documentation address (RFC 5737), a cluster elsewhere, never contacted here.
+    step = {"type": {"kind": "applyAppConfig", "catalogTemplate": "bitnami/nginx", "version": "1.0.0"}}
+    spec, report = run_steps(repo, data_dir, [step], deploy_kubeconfig=kubeconfig_for("https://192.0.2.10:6443"))
     message = step_of(report, 1, 0).message
     assert report.state == "Failed" and "deploy-tools-image" in message and "no helm" in message
+    assert "project setting PROJECT deploy-tools-image alpine/helm" in message   # how to configure one
+    assert "deploy-tools-image" in log_of(data_dir, spec, 1, 0)
+
+
+def _own_address() -> str:
+    from devops.engines.local.runtimes.network import host_addresses
+
+    found = host_addresses()
+    return found[0] if found else "127.0.0.1"
+
+
+@pytest.mark.parametrize("server, why", [
+    ("fake", "loopback"),
+    ("https://localhost:6443", "loopback"),
+    ("https://[::1]:6443", "loopback"),
+    ("https://169.254.169.254", "link-local"),
+    ("https://0.0.0.0:6443", "unspecified"),
+    ("own", "Slipway's own machine"),
+    ("unix:///var/run/docker.sock", "not an https://"),
+])
+def test_a_deploy_target_on_slipway_s_own_machine_is_refused(repo, data_dir, server, why):
+    with fake_kube() as fk:
+        url = fk.url if server == "fake" else f"https://{_own_address()}:{fk.url.rsplit(':', 1)[1]}" \
+            if server == "own" else server
+        spec, report = run_steps(repo, data_dir, [yaml_step(content=MANIFEST)], deploy_kubeconfig=kubeconfig_for(url))
+        assert fk.writes == [] and fk.get("v1", "namespaces", "", "extra") is None   # nothing reached it
+    step = step_of(report, 1, 0)
+    assert report.state == "Failed" and step.state == "Failed"
+    assert "refused" in step.message and why in step.message
+    assert "SLIPWAY_DEPLOY_ALLOW_LOCAL=1" in step.message          # says how an operator allows it
+    assert "SLIPWAY_DEPLOY_ALLOW_LOCAL=1" in log_of(data_dir, spec, 1, 0)
+
+
+def test_a_proxy_url_on_slipway_s_own_machine_is_refused_too(repo, data_dir):
+    text = yaml.safe_load(kubeconfig_for("https://192.0.2.10:6443"))
+    text["clusters"][0]["cluster"]["proxy-url"] = "http://127.0.0.1:3128"
+    _spec, report = run_steps(repo, data_dir, [yaml_step(content=MANIFEST)], deploy_kubeconfig=yaml.safe_dump(text))
+    assert "proxy-url" in step_of(report, 1, 0).message and "loopback" in step_of(report, 1, 0).message
+
+
+def test_apply_app_to_a_loopback_target_is_refused_before_helm(repo, data_dir):
+    step = {"type": {"kind": "applyAppConfig", "catalogTemplate": "bitnami/nginx"}}
+    _spec, report = run_steps(repo, data_dir, [step], deploy_kubeconfig=kubeconfig_for("https://127.0.0.1:6443"),
+                              settings={"deploy-tools-image": "alpine/helm:3.16.2"})
+    assert "refused" in step_of(report, 1, 0).message and "loopback" in step_of(report, 1, 0).message
+
+
+def test_the_operator_setting_allows_a_loopback_target(repo, data_dir, monkeypatch):
+    monkeypatch.setenv("SLIPWAY_DEPLOY_ALLOW_LOCAL", "1")
+    with fake_kube() as fk:
+        _spec, report = run_steps(repo, data_dir, [yaml_step(content=MANIFEST)], deploy_kubeconfig=kubeconfig_for(fk.url))
+        assert report.state == "Success", report
+        assert fk.get("v1", "namespaces", "", "extra") is not None
 
 
 def test_apply_app_values_from_answers():

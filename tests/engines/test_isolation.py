@@ -254,14 +254,16 @@ def test_built_in_registry_is_relayed_with_its_credentials_and_nothing_else(
     rt = isolated_runtime()
     # A token Slipway signed (the token endpoint itself is on the host's web port: unreachable, on purpose).
     auth = internal_token(Path(registry.directory), [Scope("registry", "catalog", ("*",))])
+    # CICD_LOCAL_REGISTRY is the address plus the run's namespace (controller/spec.py); the
+    # relay takes the bare address from the RunSpec's value, never from the step's env.
+    local = f"{registry.address}/p-rtest"
     sh = (
-        'echo "anon: $(busybox wget -q -O - http://$CICD_LOCAL_REGISTRY/v2/ 2>&1)"\n'
+        'echo "anon: $(busybox wget -q -O - http://${CICD_LOCAL_REGISTRY%%/*}/v2/ 2>&1)"\n'
         'echo "auth: $(busybox wget -q -O - --header "Authorization: Bearer $REG_AUTH"'
-        ' http://$CICD_LOCAL_REGISTRY/v2/_catalog 2>&1)"\n' + probe_script(host_services)
+        ' http://${CICD_LOCAL_REGISTRY%%/*}/v2/_catalog 2>&1)"\n' + probe_script(host_services)
     )
-    ctx = make_ctx(
-        tmp_path, rt, sh, env={"CICD_LOCAL_REGISTRY": registry.address, "REG_AUTH": auth}
-    )
+    ctx = make_ctx(tmp_path, rt, sh, env={"CICD_LOCAL_REGISTRY": local, "REG_AUTH": auth})
+    ctx.spec.env["CICD_LOCAL_REGISTRY"] = local
     assert run_script(ctx).exit_code == 0, ctx.log.text
     text = ctx.log.text
     assert "anon: wget: server returned error: HTTP/1.1 401 Unauthorized" in text, text

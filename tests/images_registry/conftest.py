@@ -50,12 +50,14 @@ def registry(registry_server, image_data_dir, settings):
     return registry_server
 
 
-def run_auth(data_dir: Path, project: str = "p-test", *, trusted: bool = True) -> dict[str, tuple[str, str]]:
-    """What controller/spec.py gives a run of `project` for the built-in registry: {address: credential}."""
+def run_auth(data_dir: Path, project: str = "p-test", *, trusted: bool = True,
+             execution: str = "") -> dict[str, tuple[str, str]]:
+    """What controller/spec.py gives a run of `project` for the built-in registry: {address: credential}
+    (for a pull request's run `execution`: push of its own `<project>/pr/<execution>/` only)."""
     from devops.registry.server import project_auth, registry_info
 
     info = registry_info(data_dir)
-    cred = project_auth(data_dir, project, trusted=trusted) if info else None
+    cred = project_auth(data_dir, project, trusted=trusted, execution=execution) if info else None
     return {info.address: cred} if cred else {}
 
 
@@ -73,7 +75,7 @@ def make_ctx(*, data_dir: Path, workspace: Path, run_dir: Path, stages: list[dic
     """A StepContext for stages given as plain pipeline-file dicts (Clone is prepended).
 
     `registry_auth` None: the project's credential for the built-in registry, as
-    controller/spec.py hands it (pull only for `event="pull_request"`).
+    controller/spec.py hands it (for `event="pull_request"`: push of its `<project>/pr/<execution>/` only).
     """
     from devops.engines.base import UNTRUSTED_EVENTS, RunSpec
     from devops.engines.local.context import StepContext
@@ -87,7 +89,8 @@ def make_ctx(*, data_dir: Path, workspace: Path, run_dir: Path, stages: list[dic
                    repository_url="file:///dev/null", commit="0" * 40, branch="main", ref="refs/heads/main",
                    event=event, trigger_type="user", config=config, env=dict(env or {}),
                    settings=dict(settings or {}),
-                   registry_auth=dict(run_auth(data_dir, project, trusted=event not in UNTRUSTED_EVENTS)
+                   registry_auth=dict(run_auth(data_dir, project, trusted=event not in UNTRUSTED_EVENTS,
+                                               execution=execution)
                                       if registry_auth is None else registry_auth))
     for p in (workspace, run_dir):
         p.mkdir(parents=True, exist_ok=True)

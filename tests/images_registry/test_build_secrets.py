@@ -159,9 +159,11 @@ def test_a_pull_request_build_neither_uses_nor_leaves_cached_layers(tmp_path, im
     result, log = publish("pull_request", 1)
     assert result.exit_code == 0, log
     assert "without the layer cache" in log and "Using cache" not in log
-    # Built, never pushed: a pull request's credential may only pull (test_tokens proves the registry's side).
-    assert "built, not pushed" in log and "pushing" not in log
+    # Pushed only into the run's own namespace (test_tokens proves the registry's side), never the project's.
+    assert f"pushing {registry.address}/p-test/pr/p-test-1/pr-layers:1" in log
+    assert tags(registry, "p-test/pr/p-test-1/pr-layers") == ["1"]
     assert "1" not in tags(registry, "p-test/pr-layers")
+    assert "removed from local storage" in log
     assert (set(fingerprints.glob("*")) if fingerprints.exists() else set()) == before  # no reuse record
     # A trusted build of the same Dockerfile finds nothing the pull request left: it builds the RUN itself.
     result, log = publish("push", 2)

@@ -78,6 +78,7 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
     from devops.engines.local.steps import publish_image
     from devops.registry.server import manifest_digest, tags
 
+    # The tag names its project (`p-test/`): not prefixed twice.
     ctx = _publish_ctx(tmp_path, image_data_dir, registry, "p-test/app:1,latest",
                        env={"PLUGIN_BUILD_ARGS": "GREETING=built-by-slipway"})
     first = publish_image.run(ctx)
@@ -138,17 +139,37 @@ def test_publish_push_digest_ls_and_run(tmp_path, image_data_dir, registry, caps
         subprocess.run(["buildah", *storage, "rm", name], capture_output=True)
 
 
+def test_builtin_repository_puts_the_tag_in_the_runs_namespace():
+    """As Rancher's per-project registries: the tag names the project's image, Slipway adds the namespace."""
+    from devops.engines.local.images import builtin_repository
+
+    assert builtin_repository("p-abcde", "p-abcde/", "myorg/app") == "p-abcde/myorg/app"
+    assert builtin_repository("p-abcde", "p-abcde/", "app") == "p-abcde/app"
+    assert builtin_repository("p-abcde", "p-abcde/", "p-abcde/app") == "p-abcde/app"   # not twice
+    pr = "p-abcde/pr/p-xyzab-7/"
+    assert builtin_repository("p-abcde", pr, "myorg/app") == "p-abcde/pr/p-xyzab-7/myorg/app"
+    assert builtin_repository("p-abcde", pr, "p-abcde/app") == "p-abcde/pr/p-xyzab-7/app"
+    # A repository merely named `pr` is the project's own.
+    assert builtin_repository("p-abcde", "p-abcde/", "pr") == "p-abcde/pr"
+    for tag, why in (("../p-bravo/app", "not a valid image name"), ("a//b", "not a valid image name"),
+                     ("MyOrg/app", "not a valid image name"), ("p-bravo/app", "project p-bravo's images"),
+                     ("pr/p-xyzab-7/app", "pull requests' runs")):
+        with pytest.raises(ValueError, match=why):
+            builtin_repository("p-abcde", "p-abcde/", tag)
+    with pytest.raises(ValueError, match="project p-bravo's images"):
+        builtin_repository("p-abcde", pr, "p-bravo/app")
+
+
 @pytest.mark.services
-def test_publish_outside_the_projects_namespace_fails_before_the_build(tmp_path, image_data_dir, registry):
-    """The registry would refuse the push (test_tokens); the step says so, and how to name the image."""
+def test_publish_of_a_name_that_escapes_fails_before_the_build(tmp_path, image_data_dir, registry):
+    """The registry would refuse the push (test_tokens); the step says why before building."""
     from devops.engines.local.steps import publish_image
 
-    ctx = _publish_ctx(tmp_path, image_data_dir, registry, "demo/app:1")
-    result = publish_image.run(ctx)
-    assert result.exit_code == 1
-    assert "'demo/app' is outside 'p-test/'" in result.message and "p-test/app" in result.message
-    assert "${CICD_PROJECT_ID}/app" in result.message
-    assert "STEP 1" not in ctx.log.text  # nothing was built
+    for tag, why in (("p-bravo/app:1", "names project p-bravo's images"), ("myorg/../p-bravo/app:1", "not a valid image name")):
+        ctx = _publish_ctx(tmp_path, image_data_dir, registry, tag)
+        result = publish_image.run(ctx)
+        assert result.exit_code == 1 and why in result.message, result.message
+        assert "STEP 1" not in ctx.log.text  # nothing was built
 
 
 @pytest.mark.services

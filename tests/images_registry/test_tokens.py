@@ -2,7 +2,7 @@
 real token view on a live server, real buildah pushes and pulls.
 
 Project A's credential pushes and pulls `A/...` and nothing else; a pull
-request's credential only pulls; forged, expired, other-service and
+request's run pushes only into its own `A/pr/<execution>/`; forged, expired, other-service and
 other-issuer tokens are refused by the registry itself; the settings page
 lists only the project's own repositories.
 """
@@ -112,6 +112,66 @@ def test_a_projects_credential_reaches_its_own_images_only(tmp_path, image_data_
     assert tags(registry, A + "/app") == ["1"]
 
 
+@pytest.mark.slow
+def test_a_pull_request_run_pushes_only_into_its_own_namespace(tmp_path, image_data_dir, registry):
+    """buildah with a pull-request run's credential: push/pull of `A/pr/<its execution>/...`, pull of
+    A's images; refused on A's images, on another run's namespace, on B. A trusted credential cannot
+    push (or pull) under `A/pr/`."""
+    from tests.conftest import require_tool
+
+    require_tool("buildah")
+    from devops.registry.server import tags
+
+    reg = registry.address
+    run7, run8 = "p-plone-7", "p-plone-8"
+    pr7 = run_auth(image_data_dir, A, trusted=False, execution=run7)
+    a = run_auth(image_data_dir, A)
+    assert next(iter(pr7.values()))[0] == f"{A}+pr+{run7}"
+
+    def push(auths, ref):
+        return _buildah(image_data_dir, tmp_path, auths, "push", BASE_IMAGE, f"docker://{reg}/{ref}")
+
+    def pull(auths, ref):
+        return _buildah(image_data_dir, tmp_path, auths, "pull", f"{reg}/{ref}")
+
+    assert (done := push(a, f"{A}/trusted:1")).returncode == 0, done.stderr
+    assert (done := push(pr7, f"{A}/pr/{run7}/myorg/app:1")).returncode == 0, done.stderr
+    assert (done := pull(pr7, f"{A}/pr/{run7}/myorg/app:1")).returncode == 0, done.stderr
+    assert (done := pull(pr7, f"{A}/trusted:1")).returncode == 0, done.stderr   # the project's images: pull
+    assert _refused(push(pr7, f"{A}/trusted:1"))           # never replace what trusted runs pull
+    assert _refused(push(pr7, f"{A}/pr/{run8}/myorg/app:1"))   # nor another run's
+    assert _refused(push(pr7, f"{A}/pr/{run7}x/app:1"))    # a name only starting like its own
+    assert _refused(push(pr7, f"{B}/pr/{run7}/app:1"))
+    assert _refused(push(a, f"{A}/pr/{run7}/myorg/app:2"))  # trusted runs keep out of pull requests' images
+    # (--policy always: the pull-request credential's pull above left a local copy)
+    assert _refused(_buildah(image_data_dir, tmp_path, a, "pull", "--policy", "always",
+                             f"{reg}/{A}/pr/{run7}/myorg/app:1"))
+    assert tags(registry, f"{A}/trusted") == ["1"] and tags(registry, f"{A}/pr/{run7}/myorg/app") == ["1"]
+    assert tags(registry, f"{A}/pr/{run8}/myorg/app") == []
+
+
+def test_pull_request_grants_and_what_counts_as_the_projects_images():
+    from devops.registry.tokens import Scope, authenticate, grant, in_namespace, project_credential
+
+    state = {"account_secret": "s"}
+    pr = authenticate(state, *project_credential(state, A, push=False, execution="p-plone-7"))
+    assert pr is not None and pr.project == A and pr.execution == "p-plone-7" and not pr.push
+    # Another run's name with this run's password: refused.
+    assert authenticate(state, f"{A}+pr+p-plone-8", project_credential(state, A, push=False,
+                                                                        execution="p-plone-7")[1]) is None
+    assert authenticate(state, f"{A}+pr+../x", "pw") is None
+    ask = [Scope("repository", n, ("pull", "push")) for n in
+           (f"{A}/app", f"{A}/pr/p-plone-7/app", f"{A}/pr/p-plone-8/app", f"{B}/app")]
+    assert [(g.name, g.actions) for g in grant(pr, ask)] == [
+        (f"{A}/app", ("pull",)), (f"{A}/pr/p-plone-7/app", ("pull", "push"))]
+    trusted = authenticate(state, *project_credential(state, A, push=True))
+    assert [(g.name, g.actions) for g in grant(trusted, ask)] == [(f"{A}/app", ("pull", "push"))]
+    # Image triggers and the settings page hear/list the project's images, not pull requests'.
+    assert in_namespace(A, f"{A}/pr") and not in_namespace(A, f"{A}/pr/p-plone-7/app")
+    with pytest.raises(ValueError):
+        project_credential(state, A, push=False, execution="Bad/Name")
+
+
 def test_the_token_endpoint_grants_only_the_projects_namespace(live_server, image_data_dir, registry):
     from devops.registry.server import registry_info
 
@@ -206,18 +266,21 @@ def test_forged_expired_and_other_service_tokens_are_refused(tmp_path, image_dat
     assert _registry_status(registry, path, "not-a-token") == 401
 
 
-def test_runs_get_their_projects_credential_and_pull_requests_a_pull_only_one(project, image_data_dir, registry):
-    """controller/spec.py: the RunSpec's credential for the built-in registry is the project's own."""
+def test_runs_get_their_projects_credential_and_pull_requests_a_per_run_one(project, image_data_dir, registry):
+    """controller/spec.py: the RunSpec's credential for the built-in registry is the project's own
+    (a pull request's run: its own, pushing only to `<project>/pr/<execution>/`)."""
     from devops.controller.spec import registry_auth
     from devops.registry.server import load_state
     from devops.registry.tokens import authenticate
 
-    trusted, untrusted = registry_auth(project), registry_auth(project, trusted=False)
+    trusted = registry_auth(project)
+    untrusted = registry_auth(project, trusted=False, execution="p-plone-3")
     state = load_state(image_data_dir)
     user, password = trusted[registry.address]
     assert user == project.id and authenticate(state, user, password).push
     user, password = untrusted[registry.address]
-    assert user == project.id + "+pull" and not authenticate(state, user, password).push
+    account = authenticate(state, user, password)
+    assert user == project.id + "+pr+p-plone-3" and not account.push and account.execution == "p-plone-3"
     assert registry.password not in {trusted[registry.address][1], untrusted[registry.address][1]}
 
 

@@ -20,6 +20,11 @@ OPERATIONS = [
     ("post", "/repos/{owner}/{repo}/hooks"),
     ("post", "/repos/{owner}/{repo}/statuses/{sha}"),
     ("get", "/user/repos"),
+    # the pipeline editor's commits (devops/scm/github.py commit_file)
+    ("get", "/repos/{owner}/{repo}/git/ref/{ref}"),
+    ("post", "/repos/{owner}/{repo}/git/refs"),
+    ("get", "/repos/{owner}/{repo}/contents/{path}"),
+    ("put", "/repos/{owner}/{repo}/contents/{path}"),
 ]
 
 

@@ -28,6 +28,7 @@ from devops.controller.actions.source import git_auth_of
 from devops.models import Pipeline, PipelineExecution
 from devops.scm import commit as scm_commit
 from devops.scm.git import GitError
+from devops.scm.http import ProviderError
 
 BranchMoved = scm_commit.BranchMoved
 BranchExists = scm_commit.BranchExists
@@ -43,11 +44,31 @@ class EditorFile:
 
 
 def repo_spec_of(pipeline: Pipeline) -> scm_commit.RepoSpec:
-    """The plain repository spec (URL, the pipeline's credential, the mirrors' data dir)."""
+    """The plain repository spec (URL, the pipeline's credential, the mirrors' data dir).
+
+    A pipeline enabled from a provider repository (its SourceCodeRepository row
+    with a credential) gets the provider's name, the repository and `api`:
+    every call goes through `scmcreds.call`, which refreshes an expiring token
+    first and once more on a 401 — the same path the other provider calls take.
+    Any other pipeline is generic Git (a real `git push` through its credential).
+    """
+    from devops.controller import scmcreds
+
     cred = pipeline.credential
     provider = (getattr(cred, "source_code_type", "") or "git") if cred is not None else "git"
+    row = getattr(pipeline, "scm_repository", None) if pipeline.pk else None
+    scm_repo = api = None
+    if row is not None and row.credential is not None:
+        provider_cred = row.credential
+        provider, scm_repo = provider_cred.source_code_type, scmcreds.repo_data(row)
+
+        def api(fn):
+            try:
+                return scmcreds.call(provider_cred, fn)
+            except scmcreds.NotConnected as exc:  # the project's provider app was removed
+                raise ProviderError(str(exc)) from None
     return scm_commit.RepoSpec(url=pipeline.repository_url, auth=git_auth_of(pipeline),
-                               data_dir=settings.DATA_DIR, provider=provider)
+                               data_dir=settings.DATA_DIR, provider=provider, scm_repo=scm_repo, api=api)
 
 
 def open_pipeline_file(pipeline: Pipeline, branch: str) -> EditorFile:

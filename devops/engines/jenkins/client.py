@@ -119,6 +119,34 @@ class JenkinsClient:
         nxt = int(size) if size and size.isdigit() else start + len(r.content)
         return LogPiece(r.content, nxt, r.headers.get("X-More-Data", "").lower() == "true")
 
+    # The system credentials store, global domain: the credentials plugin's REST API (docs/user.adoc,
+    # "Creating a credentials" / "Managing an existing credentials instance"): POST the credential's
+    # XML to `createCredentials` (409 when the id exists) or to `credential/ID/config.xml` (404 when
+    # it does not). The secret travels only in that request body, over the authenticated session.
+    CREDENTIALS = "/credentials/store/system/domain/_"
+
+    def put_credential(self, credential_id: str, config_xml: str) -> None:
+        """Create or update the credential `credential_id` (idempotent; one POST when it exists)."""
+        body = config_xml.encode()
+
+        def post(path: str) -> int:
+            req = requests.Request("POST", self.url + self.CREDENTIALS + path, data=body,
+                                   headers={"Content-Type": "application/xml; charset=utf-8"})
+            try:
+                return self.server.jenkins_request(req).status_code
+            except jenkins.NotFoundException:
+                return 404
+            except requests.HTTPError as exc:
+                if exc.response is not None and exc.response.status_code == 409:
+                    return 409
+                raise
+
+        update = f"/credential/{quote(credential_id, safe='')}/config.xml"
+        if self._call(post, update) != 404:
+            return
+        if self._call(post, "/createCredentials") == 409:  # another controller created it meanwhile
+            self._call(post, update)
+
     def stop(self, job: str, number: int) -> None:
         """POST /job/X/N/stop (idempotent: a finished build ignores it)."""
         self._call(self.server.stop_build, job, number)

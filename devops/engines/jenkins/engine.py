@@ -1,7 +1,9 @@
 """JenkinsEngine: each execution is a Jenkins pipeline job whose agent is a Kubernetes pod (DESIGN §5).
 
 Contract (devops/engines/base.py), and how this engine keeps it:
-  * run(spec): renders the Jenkinsfile, creates or updates the job
+  * run(spec): writes the pipeline's Git credential into Jenkins (credentials REST API; the
+    checkout names it by id, a build parameter) and the Kubernetes secrets the agent pod refers
+    to into the pipeline namespace (_put_secrets), renders the Jenkinsfile, creates or updates the job
     `slipway-<execution>` (config.xml through python-jenkins), and queues a build
     unless the job already has one or one is queued: a second run() for the same
     execution returns the same handle {"job", "queue", "number"?} and starts nothing.
@@ -16,8 +18,10 @@ Contract (devops/engines/base.py), and how this engine keeps it:
     Bytes go through devops.logs `open_step_writer` (masking, cap, live
     streaming) exactly as the local engine's. The run is reported finished only
     once every step's log is copied to its end, so the stored log is the whole
-    log. Log copy offsets live in this engine instance (one per controller
-    process); sync starts nothing and stops nothing.
+    log. The copy resumes exactly after a controller restart (a new engine
+    instance): Jenkins offsets are checkpointed beside the log after each
+    append and reconciled with the log's stored length (logcopy.py states the
+    guarantee). sync starts nothing and stops nothing.
   * stop(spec, handle, wait): cancels the queue item or POSTs `/job/X/N/stop`;
     with wait=False returns False until Jenkins reports the build over.
   * cleanup: closes the log writers and deletes what is left of the agent pod
@@ -34,6 +38,7 @@ import time
 from typing import Any
 
 from devops.engines.base import (
+    PermanentEngineError,
     PipelineEngine,
     ProjectSpec,
     RunReport,
@@ -44,6 +49,7 @@ from devops.engines.base import (
 from devops.engines.jenkins import jenkinsfile as jf
 from devops.engines.jenkins.client import JenkinsClient
 from devops.engines.jenkins.errors import JenkinsUnreachable
+from devops.engines.jenkins.logcopy import StepLogCopy
 from devops.engines.jenkins.options import JenkinsOptions
 
 log = logging.getLogger(__name__)
@@ -61,15 +67,6 @@ STATUS = {
 FINAL = frozenset({"Success", "Failed", "Aborted"})
 
 
-class _StepLog:
-    """Copy state of one step's log: its writer and the Jenkins byte offset of each flow node."""
-
-    def __init__(self, writer) -> None:
-        self.writer = writer
-        self.offsets: dict[str, int] = {}
-        self.done = False
-
-
 class JenkinsEngine(PipelineEngine):
     name = "jenkins"
 
@@ -78,7 +75,7 @@ class JenkinsEngine(PipelineEngine):
         self._options = options
         self._client = client
         self._store = store
-        self._logs: dict[tuple[str, int, int], _StepLog] = {}
+        self._logs: dict[tuple[str, int, int], StepLogCopy] = {}
         self._numbers: dict[str, int] = {}
         # The final report of each finished run until cleanup(): a later sync (another pass, a
         # slow controller) returns it instead of copying the logs again.
@@ -137,6 +134,14 @@ class JenkinsEngine(PipelineEngine):
         job = jf.job_name(spec.execution)
         if spec.config.branch is not None and spec.branch and not spec.config.branch.matches(spec.branch):
             return {"job": job, "skipped": True}
+        if jf.git_credential_id(spec):
+            # The pipeline's SourceCodeCredential as a Jenkins credential the checkout names by id,
+            # rewritten on every run so a changed token or key is what the next clone uses.
+            self.client.put_credential(jf.git_credential_id(spec), jf.git_credential_xml(spec))
+        try:
+            self._put_secrets(spec)
+        except jf.JenkinsfileError as exc:
+            raise PermanentEngineError(str(exc)) from None
         self.client.ensure_job(job, jf.job_config_xml(spec, self.render(spec)))
         info = self.client.job_info(job) or {}
         if info.get("lastBuild"):
@@ -144,6 +149,61 @@ class JenkinsEngine(PipelineEngine):
         if info.get("inQueue") and info.get("queueItem"):
             return {"job": job, "queue": int(info["queueItem"]["id"])}
         return {"job": job, "queue": self.client.build(job, jf.build_parameters(spec))}
+
+    def _put_secrets(self, spec: RunSpec) -> None:
+        """The Kubernetes secrets the agent pod refers to (jf.run_secrets: envFrom values, registry
+        credentials, the deploy target `slipway-deploy-target`), written into the pipeline namespace
+        before the job runs, through SLIPWAY_KUBECONFIG's cluster (or this pod's); each rewritten only
+        when its data changed. Values travel only in those API requests: the Jenkinsfile and the pod
+        hold `secretKeyRef`s and a secret volume. Without a deploy target, deploy steps act with the
+        pod's service account `jenkins`, which the data plane binds in the project's namespaces."""
+        wanted = jf.run_secrets(spec, self.options)
+        if not wanted:
+            return
+        import base64
+        import os
+
+        if not (self.options.kubeconfig or os.environ.get("KUBERNETES_SERVICE_HOST")):
+            # No cluster to write to (E033 stops a real controller before this): the operator
+            # provides the secrets, as `deploy()` leaves the data plane to them.
+            log.warning("%s: no cluster configured: the run's secrets are not written", spec.execution)
+            return
+
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        from devops.dataplane.client import (
+            AlreadyExists,
+            KubernetesAPI,
+            check_kubeconfig,
+            load_api_client,
+        )
+
+        if jf.DEPLOY_SECRET in wanted:
+            try:
+                check_kubeconfig(spec.deploy_kubeconfig)
+            except ValueError as exc:
+                raise PermanentEngineError(f"the deploy target's kubeconfig is refused: {exc}") from None
+        namespace = spec.settings.get("pipeline-namespace") or f"{spec.project_id}-pipeline"
+        try:
+            api = KubernetesAPI(load_api_client(self.options.kubeconfig or None))
+            for name, values in sorted(wanted.items()):
+                data = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(values.items())}
+                live = api.read("Secret", namespace, name)
+                if live is None:
+                    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+                            "metadata": {"name": name, "namespace": namespace,
+                                         "labels": {"app.kubernetes.io/managed-by": "slipway"}}}
+                    try:
+                        api.create("Secret", namespace, body)
+                        continue
+                    except AlreadyExists:  # another controller wrote it meanwhile
+                        live = {}
+                if (live or {}).get("data") != data:
+                    api.patch("Secret", namespace, name, {"data": data})
+        except (ApiException, HTTPError, OSError) as exc:
+            status = getattr(exc, "status", None) or type(exc).__name__
+            raise TemporaryEngineError(f"writing the run's secrets in {namespace}: {status}") from None
 
     def _number(self, handle: dict[str, Any]) -> int | None:
         if handle.get("number"):
@@ -230,57 +290,33 @@ class JenkinsEngine(PipelineEngine):
             started, ended, message = times.get((i, j), (None, None, ""))
             lg = self._logs.get((spec.execution, i, j))
             out.append(StepReport(stage=i, step=j, state=state, started=started, ended=ended, message=message,
-                                  runtime="jenkins", log_size=lg.writer.size if lg else 0))
+                                  runtime="jenkins", log_size=lg.size if lg else 0))
         return tuple(out)
 
     def _copy_log(self, spec: RunSpec, job: str, number: int, key: tuple[int, int], stage: dict[str, Any],
                   *, final: bool) -> tuple[bool, str]:
         """Copy what is new of step `key`'s log; (copied to its end, error message of a failed node)."""
-        from devops.logs import LogKey, open_step_writer
+        from devops.logs import LogKey
 
         lk = (spec.execution, *key)
         with self._lock:
             lg = self._logs.get(lk)
             if lg is None:
-                cap = _cap(spec.settings)
-                lg = self._logs[lk] = _StepLog(open_step_writer(self.store, LogKey(*lk), mask=spec.mask, cap=cap))
+                # A new instance (a restarted controller) picks up where the log store says the copy
+                # stands (logcopy.py): nothing is copied twice, nothing lost.
+                lg = self._logs[lk] = StepLogCopy(self.store, LogKey(*lk), mask=spec.mask, cap=_cap(spec.settings))
         if lg.done:
             return True, ""
         described = self.client.node_describe(job, number, str(stage["id"])) or {}
-        nodes = sorted(described.get("stageFlowNodes") or [], key=lambda n: int(n["id"]) if str(n["id"]).isdigit()
-                       else 0)
-        complete = True
-        message = ""
-        for node in nodes:
-            nid = str(node["id"])
-            if (node.get("error") or {}).get("message"):
-                message = node["error"]["message"]
-            start = lg.offsets.get(nid, 0)
-            if start < 0:  # this node's log is copied to its end
-                continue
-            piece = self.client.node_log(job, number, nid, start)
-            if piece is None:  # a node without a log (e.g. a block start)
-                lg.offsets[nid] = -1
-                continue
-            if piece.data:
-                lg.writer.write(piece.data)
-            node_final = STATUS.get(node.get("status", ""), "Building") in FINAL
-            if piece.more or not node_final or piece.next > start + len(piece.data):
-                lg.offsets[nid] = piece.next
-                complete = False
-            else:
-                lg.offsets[nid] = -1
-        if final and complete:
-            lg.writer.close()
-            lg.done = True
-        return lg.done, message
+        nodes = described.get("stageFlowNodes") or []
+        messages = [n["error"]["message"] for n in nodes if (n.get("error") or {}).get("message")]
+        message = messages[-1] if messages else ""
+        return lg.copy(self.client, job, number, nodes, final=final), message
 
     def _close_logs(self, execution: str) -> None:
         with self._lock:
             for k in [k for k in self._logs if k[0] == execution]:
-                lg = self._logs.pop(k)
-                if not lg.done:
-                    lg.writer.close()
+                self._logs.pop(k).close()
         self._numbers.pop(jf.job_name(execution), None)
 
     def stop(self, spec: RunSpec, handle: dict[str, Any], *, wait: bool = True) -> bool:

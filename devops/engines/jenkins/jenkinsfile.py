@@ -54,6 +54,17 @@ PIPELINE_LABEL = "slipway.io/pipeline"
 NODE_ENV = "SLIPWAY_K8S_NODE"         # the node the agent pod runs on (downward API), see node_marker()
 NODE_MARKER = "slipway-node="         # build description prefix carrying the node after the run
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+# The project's deploy target (RunSpec.deploy_kubeconfig) as the engine writes it into the pipeline
+# namespace before a run (engine.run), and where deploy containers see it.
+DEPLOY_SECRET = "slipway-deploy-target"
+DEPLOY_MOUNT = "/run/slipway-deploy"
+DEPLOY_KINDS = frozenset({"applyYamlConfig", "applyAppConfig"})
+# Steps that change something outside the run: never for pull requests (the local engine's rule).
+UNTRUSTED_REFUSED = {
+    "applyYamlConfig": "runs of pull requests get no deploy target; nothing was applied",
+    "applyAppConfig": "runs of pull requests get no deploy target; nothing was applied",
+    "publishCatalogConfig": "runs of pull requests never publish to the catalog",
+}
 
 
 def job_name(execution: str) -> str:
@@ -123,49 +134,127 @@ def _resources(step: Step, settings: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def env_secret_name(source: str) -> str:
+    """The Kubernetes secret of the pipeline namespace that holds the project secret `source` for
+    envFrom (engine.run writes it): prefixed, so no project secret can replace a data-plane one."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", source.lower()).strip("-")[:40] or "secret"
+    return f"slipway-env-{slug}-{hashlib.sha256(source.encode()).hexdigest()[:8]}"
+
+
+def run_secrets(spec: RunSpec, options: JenkinsOptions) -> dict[str, dict[str, str]]:
+    """Kubernetes secret name -> data (plain values) the agent pod of `spec` refers to: the envFrom
+    keys its steps use, the credentials of the registries it pushes to, the deploy target. Empty for
+    pull requests (the controller gives them no secrets, and the pod refers to none)."""
+    if not spec.trusted:
+        return {}
+    cfg = substitute(spec.config, spec.env)
+    out: dict[str, dict[str, str]] = {}
+    for (i, j), ok in planned(spec, cfg).items():
+        step = cfg.stages[i].steps[j]
+        if not ok:
+            continue
+        for e in step.env_from:
+            value = (spec.secrets.get(e.source_name) or {}).get(e.source_key)
+            if value is None:
+                raise JenkinsfileError(f"step {i}.{j}: envFrom {e.source_name}/{e.source_key}: no such project secret")
+            out.setdefault(env_secret_name(e.source_name), {})[e.source_key] = value
+        if step.kind == "publishImageConfig":
+            registry = publish_target(step, options).registry
+            if registry in spec.registry_auth:
+                user, password = spec.registry_auth[registry]
+                out[registry_secret_name(registry)] = {"username": user, "password": password}
+        if step.kind in DEPLOY_KINDS and spec.deploy_kubeconfig:
+            out[DEPLOY_SECRET] = {"kubeconfig": spec.deploy_kubeconfig}
+    return out
+
+
 def registry_secret_name(host: str) -> str:
     """The Kubernetes secret (keys `username`, `password`) holding the credentials of registry `host`."""
     slug = re.sub(r"[^a-z0-9-]+", "-", host.lower()).strip("-")[:40] or "default"
     return f"slipway-registry-{slug}-{hashlib.sha256(host.encode()).hexdigest()[:8]}"
 
 
-def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions) -> tuple[str, list[dict[str, Any]], str]:
+def publish_target(step: Step, options: JenkinsOptions):
+    """Where a publishImageConfig step pushes: the local engine's rule (devops.engines.local.images),
+    so a pipeline file means the same image on both engines."""
+    from devops.engines.local.images import resolve_target
+
+    try:
+        return resolve_target(step.type, options.local_registry)
+    except ValueError as exc:
+        raise JenkinsfileError(str(exc)) from None
+
+
+def published_env(target) -> dict[str, str]:
+    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE a publish step gives later applyYaml steps (DESIGN §3)."""
+    return {"CICD_REGISTRY": target.registry, "CICD_IMAGE_REPO": f"{target.registry}/{target.repository}",
+            "CICD_IMAGE": target.refs[0]}
+
+
+# `${CICD_*}` of the manifest replaced from the step's environment at run time, by
+# devops.pipeline.substitute's rule (only names set in the environment; others stay as written).
+# POSIX awk reading ENVIRON: no value is ever shell or awk text.
+SUBSTITUTE_AWK = (
+    "awk '{ out = \"\"; line = $0\n"
+    "  while (match(line, /[$][{]CICD_[A-Za-z0-9_]*[}]/)) {\n"
+    "    name = substr(line, RSTART + 2, RLENGTH - 3)\n"
+    "    value = (name in ENVIRON) ? ENVIRON[name] : substr(line, RSTART, RLENGTH)\n"
+    "    out = out substr(line, 1, RSTART - 1) value; line = substr(line, RSTART + RLENGTH)\n"
+    "  }\n"
+    "  print out line }'"
+)
+
+
+def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions,
+                    published: dict[str, str] | None = None) -> tuple[str, list[dict[str, Any]], str]:
     """(image, extra env, shell script) of a step; the script is fixed text reading its values from env."""
     t = step.type
     kind = t.kind
     if kind == "runScriptConfig":
         return t.image, [], t.shell_script
     if kind == "publishImageConfig":
-        registry = t.registry if t.push_remote else options.local_registry
+        target = publish_target(step, options)
+        registry = target.registry
         env = [{"name": "PLUGIN_DOCKERFILE", "value": t.dockerfile_path},
                {"name": "PLUGIN_CONTEXT", "value": t.build_context},
                {"name": "PLUGIN_REGISTRY", "value": registry},
-               {"name": "PLUGIN_TAG", "value": t.tag}]
+               {"name": "PLUGIN_DESTINATIONS", "value": "\n".join(target.refs)}]
         if registry in spec.registry_auth and spec.trusted:
             secret = registry_secret_name(registry)
             env += [{"name": n, "valueFrom": {"secretKeyRef": {"name": secret, "key": k}}}
                     for n, k in (("PLUGIN_USERNAME", "username"), ("PLUGIN_PASSWORD", "password"))]
         script = (
-            'set -e\n'
+            'set -ef\n'
             'if [ -n "${PLUGIN_USERNAME:-}" ]; then\n'
             '  auth=$(printf %s "$PLUGIN_USERNAME:$PLUGIN_PASSWORD" | base64 | tr -d "\\n")\n'
             '  printf \'{"auths":{"%s":{"auth":"%s"}}}\' "$PLUGIN_REGISTRY" "$auth" > /kaniko/.docker/config.json\n'
             'fi\n'
-            '/kaniko/executor --dockerfile="$PLUGIN_DOCKERFILE" --context="dir://$PWD/$PLUGIN_CONTEXT" '
-            '--destination="$PLUGIN_REGISTRY/$PLUGIN_TAG"\n'
+            # One --destination per tag (`app:1,latest`), each its own argument: split on newlines
+            # only, globbing off (set -f), so no tag text is ever re-read as shell.
+            'IFS=\'\n\'\nset --\nfor d in $PLUGIN_DESTINATIONS; do set -- "$@" "--destination=$d"; done\n'
+            '/kaniko/executor --dockerfile="$PLUGIN_DOCKERFILE" --context="dir://$PWD/$PLUGIN_CONTEXT" "$@"\n'
         )
         return options.kaniko_image, env, script
     if kind == "applyYamlConfig":
+        namespace = t.namespace or (spec.deploy_namespace if spec.deploy_kubeconfig else "")
         env = [{"name": "YAML_PATH", "value": t.path}, {"name": "YAML_CONTENT", "value": t.content},
-               {"name": "YAML_NAMESPACE", "value": t.namespace}]
-        script = ('set -e\nif [ -n "$YAML_CONTENT" ]; then printf %s "$YAML_CONTENT" > /tmp/slipway-apply.yaml; '
-                  'YAML_PATH=/tmp/slipway-apply.yaml; fi\n'
-                  'kubectl apply --server-side -f "$YAML_PATH" ${YAML_NAMESPACE:+-n "$YAML_NAMESPACE"}\n')
+               {"name": "YAML_NAMESPACE", "value": namespace}]
+        own = {k for k, _ in step.env}
+        env += [{"name": k, "value": v} for k, v in (published or {}).items() if k not in own]
+        # Files of its own (mktemp): steps of one stage run in parallel, maybe in one container.
+        script = ('set -e\nsrc=$(mktemp) && manifest=$(mktemp)\n'
+                  'if [ -n "$YAML_CONTENT" ]; then printf \'%s\\n\' "$YAML_CONTENT" > "$src"; '
+                  'else cat -- "$YAML_PATH" > "$src"; fi\n'
+                  f'{SUBSTITUTE_AWK} "$src" > "$manifest"\n'
+                  'kubectl apply --server-side --field-manager=slipway -f "$manifest" '
+                  '${YAML_NAMESPACE:+-n "$YAML_NAMESPACE"}\n')
         return options.tools_image, env, script
     if kind == "applyAppConfig":
         answers = "\n".join(f"{k}: {json.dumps(v)}" for k, v in t.answers)
         env = [{"name": "APP_TEMPLATE", "value": t.catalog_template}, {"name": "APP_VERSION", "value": t.version},
-               {"name": "APP_NAME", "value": t.name}, {"name": "APP_NAMESPACE", "value": t.target_namespace},
+               {"name": "APP_NAME", "value": t.name},
+               {"name": "APP_NAMESPACE",
+                "value": t.target_namespace or (spec.deploy_namespace if spec.deploy_kubeconfig else "")},
                {"name": "APP_ANSWERS", "value": answers}]
         script = ('set -e\nprintf %s "$APP_ANSWERS" > /tmp/slipway-answers.yaml\n'
                   'helm upgrade --install "$APP_NAME" "$APP_TEMPLATE" ${APP_VERSION:+--version "$APP_VERSION"} '
@@ -178,12 +267,36 @@ def _step_image_env(step: Step, spec: RunSpec, options: JenkinsOptions) -> tuple
                {"name": "GIT_AUTHOR_NAME", "value": t.git_author}, {"name": "GIT_AUTHOR_EMAIL", "value": t.git_email},
                {"name": "GIT_COMMITTER_NAME", "value": t.git_author},
                {"name": "GIT_COMMITTER_EMAIL", "value": t.git_email}]
-        script = ('set -e\nrm -rf /tmp/catalog && git clone --depth 1 ${CATALOG_GIT_BRANCH:+-b "$CATALOG_GIT_BRANCH"} '
-                  '"$CATALOG_GIT_URL" /tmp/catalog\n'
-                  'dest="/tmp/catalog/templates/$CATALOG_TEMPLATE/$CATALOG_VERSION"\n'
-                  'mkdir -p "$dest" && cp -R "$CATALOG_PATH"/. "$dest"/\n'
-                  'cd /tmp/catalog && git add -A && git commit -m "Publish $CATALOG_TEMPLATE $CATALOG_VERSION" '
-                  '&& git push origin HEAD\n')
+        script = (
+            'set -e\nexport GIT_TERMINAL_PROMPT=0\n'
+            # The pipeline's Git credential, bound by withCredentials (render): a credential helper
+            # that reads it from the environment, so the token is on no command line.
+            'if [ -n "${SLIPWAY_GIT_TOKEN:-}" ]; then\n'
+            '  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=credential.helper\n'
+            '  export GIT_CONFIG_VALUE_0=\'!f() { echo "username=${SLIPWAY_GIT_USER}"; '
+            'echo "password=${SLIPWAY_GIT_TOKEN}"; }; f\'\n'
+            'fi\n'
+            'if [ -n "${SLIPWAY_GIT_KEY:-}" ]; then\n'
+            '  export GIT_SSH_COMMAND="ssh -i $SLIPWAY_GIT_KEY -o IdentitiesOnly=yes -o BatchMode=yes '
+            '-o StrictHostKeyChecking=accept-new"\n'
+            'fi\n'
+            'if [ -z "$CATALOG_VERSION" ]; then\n'
+            '  CATALOG_VERSION=$(sed -n \'s/^version:[[:space:]]*//p\' "$CATALOG_PATH/Chart.yaml" | head -n 1 '
+            '| tr -d \'"\\047 \\r\')\n'
+            'fi\n'
+            # A directory of its own: steps of one stage run in parallel, maybe in one container.
+            'work=$(mktemp -d) && git clone -q --depth 1 ${CATALOG_GIT_BRANCH:+-b "$CATALOG_GIT_BRANCH"} '
+            '"$CATALOG_GIT_URL" "$work/catalog"\n'
+            'top=templates; [ -d "$work/catalog/templates" ] || { [ -d "$work/catalog/charts" ] && top=charts; }\n'
+            'dest="$work/catalog/$top/$CATALOG_TEMPLATE/$CATALOG_VERSION"\n'
+            'rm -rf "$dest" && mkdir -p "$dest" && cp -R "$CATALOG_PATH"/. "$dest"/\n'
+            'cd "$work/catalog" && git add -A\n'
+            'if git diff --cached --quiet; then echo "the catalog already holds $top/$CATALOG_TEMPLATE/$CATALOG_VERSION"; '
+            'exit 0; fi\n'
+            'git commit -q -m "Publish $CATALOG_TEMPLATE $CATALOG_VERSION ($SLIPWAY_EXECUTION)"\n'
+            'git push -q origin HEAD\n'
+            'echo "published $top/$CATALOG_TEMPLATE/$CATALOG_VERSION to ${CATALOG_GIT_BRANCH:-the default branch}"\n'
+        )
         return options.tools_image, env, script
     raise JenkinsfileError(f"step type {kind} has no Jenkins conversion")
 
@@ -228,16 +341,34 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
     containers: dict[str, _Container] = {}
     volumes: dict[str, dict[str, Any]] = {}
     steps: dict[tuple[int, int], tuple[str, str]] = {}
+    # What the nearest publish step of an EARLIER stage exported (steps of one stage run in
+    # parallel, so a sibling's image may not exist yet when an applyYaml step starts).
+    published: dict[str, str] = {}
     for i, stage in enumerate(cfg.stages):
+        stage_published = published
         for j, step in enumerate(stage.steps):
             if not runs[(i, j)] or step.kind == "sourceCodeConfig":
                 continue
-            image, extra, script = _step_image_env(step, spec, options)
+            if not spec.trusted and step.kind in UNTRUSTED_REFUSED:
+                continue  # the Jenkinsfile fails the step instead (render)
+            if step.kind == "publishImageConfig":
+                stage_published = published_env(publish_target(step, options))
+            image, extra, script = _step_image_env(step, spec, options, published)
             env = [{"name": k, "value": v} for k, v in step.env]
-            env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": e.source_name, "key": e.source_key}}}
+            env += [{"name": e.name, "valueFrom": {"secretKeyRef": {"name": env_secret_name(e.source_name),
+                                                                     "key": e.source_key}}}
                     for e in step.env_from if spec.trusted]
             env += extra
+            target = step.kind in DEPLOY_KINDS and bool(spec.deploy_kubeconfig)
+            if target:
+                # The project's deploy target instead of the pod's service account: kubectl and helm
+                # read KUBECONFIG; the file is the Kubernetes secret the engine wrote (never inline).
+                env += [{"name": "KUBECONFIG", "value": f"{DEPLOY_MOUNT}/kubeconfig"}]
             body: dict[str, Any] = {"image": image, "command": ["cat"], "tty": True, "env": env}
+            if target:
+                body["volumeMounts"] = [{"name": "deploy-target", "mountPath": DEPLOY_MOUNT, "readOnly": True}]
+                volumes["deploy-target"] = {"name": "deploy-target",
+                                            "secret": {"secretName": DEPLOY_SECRET, "defaultMode": 0o400}}
             if image == options.kaniko_image:
                 body["command"] = ["/busybox/cat"]  # the kaniko debug image has no /bin
             resources = _resources(step, spec.settings)
@@ -255,9 +386,13 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
                 if all(m["mountPath"] != mount for m in mounts):
                     mounts.append({"name": vol, "mountPath": mount})
             steps[(i, j)] = (c.name, script)
+        published = stage_published
     pod_spec: dict[str, Any] = {
         "serviceAccountName": "jenkins",
         "restartPolicy": "Never",
+        # Pull requests run code from outside the project: no token of `jenkins` (admin in the
+        # project's namespaces) in their pod. The agent itself talks to Jenkins, not to the API.
+        **({} if spec.trusted else {"automountServiceAccountToken": False}),
         "containers": [
             # The plugin's own agent container: only the node name added (the plugin fills in the image).
             {"name": "jnlp", "env": [{"name": NODE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]},
@@ -296,6 +431,17 @@ CLONE = (
 )
 
 
+def _git_binding(spec: RunSpec) -> str:
+    """The credentials-binding of the pipeline's Git credential for a catalog push ("" without one):
+    its values reach the step as environment variables, and Jenkins masks them in the log."""
+    if not git_credential_id(spec):
+        return ""
+    if spec.git_auth.ssh_private_key:
+        return "sshUserPrivateKey(credentialsId: params.SLIPWAY_GIT_CREDENTIALS, keyFileVariable: 'SLIPWAY_GIT_KEY')"
+    return ("usernamePassword(credentialsId: params.SLIPWAY_GIT_CREDENTIALS, usernameVariable: 'SLIPWAY_GIT_USER', "
+            "passwordVariable: 'SLIPWAY_GIT_TOKEN')")
+
+
 def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = None) -> str:
     """The Jenkinsfile of `spec` (see the module docstring); `nodes`: the pipeline's recent nodes, newest first."""
     pod, steps, cfg = build_plan(spec, options, nodes)
@@ -328,10 +474,17 @@ def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = Non
                 out.append(f"              {CLONE}")
             elif not spec.trusted and stage.steps[j].kind == "publishImageConfig" and stage.steps[j].type.push_remote:
                 out.append("              error('runs of pull requests never push to remote registries')")
+            elif not spec.trusted and stage.steps[j].kind in UNTRUSTED_REFUSED:
+                out.append(f"              error({groovy_str(UNTRUSTED_REFUSED[stage.steps[j].kind])})")
             else:
                 container, script = steps[(i, j)]
                 out.append(f"              container({groovy_str(container)}) {{")
+                binding = _git_binding(spec) if stage.steps[j].kind == "publishCatalogConfig" else ""
+                if binding:
+                    out.append(f"                withCredentials([{binding}]) {{")
                 out.append(f"                sh(script: {groovy_block(script)}, label: {groovy_str(label)})")
+                if binding:
+                    out.append("                }")
                 out.append("              }")
             out.append("            }")
             out.append("          },")
@@ -342,11 +495,46 @@ def render(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None = Non
     return "\n".join(out)
 
 
+def git_credential_id(spec: RunSpec) -> str:
+    """The Jenkins credential the checkout uses: one per pipeline, "" when the pipeline's repository
+    needs none (its SourceCodeCredential has neither token nor SSH key)."""
+    auth = spec.git_auth
+    if not (auth.token or auth.ssh_private_key):
+        return ""
+    slug = re.sub(r"[^a-z0-9-]+", "-", spec.pipeline_id.lower()).strip("-")[:40] or "pipeline"
+    return f"slipway-git-{slug}-{hashlib.sha256(spec.pipeline_id.encode()).hexdigest()[:8]}"
+
+
+def git_credential_xml(spec: RunSpec) -> str:
+    """The credential's XML for the credentials plugin's REST API: username + token
+    (UsernamePasswordCredentialsImpl, for HTTPS remotes) or an SSH private key
+    (ssh-credentials' BasicSSHUserPrivateKey, direct entry). It holds the secret: it is only
+    ever the body of the POST to Jenkins (JenkinsClient.put_credential), never logged."""
+    from xml.sax.saxutils import escape
+
+    auth = spec.git_auth
+    cid = git_credential_id(spec)
+    head = (f"<scope>GLOBAL</scope><id>{escape(cid)}</id>"
+            f"<description>{escape(f'Slipway: Git credential of pipeline {spec.pipeline_id}')}</description>")
+    if auth.ssh_private_key:
+        key = auth.ssh_private_key if auth.ssh_private_key.endswith("\n") else auth.ssh_private_key + "\n"
+        cls = "com.cloudbees.jenkins.plugins.sshcredentials.impl.BasicSSHUserPrivateKey"
+        return (f"<{cls}>{head}<username>{escape(auth.username or 'git')}</username><passphrase></passphrase>"
+                f'<privateKeySource class="{cls}$DirectEntryPrivateKeySource">'
+                f"<privateKey>{escape(key)}</privateKey></privateKeySource></{cls}>")
+    cls = "com.cloudbees.plugins.credentials.impl.UsernamePasswordCredentialsImpl"
+    return (f"<{cls}>{head}<username>{escape(auth.username or 'x-access-token')}</username>"
+            f"<password>{escape(auth.token)}</password></{cls}>")
+
+
 def build_parameters(spec: RunSpec) -> dict[str, str]:
-    """The build's parameters: every value of the run that steps see as environment variables."""
+    """The build's parameters: every value of the run that steps see as environment variables.
+
+    SLIPWAY_GIT_CREDENTIALS is the id (never the secret) of the pipeline's Jenkins credential,
+    which run() writes before the build is queued; empty for repositories that need none."""
     params = {k: v for k, v in spec.env.items() if not k.startswith("SLIPWAY_")}
     params.update(CICD_GIT_URL=spec.repository_url, CICD_GIT_COMMIT=spec.commit,
-                  SLIPWAY_EXECUTION=spec.execution, SLIPWAY_GIT_CREDENTIALS=spec.settings.get("jenkins-git-credentials", ""))
+                  SLIPWAY_EXECUTION=spec.execution, SLIPWAY_GIT_CREDENTIALS=git_credential_id(spec))
     return params
 
 

@@ -1,8 +1,10 @@
 """Image names, registries.conf, auth files and buildah invocations for the local engine.
 
 Used by the publish step (steps/publish_image.py) and by the container
-runtime, which must pull step images such as `${CICD_LOCAL_REGISTRY}/app:7`
-from the built-in registry: `registry_access(ctx)` gives the environment its
+runtime, which must pull step images such as `${CICD_LOCAL_REGISTRY}/myorg/app:7`
+from the built-in registry (CICD_LOCAL_REGISTRY is its address plus the run's
+namespace, `<project id>/` or a pull request's `<project id>/pr/<execution>/`;
+`builtin_repository` puts a publish tag into the same namespace): `registry_access(ctx)` gives the environment its
 buildah calls need (a registries.conf marking the loopback registry insecure
 and naming the project's registry mirror, and an auth file with the
 credentials). Credentials only ever travel in that 0600 file, never on a
@@ -14,13 +16,20 @@ import base64
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devops.registry.server import registry_info
-from devops.registry.tokens import in_namespace, namespace
+from devops.registry.tokens import (
+    namespace,
+    pr_namespace,
+    run_namespace,
+    split_local_registry,
+    valid_repository,
+)
 
 if TYPE_CHECKING:
     from devops.engines.local.context import StepContext
@@ -101,17 +110,35 @@ def resolve_target(config: PublishImageConfig, local_registry: str) -> ImageTarg
     return ImageTarget(registry, repo, tags, builtin=False)
 
 
-def builtin_name_problem(project_id: str, repository: str) -> str:
-    """Why `repository` cannot be pushed to the built-in registry by this project ("" if it can).
+_PROJECT_ID = re.compile(r"^p-[a-z0-9]{5}$")   # models/ids.py: how Slipway names projects
 
-    The registry's own rule (tokens.grant) is the guard; this only says it
-    before a build is spent on an image that could never be pushed.
+
+def builtin_repository(project_id: str, run_ns: str, repository: str) -> str:
+    """The built-in registry's repository for a publish tag's `repository` (ValueError: why none).
+
+    As in Rancher, where each project had a registry of its own, the tag
+    names an image of the project (`myorg/app`) and Slipway puts it in the
+    run's namespace: `<project id>/myorg/app` (`<project id>/pr/<execution>/myorg/app`
+    for a pull request). A tag already starting with `<project id>/` is not
+    prefixed twice. Refused, before a build is spent: names that are no
+    repository name (`../x`, upper case, `a//b`), that start with another
+    project's id, and, for trusted runs, names under `<project id>/pr/`
+    (pull requests' images). The registry's own rule (tokens.grant) is the
+    guard; this says it clearly.
     """
-    if in_namespace(project_id, repository):
-        return ""
-    return (f"the built-in registry keeps each project's images under its id: {repository!r} is outside "
-            f"{namespace(project_id)!r}, so the registry would refuse the push; name it "
-            f"{namespace(project_id)}{repository.rsplit('/', 1)[-1]} (e.g. tag: ${{CICD_PROJECT_ID}}/app:1)")
+    rest = repository.removeprefix(namespace(project_id))
+    first = rest.split("/", 1)[0]
+    if _PROJECT_ID.match(first) and first != project_id:
+        raise ValueError(f"tag {repository!r} names project {first}'s images: a project pushes only its own "
+                         f"(write the image's name without a project id, e.g. tag: myorg/app:1)")
+    full = run_ns + rest
+    if not valid_repository(full):
+        raise ValueError(f"tag {repository!r} is not a valid image name (lowercase letters, digits, "
+                         f"separators . _ - between them, components joined by /; no `..`)")
+    if run_ns == namespace(project_id) and full.startswith(pr_namespace(project_id)):
+        raise ValueError(f"tag {repository!r}: {pr_namespace(project_id)} holds the images of pull requests' "
+                         f"runs; a trusted run cannot push there (choose another name)")
+    return full
 
 
 def parse_build_args(text: str) -> list[tuple[str, str]]:
@@ -156,16 +183,50 @@ def auth_json(auths: dict[str, tuple[str, str]]) -> str:
     }})
 
 
+def builtin_address(spec, data_dir: Path | str) -> str:
+    """The built-in registry's bare `host:port` for a run ("" when it never ran).
+
+    From the RunSpec's CICD_LOCAL_REGISTRY (the controller's: address plus the
+    run's namespace), never a step's own env, which must not choose what the
+    step's network relays or where the run's credential goes; else state.json.
+    """
+    address, _ = split_local_registry(spec.env.get("CICD_LOCAL_REGISTRY", ""))
+    if not address:
+        info = registry_info(data_dir)
+        address = info.address if info is not None else ""
+    return address
+
+
+def step_namespace(ctx: StepContext) -> str:
+    """The run's namespace in the built-in registry: `<project id>/` or `<project id>/pr/<execution>/`."""
+    return run_namespace(ctx.spec.project_id, ctx.spec.execution, trusted=ctx.spec.trusted)
+
+
+def project_image_for(spec, data_dir: Path | str, image: str) -> str:
+    """For a pull request's run: the project's image behind a name in the run's own namespace
+    (`<address>/<project>/pr/<execution>/myorg/base:1` -> `<address>/<project>/myorg/base:1`), "" otherwise.
+
+    `${CICD_LOCAL_REGISTRY}/myorg/base:1` names the run's namespace; an image
+    the run did not build there is the project's, which it may pull (never push),
+    as it could in Rancher's one registry per project.
+    """
+    if spec.trusted:
+        return ""
+    address = builtin_address(spec, data_dir)
+    own = f"{address}/{run_namespace(spec.project_id, spec.execution, trusted=False)}"
+    if not address or not image.startswith(own):
+        return ""
+    return f"{address}/{namespace(spec.project_id)}{image[len(own):]}"
+
+
 def local_registry(ctx: StepContext) -> tuple[str, tuple[str, str] | None]:
-    """The built-in registry's address and this run's credential for it ("" / None when none).
+    """The built-in registry's bare address and this run's credential for it ("" / None when none).
 
     The credential is the project's, from the RunSpec (controller/spec.py):
-    it reaches `<project id>/...` only. Never Slipway's internal account.
+    it reaches `<project id>/...` only (a pull request's pushes only its own
+    `<project id>/pr/<execution>/...`). Never Slipway's internal account.
     """
-    address = ctx.env.get("CICD_LOCAL_REGISTRY") or ctx.spec.env.get("CICD_LOCAL_REGISTRY", "")
-    if not address:
-        info = registry_info(ctx.data_dir)
-        address = info.address if info is not None else ""
+    address = builtin_address(ctx.spec, ctx.data_dir)
     creds = ctx.spec.registry_auth.get(address) if address else None
     return address, creds
 

@@ -29,10 +29,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import unescape
 
 RECORDINGS = Path(__file__).parent / "recordings"
 CRUMB = json.loads((RECORDINGS / "crumb_issuer.json").read_bytes())
+
+
+@dataclass
+class FlowNode:
+    """A later flow node of a step's stage (a second `sh`, say), with its own log."""
+
+    node_id: int
+    status: str = "IN_PROGRESS"
+    log: bytes = b""
+    more: bool = True
 
 
 @dataclass
@@ -43,6 +54,8 @@ class Step:
     log: bytes = b""
     more: bool = True
     error: str = ""
+    later: list[FlowNode] = field(default_factory=list)
+    node_status: str = ""   # the first flow node's, when it differs from the stage's (over before the next)
 
 
 @dataclass
@@ -67,6 +80,7 @@ class FakeJenkins:
         self.user, self.token = user, token
         self.jobs: dict[str, Job] = {}
         self.items: dict[int, dict] = {}    # queue id -> {"job", "params", "number"?, "cancelled"}
+        self.credentials: dict[str, str] = {}   # system store, domain "_": id -> the XML posted
         self.posts: list[str] = []          # paths of every POST, in order
         self.requests: list[str] = []       # "METHOD path" of every request
         self.replay: dict[str, bytes] = {}
@@ -113,6 +127,14 @@ class FakeJenkins:
         with self.lock:
             self.jobs[job].builds[-1].steps[label].log += data
 
+    def add_node(self, job: str, label: str) -> FlowNode:
+        """Start another flow node in step `label`'s stage (ids grow, as Jenkins' do)."""
+        with self.lock:
+            st = self.jobs[job].builds[-1].steps[label]
+            node = FlowNode(node_id=st.node_id * 100 + len(st.later) + 1)
+            st.later.append(node)
+            return node
+
     def finish(self, job: str, status: str = "SUCCESS", node: str = "") -> None:
         with self.lock:
             b = self.jobs[job].builds[-1]
@@ -140,14 +162,18 @@ class FakeJenkins:
             if st.stage_id == node:
                 flow = {"_links": {"self": {"href": f"{base}/execution/node/{st.node_id}/wfapi/describe"},
                                    "log": {"href": f"{base}/execution/node/{st.node_id}/wfapi/log"}},
-                        "id": str(st.node_id), "name": "Shell Script", "status": st.status,
+                        "id": str(st.node_id), "name": "Shell Script", "status": st.node_status or st.status,
                         "startTimeMillis": b.start, "durationMillis": 900, "parentNodes": [str(st.stage_id)]}
                 if st.error:
                     flow["error"] = {"message": st.error, "type": "hudson.AbortException"}
+                flows = [flow] + [
+                    {**flow, "_links": {"self": {"href": f"{base}/execution/node/{n.node_id}/wfapi/describe"},
+                                        "log": {"href": f"{base}/execution/node/{n.node_id}/wfapi/log"}},
+                     "id": str(n.node_id), "status": n.status} for n in st.later]
                 return {"_links": {"self": {"href": f"{base}/execution/node/{st.stage_id}/wfapi/describe"}},
                         "id": str(st.stage_id), "name": label, "status": st.status,
                         "startTimeMillis": b.start, "durationMillis": 1000,
-                        "stageFlowNodes": [flow] if st.status != "NOT_EXECUTED" else []}
+                        "stageFlowNodes": flows if st.status != "NOT_EXECUTED" else []}
         return None
 
     def _item(self, item_id: int) -> dict | None:
@@ -242,6 +268,29 @@ def _handler(fake: FakeJenkins):
                     return self._send(400, b"A job already exists with the name", "text/html")
                 fake.jobs[name] = Job(name, body.decode())
                 return self._send(200)
+            # The credentials plugin's REST API (recordings/SOURCES.md): createCredentials answers 409
+            # for an existing id; credential/ID/config.xml is 404 for a missing one, GET redacts secrets.
+            if path == "/credentials/store/system/domain/_/createCredentials" and method == "POST":
+                if "xml" not in (self.headers.get("Content-Type") or ""):
+                    return self._send(415, b"Unsupported Media Type", "text/html")
+                try:
+                    cid = ElementTree.fromstring(body).findtext("id") or ""
+                except ElementTree.ParseError:
+                    return self._send(500, b"Could not parse the credentials XML", "text/html")
+                if cid in fake.credentials:
+                    return self._send(409, b"Conflict", "text/html")
+                fake.credentials[cid] = body.decode()
+                return self._send(200)
+            m = re.fullmatch(r"/credentials/store/system/domain/_/credential/([^/]+)/config\.xml", path)
+            if m:
+                if m.group(1) not in fake.credentials:
+                    return self._send(404, b"Not Found", "text/html")
+                if method == "POST":
+                    fake.credentials[m.group(1)] = body.decode()
+                    return self._send(200)
+                redacted = re.sub(r"<(password|privateKey)>.*?</\1>", r"<\1><secret-redacted/></\1>",
+                                  fake.credentials[m.group(1)], flags=re.S)
+                return self._send(200, redacted.encode(), "application/xml")
             if method == "POST" and path == "/queue/cancelItem":
                 it = fake.items.get(int(query["id"][0]))
                 if it is not None and "number" not in it:
@@ -307,7 +356,8 @@ def _handler(fake: FakeJenkins):
                 return self._json(d) if d else self._send(404, b"Not Found", "text/html")
             m = re.fullmatch(r"/execution/node/(\d+)/log/logText/progressiveText", rest)
             if m:
-                st = next((s for s in b.steps.values() if s.node_id == int(m.group(1))), None)
+                st = next((s for s in b.steps.values() if s.node_id == int(m.group(1))), None) or next(
+                    (n for s in b.steps.values() for n in s.later if n.node_id == int(m.group(1))), None)
                 if st is None:
                     return self._send(404, b"Not Found", "text/html")
                 start = int(query.get("start", ["0"])[0])

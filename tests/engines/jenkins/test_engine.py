@@ -241,3 +241,33 @@ def test_deploy_reconciles_the_project_s_data_plane_on_the_configured_cluster(fa
         writes = len(fk.writes)
         engine.deploy(spec)  # a controller restart deploys again: nothing is written
         assert len(fk.writes) == writes
+
+
+def test_cleanup_deletes_what_is_left_of_the_agent_pod_and_only_it(fake, tmp_path):
+    """cleanup() deletes the pods labelled slipway.io/execution=<name> in the pipeline namespace, through
+    the real kubernetes client against the stateful fake API server; other runs' pods stay."""
+    from dataclasses import replace
+
+    from devops.engines.jenkins.engine import JenkinsEngine
+    from devops.engines.jenkins.jenkinsfile import EXECUTION_LABEL
+    from devops.engines.jenkins.options import JenkinsOptions
+    from tests.kubefake import fake_kube, kubeconfig_for
+
+    spec = make_spec()
+    with fake_kube() as fk:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(kubeconfig_for(fk.url))
+        for name, execution in (("agent-a", spec.execution), ("agent-b", spec.execution), ("other", "p-abcde-8")):
+            fk.objects[("v1", "pods", "p-abcde-pipeline", name)] = {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "p-abcde-pipeline", "labels": {EXECUTION_LABEL: execution}}}
+        options = replace(JenkinsOptions(url=fake.url, user=fake.user, token=fake.token,
+                                          log_store_url=f"file://{tmp_path}/logs"), kubeconfig=str(kubeconfig))
+        engine = JenkinsEngine(options)
+        handle = engine.run(spec)
+        engine.cleanup(spec, handle)
+        left = sorted(k[3] for k in fk.objects if k[1] == "pods")
+        assert left == ["other"]
+        assert ("DELETE", "/api/v1/namespaces/p-abcde-pipeline/pods") in fk.writes
+        engine.cleanup(spec, handle)   # idempotent
+        assert sorted(k[3] for k in fk.objects if k[1] == "pods") == ["other"]

@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 from devops.cache.affinity import preferred_node_affinity
-from devops.engines.jenkins.jenkinsfile import agent_pod, groovy_block, groovy_str, render
+from devops.engines.jenkins.jenkinsfile import (
+    agent_pod,
+    env_secret_name,
+    groovy_block,
+    groovy_str,
+    render,
+)
 from devops.engines.jenkins.options import JenkinsOptions
 from devops.pipeline import load
 from tests.conftest import FIXTURES, require_service
@@ -65,6 +71,18 @@ def test_every_generated_jenkinsfile_parses_with_a_real_groovy_parser(tmp_path, 
     sample = tmp_path / "sample.groovy"
     sample.write_text(render(make_spec(), OPTIONS, ["a"]))
     written.append(sample)
+    # Pull requests (their refused steps become error(...)) and a run with a deploy target.
+    from devops.engines.base import GitAuth
+    from tests.engines.jenkins.test_deploy_target import PIPELINE as DEPLOYING
+    from tests.engines.jenkins.test_deploy_target import TARGET
+    from tests.engines.jenkins.test_step_scripts import CATALOG
+
+    for name, spec in (("pull-request", make_spec(DEPLOYING, event="pull_request", branch="f")),
+                       ("deploy-target", make_spec(DEPLOYING, deploy_kubeconfig=TARGET)),
+                       ("catalog-token", make_spec(CATALOG, git_auth=GitAuth(token="t0ken-xyz"))),
+                       ("catalog-ssh", make_spec(CATALOG, git_auth=GitAuth(ssh_private_key="k3y-xyz")))):
+        (tmp_path / f"{name}.groovy").write_text(render(spec, OPTIONS))
+        written.append(tmp_path / f"{name}.groovy")
     # A control: the parser must report a broken file, or "no errors" proves nothing.
     broken = tmp_path / "broken.groovy"
     broken.write_text(render(make_spec(), OPTIONS).replace("podTemplate(", "podTemplate((", 1))
@@ -129,7 +147,7 @@ def test_pod_template_containers_resources_privilege_env_and_caches():
     assert dind["resources"] == {"requests": {"memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
     assert go["resources"] == {"requests": {"memory": "64Mi"}}
     assert {"name": "GOFLAGS", "value": "-mod=vendor"} in go["env"]
-    assert {"name": "DEPLOY_TOKEN", "valueFrom": {"secretKeyRef": {"name": "deploy-keys", "key": "TOKEN"}}} in go["env"]
+    assert {"name": "DEPLOY_TOKEN", "valueFrom": {"secretKeyRef": {"name": env_secret_name("deploy-keys"), "key": "TOKEN"}}} in go["env"]
     assert "s3cr3t" not in render(spec, OPTIONS)
     mounts = {m["mountPath"]: m["name"] for m in go["volumeMounts"]}
     assert set(mounts) == {"/root/.cache/go-build", "/home/jenkins/agent/workspace/slipway-p-abcde-7/vendor"}

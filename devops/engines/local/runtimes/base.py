@@ -119,7 +119,11 @@ class StepRuntime:
         """The step's own network namespace (None when this runtime does not isolate it)."""
         if not self.isolates_network:
             return None
-        registry = ctx.env.get("CICD_LOCAL_REGISTRY") or ctx.spec.env.get("CICD_LOCAL_REGISTRY", "")
+        from devops.registry.tokens import split_local_registry
+
+        # The bare host:port of CICD_LOCAL_REGISTRY (`127.0.0.1:5000/p-abcde`), from the
+        # controller's RunSpec: a step's own env never chooses what its network relays.
+        registry, _ = split_local_registry(ctx.spec.env.get("CICD_LOCAL_REGISTRY", ""))
         return network.StepNetwork.open(self.network_mode, registry)
 
     def start_step(

@@ -129,6 +129,9 @@ class ContainerRuntime(StepRuntime):
         self.unshare = shutil.which("unshare") or "unshare"
         self.root = root
         self._containers: set[str] = set()
+        # container -> a pull request's own image it was made from, removed from local storage
+        # with the container (see _pull_request_image).
+        self._forget: dict[str, str] = {}
 
     def setup(self, run: object) -> None:
         if not self.buildah:
@@ -166,7 +169,10 @@ class ContainerRuntime(StepRuntime):
         name = f"slipway-{ctx.spec.execution}-{ctx.stage}-{ctx.step}"
         t0 = time.monotonic()
         try:
-            from devops.engines.local.images import registry_access  # (images/cache work)
+            from devops.engines.local.images import (  # (images/cache work)
+                project_image_for,
+                registry_access,
+            )
 
             # registries.conf (built-in registry insecure, mirror) + auth file, 0600 in the run dir
             env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **registry_access(ctx)}
@@ -176,6 +182,12 @@ class ContainerRuntime(StepRuntime):
                 # Left by a runner that was killed: remove it and try once more.
                 subprocess.run(self._cmd("rm", name), capture_output=True, check=False)
                 made = self._from(name, image, env, ctx.deadline, dns)
+            if made.returncode != 0 and (project_image := project_image_for(ctx.spec, ctx.data_dir, image)):
+                # A pull request's run: not built in its own namespace, so the project's image.
+                fallback = self._from(name, project_image, env, ctx.deadline, dns)
+                if fallback.returncode == 0:
+                    ctx.say(f"{image} is not in this run's namespace: using the project's {project_image}")
+                    image, made = project_image, fallback
         except subprocess.TimeoutExpired:
             raise StepStartError(
                 f"pulling image {image} did not finish before the timeout"
@@ -186,6 +198,8 @@ class ContainerRuntime(StepRuntime):
                 f"image {image} could not be pulled: {err[-1] if err else 'buildah from failed'}"
             )
         self._containers.add(name)
+        if _pull_request_image(ctx, image):
+            self._forget[name] = image
         ctx.say(f"image: {image} (ready in {time.monotonic() - t0:.2f}s)")
         proc = StepProcess(None, enforcement=limits, container=name)
         try:
@@ -228,7 +242,25 @@ class ContainerRuntime(StepRuntime):
         if name and name in self._containers:
             self._containers.discard(name)
             subprocess.run(self._cmd("rm", name), capture_output=True)
+        image = self._forget.pop(name, "")
+        if image:
+            # Not -f: a parallel step of the run may still use it; the last one removes it.
+            subprocess.run(self._cmd("rmi", image), capture_output=True)
 
     def destroy(self) -> None:
         for name in list(self._containers):
             self._remove(name)
+
+
+def _pull_request_image(ctx: StepContext, image: str) -> bool:
+    """Whether `image` is one a pull request's run pushed to the built-in registry (its own
+    `<project id>/pr/<execution>/...`). Pulled into the shared storage it must not stay:
+    buildah's `--layers` takes any local image with a matching history as a cached layer,
+    and a trusted build must never reuse what a pull request built."""
+    if ctx.spec.trusted:
+        return False
+    from devops.engines.local.images import builtin_address
+    from devops.registry.tokens import pr_namespace
+
+    address = builtin_address(ctx.spec, ctx.data_dir)
+    return bool(address) and image.startswith(f"{address}/{pr_namespace(ctx.spec.project_id)}")

@@ -32,6 +32,20 @@ def no_target_message(ctx: StepContext) -> str:
     return f"{kind}: no deploy target is configured for this project: {HOW_TO_CONFIGURE}; nothing was applied"
 
 
+def target_refusal(kubeconfig: str) -> str:
+    """Why the project's kubeconfig may not be used (programs, files, this machine's addresses), or "".
+
+    Checked before either step uses it: applyYamlConfig talks to the server with Slipway's own
+    client, applyAppConfig hands the file to helm; both connect from Slipway's machine."""
+    from devops.dataplane.client import check_kubeconfig, check_target_addresses
+
+    try:
+        check_target_addresses(check_kubeconfig(kubeconfig))
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
 def run(ctx: StepContext) -> StepResult:
     kind = ctx.config.kind
     if kind == "publishCatalogConfig":
@@ -40,6 +54,11 @@ def run(ctx: StepContext) -> StepResult:
         return catalog.run(ctx)
     if not ctx.spec.deploy_kubeconfig:
         msg = no_target_message(ctx)
+        ctx.say(msg)
+        return StepResult(1, msg)
+    refused = target_refusal(ctx.spec.deploy_kubeconfig)
+    if refused:
+        msg = f"{kind}: the deploy target's kubeconfig is refused: {refused}; nothing was applied"
         ctx.say(msg)
         return StepResult(1, msg)
     if kind == "applyYamlConfig":

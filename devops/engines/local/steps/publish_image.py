@@ -21,20 +21,30 @@
   the project's registry credentials, RunSpec.registry_auth). Credentials go
   through a 0600 auth file, never argv or the log. The digest of the pushed
   manifest is printed and returned as `StepResult.image_digest`.
-- The built-in registry keeps each project's images under `<project id>/`
-  (its token auth refuses anything else, devops/registry/tokens.py): a tag
-  outside it fails the step before the build, saying how to name it.
+- The built-in registry keeps each project's images under `<project id>/`,
+  as Rancher gave each project a registry of its own: `tag: myorg/app:1`
+  pushes `<address>/<project id>/myorg/app:1`, the namespace added here
+  (`images.builtin_repository`; its token auth refuses anything else,
+  devops/registry/tokens.py). A name that is no repository name or starts
+  with another project's id fails the step before the build.
 - Runs of pull requests (`spec.trusted` False): a push to a remote registry
-  fails the step with the reason; to the built-in registry the image is
-  built but not pushed (their credential may only pull: a pull request must
-  not replace an image a trusted deploy pulls), and the build neither uses
-  nor leaves cached layers or a whole-build fingerprint (a later trusted
-  build must not reuse what a pull request built).
-- For later steps: CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE are written
-  to `<run_dir>/published-image.env`.
+  fails the step with the reason; to the built-in registry the image goes to
+  the run's own `<project id>/pr/<execution>/...` (all their credential may
+  push: a pull request never replaces an image a trusted run or deploy
+  pulls, and a later step of the same run finds the image it built), and
+  the build neither uses nor leaves cached layers or a whole-build
+  fingerprint (a later trusted build must not reuse what a pull request
+  built); the local copy is removed after the push.
+- For later steps, as Rancher's kube-apply computed them, in
+  `<run_dir>/published-image.env`: CICD_REGISTRY (the registry; for the
+  built-in one its address plus the run's namespace, = CICD_LOCAL_REGISTRY),
+  CICD_IMAGE_REPO (the repository within it, as the tag wrote it: `myorg/app`)
+  and CICD_IMAGE = `$CICD_REGISTRY/$CICD_IMAGE_REPO`, without a tag
+  (`image: ${CICD_IMAGE}:${CICD_EXECUTION_SEQUENCE}` in a deploy YAML).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -46,13 +56,14 @@ from devops.engines.local.context import StepResult
 from devops.engines.local.errors import StepStartError
 from devops.engines.local.images import (
     build_fingerprint,
-    builtin_name_problem,
+    builtin_repository,
     fingerprint_file,
     local_registry,
     parse_build_args,
     registry_access,
     resolve_target,
     step_containers_root,
+    step_namespace,
     step_storage_args,
 )
 from devops.engines.local.steps import run_on_host
@@ -165,12 +176,15 @@ def run(ctx: StepContext) -> StepResult:
             where = f" at {local_address}" if local_address else ""
             return _fail(ctx, 1, f"the built-in registry is not running{where}; "
                                  "it starts with the controller (or: python manage.py registry start)")
+    run_ns = step_namespace(ctx)
     try:
         target = resolve_target(cfg, local_address)
+        written = target.repository
+        if target.builtin:
+            target = dataclasses.replace(
+                target, repository=builtin_repository(ctx.spec.project_id, run_ns, target.repository))
     except ValueError as e:
         return _fail(ctx, 1, str(e))
-    if target.builtin and (problem := builtin_name_problem(ctx.spec.project_id, target.repository)):
-        return _fail(ctx, 1, problem)
     if cfg.push_remote is False and cfg.registry:
         ctx.say(f"pushRemote is false: pushing to the built-in registry, not {cfg.registry}")
 
@@ -197,10 +211,8 @@ def run(ctx: StepContext) -> StepResult:
             return _fail(ctx, rc, f"image build failed (buildah exit {rc})")
 
     if target.builtin and not ctx.spec.trusted:
-        ctx.say("built, not pushed: runs of pull requests may pull from the built-in registry but never "
-                "push to it (an image a trusted run or deploy pulls must not come from a pull request)")
-        _forget_image(ctx, buildah, storage, env, target.refs)
-        return StepResult(0, "")
+        ctx.say(f"a pull request's run: pushing to its own namespace {run_ns} (never to the project's "
+                f"images, which trusted runs and deploys pull)")
     try:
         digest = _push(ctx, buildah, storage, env, target)
     finally:
@@ -208,7 +220,11 @@ def run(ctx: StepContext) -> StepResult:
             _forget_image(ctx, buildah, storage, env, target.refs)
     if isinstance(digest, StepResult):
         return digest
-    _export(ctx, target.registry, target.repository, target.refs[0])
+    if target.builtin:
+        # The path within CICD_REGISTRY (= CICD_LOCAL_REGISTRY): what the tag wrote, less `<project id>/`.
+        _export(ctx, f"{target.registry}/{run_ns.rstrip('/')}", target.repository.removeprefix(run_ns))
+    else:
+        _export(ctx, target.registry, written)
     return StepResult(0, "", image_digest=digest)
 
 
@@ -340,11 +356,12 @@ def _build(ctx: StepContext, buildah: str, storage: list[str], env: dict[str, st
     return 0
 
 
-def _export(ctx: StepContext, registry: str, repository: str, image: str) -> None:
-    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE for later applyYaml steps (DESIGN §3)."""
+def _export(ctx: StepContext, registry: str, repository: str) -> None:
+    """CICD_REGISTRY / CICD_IMAGE_REPO / CICD_IMAGE for later steps (DESIGN §3; Rancher's kube-apply:
+    CICD_IMAGE="$CICD_REGISTRY/$CICD_IMAGE_REPO", no tag)."""
     path = Path(ctx.run_dir) / "published-image.env"
-    path.write_text(f"CICD_REGISTRY={registry}\nCICD_IMAGE_REPO={registry}/{repository}\n"
-                    f"CICD_IMAGE={image}\n")
+    path.write_text(f"CICD_REGISTRY={registry}\nCICD_IMAGE_REPO={repository}\n"
+                    f"CICD_IMAGE={registry}/{repository}\n")
 
 
 def published_image_env(run_dir: Path) -> dict[str, str]:
