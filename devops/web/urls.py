@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from devops.web import urls_run, views, views_accounts, views_notify, views_scm, views_settings
+from devops.web import (
+    urls_editor,
+    urls_run,
+    views,
+    views_accounts,
+    views_notify,
+    views_scm,
+    views_settings,
+)
 
 app_name = "web"
 
@@ -46,5 +54,6 @@ urlpatterns = [
     path("account/tokens/new", views_accounts.token_create, name="token-create"),
     path("account/tokens/revoke", views_accounts.token_revoke, name="token-revoke"),
     *urls_run.urlpatterns,
+    *urls_editor.urlpatterns,
     path("", include("devops.web.urls_logs")),
 ]
