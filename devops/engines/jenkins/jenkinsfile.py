@@ -92,11 +92,20 @@ def sa_volume() -> dict[str, Any]:
     }
 
 
+JOB_PREFIX = "slipway-"
+
+
 def job_name(execution: str) -> str:
     """One Jenkins job per execution: its name (a re-run is a new execution, so a new job)."""
     if not _JOB.fullmatch(execution):
         raise JenkinsfileError(f"execution name {execution!r} cannot be a Jenkins job name")
-    return f"slipway-{execution}"
+    return f"{JOB_PREFIX}{execution}"
+
+
+def execution_of(job: str) -> str | None:
+    """The execution whose job is `job` (job_name's inverse); None for a job Slipway did not name."""
+    execution = job[len(JOB_PREFIX):] if job.startswith(JOB_PREFIX) else ""
+    return execution if _JOB.fullmatch(execution) else None
 
 
 def groovy_str(text: str) -> str:
