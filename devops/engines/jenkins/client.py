@@ -80,6 +80,15 @@ class JenkinsClient:
                 raise
             self._call(self.server.reconfig_job, job, config_xml)
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every top-level job: name, inQueue and its last build's building/timestamp/duration (ms)."""
+        r = self._get("/api/json?tree=jobs[name,inQueue,lastBuild[building,timestamp,duration]]")
+        return [] if r is None else list(json.loads(r.content).get("jobs") or [])
+
+    def delete_job(self, job: str) -> None:
+        """POST /job/X/doDelete (idempotent: a missing job is not an error)."""
+        self._call(self.server.delete_job, job)
+
     def job_info(self, job: str) -> dict[str, Any] | None:
         return self._call(self.server.get_job_info, job)
 

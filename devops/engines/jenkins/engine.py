@@ -27,6 +27,9 @@ Contract (devops/engines/base.py), and how this engine keeps it:
   * cleanup: closes the log writers and deletes what is left of the agent pod
     (label slipway.io/execution=<name>) when SLIPWAY_KUBECONFIG is set; the
     plugin normally deleted it already (podRetention: never()).
+  * stored_runs / prune: every job named `slipway-<execution>` (one `/api/json` listing, its
+    last build's end as the age); prune deletes the job (`doDelete`) unless it is queued or
+    building. The controller (devops/controller/prune.py) prunes after SLIPWAY_RUN_RETENTION.
   * deploy(project): checks that Jenkins answers with these credentials and
     reconciles the project's data plane (devops.dataplane.deploy).
 """
@@ -357,6 +360,44 @@ class JenkinsEngine(PipelineEngine):
             api.delete_collection_namespaced_pod(namespace, label_selector=f"{jf.EXECUTION_LABEL}={spec.execution}")
         except Exception as exc:  # idempotent and best effort: the plugin deletes the pod itself
             log.warning("%s: deleting the agent pod: %s", spec.execution, type(exc).__name__)
+
+    # Retention (devops/controller/prune.py): each execution's job stays in Jenkins, with its builds
+    # and their logs, until the controller prunes it; the log store keeps Slipway's own copy.
+    def stored_runs(self) -> list[tuple[str, str, float]]:
+        """(execution, execution, end of its last build) of every Slipway job in Jenkins."""
+        out = []
+        now = time.time()
+        for job in self.client.jobs():
+            execution = jf.execution_of(str(job.get("name") or ""))
+            if execution is None:
+                continue  # not ours: Slipway never touches other jobs
+            last = job.get("lastBuild") or {}
+            if last.get("timestamp"):
+                mtime = (int(last["timestamp"]) + int(last.get("duration") or 0)) / 1000.0
+            else:
+                # Never built (a run() that failed between creating and queuing it): its age is
+                # unknown, so it counts as new; its execution's row still decides when it ends.
+                mtime = now
+            out.append((execution, execution, mtime))
+        return out
+
+    def prune(self, entry: str) -> bool:
+        """Delete the job of execution `entry` — not while it is queued or building (deleting a
+        job aborts its build); True when it is gone."""
+        job = jf.job_name(entry)
+        info = self.client.job_info(job)
+        if info is None:
+            return True
+        if info.get("inQueue"):
+            return False
+        last = info.get("lastBuild") or {}
+        if last.get("number") is not None:
+            build = self.client.build_info(job, int(last["number"])) or {}
+            if build.get("building"):
+                return False
+        self.client.delete_job(job)
+        self._final.pop(entry, None)
+        return True
 
 
 def _cap(settings: dict[str, str]) -> int | None:

@@ -19,6 +19,8 @@ The Jenkinsfile is a scripted pipeline for the Jenkins Kubernetes plugin:
   namespace; the value is never in the script), cache paths as hostPath volumes
   under the project's `devops-cache-dir`, and preferred node affinity for the
   pipeline's recent nodes (devops.cache.affinity, newest first, weight 100-10i).
+  No service-account token is automounted: only deploy containers without a
+  deploy target mount it (SA_VOLUME, projected).
 - Untrusted values (branch names, commit messages, CICD_*) are never spliced into
   Groovy: they are the job's build parameters (`build_parameters()`), which
   Jenkins hands to every `sh` as environment variables. The script holds only
@@ -59,6 +61,13 @@ _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 DEPLOY_SECRET = "slipway-deploy-target"
 DEPLOY_MOUNT = "/run/slipway-deploy"
 DEPLOY_KINDS = frozenset({"applyYamlConfig", "applyAppConfig"})
+# The pod's service-account token (`jenkins`, admin in the project's namespaces) is mounted into no
+# container by default (automountServiceAccountToken: false): only the containers of deploy steps
+# without a deploy target get it, as the projected volume Kubernetes itself would build (token,
+# cluster CA, namespace), where kubectl and helm look for the in-cluster config. A catalog publish
+# only talks to Git, so it gets none; the jnlp agent only talks to Jenkins.
+SA_VOLUME = "slipway-api-access"
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Steps that change something outside the run: never for pull requests (the local engine's rule).
 UNTRUSTED_REFUSED = {
     "applyYamlConfig": "runs of pull requests get no deploy target; nothing was applied",
@@ -67,11 +76,36 @@ UNTRUSTED_REFUSED = {
 }
 
 
+def sa_volume() -> dict[str, Any]:
+    """The projected service-account volume (a fresh dict per pod)."""
+    return {
+        "name": SA_VOLUME,
+        "projected": {
+            "defaultMode": 0o644,
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                              "fieldPath": "metadata.namespace"}}]}},
+            ],
+        },
+    }
+
+
+JOB_PREFIX = "slipway-"
+
+
 def job_name(execution: str) -> str:
     """One Jenkins job per execution: its name (a re-run is a new execution, so a new job)."""
     if not _JOB.fullmatch(execution):
         raise JenkinsfileError(f"execution name {execution!r} cannot be a Jenkins job name")
-    return f"slipway-{execution}"
+    return f"{JOB_PREFIX}{execution}"
+
+
+def execution_of(job: str) -> str | None:
+    """The execution whose job is `job` (job_name's inverse); None for a job Slipway did not name."""
+    execution = job[len(JOB_PREFIX):] if job.startswith(JOB_PREFIX) else ""
+    return execution if _JOB.fullmatch(execution) else None
 
 
 def groovy_str(text: str) -> str:
@@ -379,6 +413,11 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
                 body["volumeMounts"] = [{"name": "deploy-target", "mountPath": DEPLOY_MOUNT, "readOnly": True}]
                 volumes["deploy-target"] = {"name": "deploy-target",
                                             "secret": {"secretName": DEPLOY_SECRET, "defaultMode": 0o400}}
+            elif step.kind in DEPLOY_KINDS and spec.trusted:
+                # No deploy target: kubectl/helm use the in-cluster config, i.e. this token. Part of
+                # the container's body, so a script step never shares a container with it.
+                body["volumeMounts"] = [{"name": SA_VOLUME, "mountPath": SA_MOUNT, "readOnly": True}]
+                volumes[SA_VOLUME] = sa_volume()
             if image == options.kaniko_image:
                 body["command"] = ["/busybox/cat"]  # the kaniko debug image has no /bin
             resources = _resources(step, spec.settings)
@@ -400,9 +439,10 @@ def build_plan(spec: RunSpec, options: JenkinsOptions, nodes: list[str] | None =
     pod_spec: dict[str, Any] = {
         "serviceAccountName": "jenkins",
         "restartPolicy": "Never",
-        # Pull requests run code from outside the project: no token of `jenkins` (admin in the
-        # project's namespaces) in their pod. The agent itself talks to Jenkins, not to the API.
-        **({} if spec.trusted else {"automountServiceAccountToken": False}),
+        # No container gets the token of `jenkins` (admin in the project's namespaces) unless it
+        # mounts SA_VOLUME above: project scripts run next to it. Pull requests have no deploy
+        # step in the pod, so no container of theirs has it at all.
+        "automountServiceAccountToken": False,
         "containers": [
             # The plugin's own agent container: only the node name added (the plugin fills in the image).
             {"name": "jnlp", "env": [{"name": NODE_ENV, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]},

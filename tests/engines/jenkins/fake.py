@@ -12,7 +12,9 @@ matter to a client:
     builds (api/json with `building`/`result`/`description`), `wfapi/describe` of a
     run and of a stage node, and a flow node's progressive log
     (`logText/progressiveText?start=N` with `X-Text-Size` / `X-More-Data`);
-  * POST /job/X/N/stop and /queue/cancelItem are recorded (`fake.posts`).
+  * POST /job/X/N/stop and /queue/cancelItem are recorded (`fake.posts`);
+  * the job list (`/api/json`, jobs with inQueue and lastBuild building/timestamp/
+    duration) and POST /job/X/doDelete (302 to the dashboard, as Jenkins answers).
 
 `start(job)` turns the queued item into build 1 whose stages are the nested
 `step-i-j` stages of the Jenkinsfile the job was given; tests then drive each
@@ -260,6 +262,19 @@ def _handler(fake: FakeJenkins):
                 return self._route(method, path, query, body)
 
         def _route(self, method, path, query, body):
+            if method == "GET" and path == "/":  # where POST doDelete redirects to
+                return self._send(200, b"<html>Dashboard</html>", "text/html")
+            if method == "GET" and path == "/api/json":  # the job list (`tree` ignored: its fields)
+                jobs = []
+                for job in fake.jobs.values():
+                    last = job.builds[-1] if job.builds else None
+                    jobs.append({"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job.name,
+                                 "inQueue": bool(job.queue),
+                                 "lastBuild": {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+                                               "building": last.status == "IN_PROGRESS",
+                                               "duration": 0 if last.status == "IN_PROGRESS" else 5000,
+                                               "timestamp": last.start} if last else None})
+                return self._json({"_class": "hudson.model.Hudson", "jobs": jobs})
             if path == "/me/api/json":
                 return self._json({"_class": "hudson.model.User", "id": fake.user, "fullName": fake.user})
             if method == "POST" and path == "/createItem":
@@ -315,6 +330,9 @@ def _handler(fake: FakeJenkins):
                                   "url": f"{fake.url}/job/{job.name}/{last.number}/"} if last else None,
                     "builds": [{"number": b.number} for b in reversed(job.builds)], "nextBuildNumber":
                         len(job.builds) + 1})
+            if method == "POST" and rest == "/doDelete":  # Jenkins aborts a build of it and deletes it
+                del fake.jobs[job.name]
+                return self._send(302, headers={"Location": f"{fake.url}/"})
             if rest == "/config.xml":
                 if method == "POST":
                     job.config = body.decode()

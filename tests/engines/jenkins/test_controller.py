@@ -59,3 +59,52 @@ def test_abort_through_the_controller_reaches_jenkins(project, pipeline, fake, c
     assert do_stop(PipelineExecution.objects.get(pk=ex.pk))
     controller.tick_abort()
     assert f"/job/{job}/1/stop" in fake.posts
+
+
+def test_jobs_of_executions_past_the_retention_are_deleted_and_nothing_else(project, pipeline, fake,  # noqa: F811
+                                                                            controller):
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from devops.controller.prune import prune_finished
+    from devops.logs import LogKey, get_log_store
+    from tests.engines.jenkins.fake import Build, Job
+
+    hour = 3600.0
+    engine = controller.engine
+    ex = new_execution(pipeline, make_config([{}]))
+    assert controller.tick_admit()
+    job = job_name(ex.name)
+    fake.start(job).start = int(time.time() * 1000)  # the run's times are Jenkins' (ended, too)
+    for label in ("step-0-0", "step-1-0"):
+        fake.set_step(job, label, "SUCCESS")
+    fake.append_log(job, "step-1-0", b"kept in the log store\n")
+    fake.finish(job, "SUCCESS")
+    assert controller.tick_sync()
+    assert PipelineExecution.objects.get(pk=ex.pk).execution_state == S.SUCCESS
+    # Queued, not started yet (inQueue), though its row says it ended long ago: kept.
+    queued = new_execution(pipeline, make_config([{}]))
+    assert controller.tick_admit()
+    PipelineExecution.objects.filter(pk=queued.pk).update(execution_state=S.FAILED,
+                                                          ended=timezone.now() - timedelta(hours=5))
+    # Jobs nobody's row names: an old finished one (its pipeline was deleted), an old one still
+    # building (deleting it would abort the build), and a job Slipway did not create.
+    fake.jobs["slipway-p-gone-3"] = Job("slipway-p-gone-3", "<x/>", builds=[Build(1, {}, status="SUCCESS")])
+    fake.jobs["slipway-p-gone-4"] = Job("slipway-p-gone-4", "<x/>", builds=[Build(1, {})])
+    fake.jobs["nightly-backup"] = Job("nightly-backup", "<x/>", builds=[Build(1, {}, status="SUCCESS")])
+
+    assert sorted(e for e, _x, _m in engine.stored_runs()) == sorted(
+        [ex.name, queued.name, "p-gone-3", "p-gone-4"])
+    assert prune_finished(engine, hour) == 1                       # only the orphan: ex just ended
+    assert set(fake.jobs) == {job, job_name(queued.name), "slipway-p-gone-4", "nightly-backup"}
+    assert "/job/slipway-p-gone-3/doDelete" in fake.posts
+
+    PipelineExecution.objects.filter(pk=ex.pk).update(ended=timezone.now() - timedelta(hours=2))
+    assert prune_finished(engine, hour) == 1
+    assert set(fake.jobs) == {job_name(queued.name), "slipway-p-gone-4", "nightly-backup"}
+    assert b"kept in the log store" in get_log_store().read(LogKey(ex.name, 1, 0))  # Slipway's copy stays
+    assert prune_finished(engine, hour) == 0                       # idempotent; the rest still kept
+    assert engine.prune(ex.name) is True                           # already gone: nothing to do
+    assert not any(p.endswith(("p-gone-4/doDelete", "nightly-backup/doDelete")) for p in fake.posts)

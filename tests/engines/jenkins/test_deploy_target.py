@@ -4,7 +4,8 @@ A trusted run with a deploy target (RunSpec.deploy_kubeconfig) gets it as the Ku
 `slipway-deploy-target` of the pipeline namespace — written by run() through the real `kubernetes`
 client against the stateful fake API server — mounted read-only in the deploy containers with
 KUBECONFIG pointing at it. Without one, deploy steps act with the pod's service account (the data
-plane binds it in the project's namespaces). Pull requests get neither: their pod mounts no
+plane binds it in the project's namespaces): its token is automounted nowhere, only the deploy
+containers mount it (a projected volume); script and catalog containers and the agent get none. Pull requests get neither: their pod mounts no
 service-account token, and their deploy and catalog steps fail in the Jenkinsfile.
 """
 from __future__ import annotations
@@ -70,6 +71,9 @@ def test_the_deploy_target_reaches_the_deploy_containers_as_a_secret(kube, fake)
     assert {"name": "YAML_NAMESPACE", "value": "apps"} in env and {"name": "APP_NAMESPACE", "value": "apps"} in env
     build = next(c for c in pod["spec"]["containers"] if c.get("image") == "golang:1.22")
     assert "volumeMounts" not in build                              # only deploy steps see it
+    # With a target, nothing needs the pod's own token: no container mounts it.
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert all(v["name"] != jf.SA_VOLUME for v in pod["spec"]["volumes"])
     assert "tgt-tok-98765" not in fake.jobs[jf.job_name(spec.execution)].config
 
 
@@ -93,14 +97,33 @@ def test_a_kubeconfig_that_would_run_a_program_fails_the_run_before_anything_is_
     assert fk.writes == []
 
 
-def test_without_a_target_deploy_steps_use_the_pod_service_account(kube):
+def _token_mounts(container):
+    return [m for m in container.get("volumeMounts", []) if m["mountPath"] == jf.SA_MOUNT]
+
+
+def test_without_a_target_only_the_deploy_containers_get_the_service_account_token(kube):
     fk, engine = kube
-    spec = make_spec(PIPELINE)
+    spec = make_spec(PIPELINE + "- name: Catalog\n  steps:\n  - publishCatalogConfig:\n      path: ./chart\n"
+                     "      catalogTemplate: app\n      version: 1.0.0\n      gitUrl: https://git.example/c.git\n")
     engine.run(spec)
     assert fk.writes == []
     pod = jf.agent_pod(spec, engine.options)
-    assert pod["spec"]["serviceAccountName"] == "jenkins" and "automountServiceAccountToken" not in pod["spec"]
+    assert problems(pod) == ""
+    assert pod["spec"]["serviceAccountName"] == "jenkins" and pod["spec"]["automountServiceAccountToken"] is False
     assert all("KUBECONFIG" not in str(c.get("env")) for c in pod["spec"]["containers"])
+    [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == jf.SA_VOLUME]
+    assert [next(iter(s)) for s in volume["projected"]["sources"]] == ["serviceAccountToken", "configMap",
+                                                                       "downwardAPI"]
+    assert volume["projected"]["sources"][1]["configMap"]["name"] == "kube-root-ca.crt"
+    _, steps, _ = jf.build_plan(spec, engine.options)
+    by_name = {c["name"]: c for c in pod["spec"]["containers"]}
+    # Stage 0 is the clone; (1, 0) the script, (2, 0) applyYaml, (2, 1) applyApp, (3, 0) the catalog push.
+    for key, wanted in (((1, 0), False), ((2, 0), True), ((2, 1), True), ((3, 0), False)):
+        container = by_name[steps[key][0]]
+        assert bool(_token_mounts(container)) is wanted, key
+    for c in _token_mounts(by_name[steps[(2, 0)][0]]):
+        assert c == {"name": jf.SA_VOLUME, "mountPath": jf.SA_MOUNT, "readOnly": True}
+    assert _token_mounts(by_name["jnlp"]) == []                    # the agent talks to Jenkins only
 
 
 def test_pull_requests_get_no_token_no_target_and_their_deploy_steps_fail(kube):
@@ -112,6 +135,8 @@ def test_pull_requests_get_no_token_no_target_and_their_deploy_steps_fail(kube):
     assert fk.writes == []
     pod = jf.agent_pod(spec, engine.options)
     assert pod["spec"]["automountServiceAccountToken"] is False and problems(pod) == ""
+    assert "volumes" not in pod["spec"]                             # no token volume, no cache
+    assert all("volumeMounts" not in c for c in pod["spec"]["containers"])
     assert [c.get("image") for c in pod["spec"]["containers"]] == [None, "golang:1.22"]
     text = jf.render(spec, engine.options)
     assert text.count("error('runs of pull requests get no deploy target; nothing was applied')") == 2

@@ -20,7 +20,10 @@ import yaml
 
 from devops.cache.affinity import preferred_node_affinity
 from devops.engines.jenkins.jenkinsfile import (
+    DEPLOY_KINDS,
+    SA_MOUNT,
     agent_pod,
+    build_plan,
     env_secret_name,
     groovy_block,
     groovy_str,
@@ -30,6 +33,7 @@ from devops.engines.jenkins.options import JenkinsOptions
 from devops.pipeline import load
 from tests.conftest import FIXTURES, require_service
 from tests.engines.jenkins.conftest import PIPELINE, make_spec
+from tests.kubeschema import problems
 
 ROOT = Path(__file__).resolve().parents[3]
 GROOVY_LINT = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "npm-groovy-lint"
@@ -79,6 +83,7 @@ def test_every_generated_jenkinsfile_parses_with_a_real_groovy_parser(tmp_path, 
 
     for name, spec in (("pull-request", make_spec(DEPLOYING, event="pull_request", branch="f")),
                        ("deploy-target", make_spec(DEPLOYING, deploy_kubeconfig=TARGET)),
+                       ("deploy-token", make_spec(DEPLOYING)),
                        ("catalog-token", make_spec(CATALOG, git_auth=GitAuth(token="t0ken-xyz"))),
                        ("catalog-ssh", make_spec(CATALOG, git_auth=GitAuth(ssh_private_key="k3y-xyz")))):
         (tmp_path / f"{name}.groovy").write_text(render(spec, OPTIONS))
@@ -106,8 +111,16 @@ def test_every_agent_pod_validates_strict(fixtures_dir):
     assert files
     for p in files:
         for spec in (_spec_of(p), _spec_of(p, event="pull_request"), _spec_of(p, nodes=("n1", "n2"))):
-            pod = agent_pod(spec, OPTIONS, list(spec.scheduled_nodes))
+            pod, steps, cfg = build_plan(spec, OPTIONS, list(spec.scheduled_nodes))
             kubernetes_validate.validate(pod, K8S, strict=True)
+            assert problems(pod) == "", p.name
+            assert pod["spec"]["automountServiceAccountToken"] is False
+            # The service-account token only in containers of deploy steps (of trusted runs).
+            holders = {c["name"] for c in pod["spec"]["containers"]
+                       if any(m["mountPath"] == SA_MOUNT for m in c.get("volumeMounts", []))}
+            for (i, j), (container, _) in steps.items():
+                if container in holders:
+                    assert cfg.stages[i].steps[j].kind in DEPLOY_KINDS and spec.trusted, (p.name, i, j)
             # The YAML inside the Jenkinsfile is this pod, unchanged by the Groovy escaping.
             text = render(spec, OPTIONS, list(spec.scheduled_nodes))
             assert "def slipwayPod = '''" in text
