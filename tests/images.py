@@ -14,7 +14,6 @@ Imported by tests/conftest.py (`from tests.images import busybox_image`).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,31 +41,11 @@ class BuiltImage:
 
 
 def build_busybox(root: Path, name: str = IMAGE) -> BuiltImage:
-    """Build (or reuse) the busybox image in the storage under `root`."""
-    img = BuiltImage(name, root)
-    if img.buildah("inspect", "--type", "image", name, check=False).returncode == 0:
-        return img
-    ctr = img.buildah("from", "scratch").stdout.strip()
-    try:
-        mnt = Path(img.buildah("mount", ctr).stdout.strip())
-        for d in ("bin", "tmp", "root", "etc"):
-            (mnt / d).mkdir(exist_ok=True)
-        (mnt / "tmp").chmod(0o1777)
-        shutil.copy2(BUSYBOX, mnt / "bin" / "busybox")
-        applets = subprocess.run(
-            [BUSYBOX, "--list"], capture_output=True, text=True, check=True
-        ).stdout.split()
-        for applet in applets:
-            if applet != "busybox" and not (mnt / "bin" / applet).exists():
-                os.symlink("busybox", mnt / "bin" / applet)
-        (mnt / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-        (mnt / "etc" / "group").write_text("root:x:0:\n")
-        img.buildah("umount", ctr)
-        img.buildah("config", "--env", "PATH=/bin", "--env", "HOME=/root", "--cmd", "/bin/sh", ctr)
-        img.buildah("commit", "--quiet", ctr, name)
-    finally:
-        img.buildah("rm", ctr, check=False)
-    return img
+    """Build (or reuse) the busybox image in the storage under `root` (the code `slipway up` uses)."""
+    from devops.engines.local.busybox import build_busybox as build
+
+    build(root, name)
+    return BuiltImage(name, root)
 
 
 @pytest.fixture(scope="session")

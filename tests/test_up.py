@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_service
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -125,7 +127,64 @@ def test_the_first_project_has_a_sample_pipeline_ready_to_run(db, settings, tmp_
     project = Command(stdout=out)._first_project()
     pipeline = project.pipelines.get()
     assert pipeline.name == "hello" and pipeline.repository_url == (tmp_path / "sample" / "hello").as_uri()
-    assert read_source(pipeline, branch=None).config_text == SAMPLE_PIPELINE
+    written = (tmp_path / "sample" / "hello" / ".devops.yml").read_text()
+    assert read_source(pipeline, branch=None).config_text == written
+    assert written.startswith(SAMPLE_PIPELINE.split("{", 1)[0]) and "{image}" not in written
     execution = do_run(pipeline, branch=None, user=project.members.get().user, trigger_type="user")
     assert execution.execution_state == ExecutionState.WAITING and execution.branch == "main"
     assert "sample pipeline 'hello'" in out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_newcomer_runs_the_sample_from_the_browser_to_success(tmp_path, monkeypatch):
+    """README's promise end to end: `up` with its defaults (this machine's step runtime, no
+    internet needed), sign in as the printed admin, Run `hello`, land on the run: Success, its log."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    require_service(os.path.exists(CHROMIUM), f"Debian's chromium at {CHROMIUM}")
+    port = _free_port()
+    env = dict(os.environ, SLIPWAY_DATA_DIR=str(tmp_path / "data"), SLIPWAY_PORT=str(port), PYTHONUNBUFFERED="1")
+    for name in ("DATABASE_URL", "SLIPWAY_STEP_RUNTIME", "SLIPWAY_TEST_RUNTIMES"):
+        env.pop(name, None)  # the defaults a newcomer has
+    proc = subprocess.Popen([sys.executable, "manage.py", "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    try:
+        while not any("running at" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        out = "".join(lines)
+        url = re.search(r"running at (http://\S+)", out).group(1)
+        password = re.search(r"password '([^']+)'", out).group(1)
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(base_url=url)
+            for _ in range(100):  # daphne may need a moment after printing
+                try:
+                    page.goto("/")
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign In").click()
+            page.get_by_role("link", name="default").click()
+            page.get_by_role("row", name=re.compile(r"^hello ")).get_by_role("button", name="Run").click()
+            page.get_by_role("dialog", name="Run hello").get_by_role("button", name="Start run").click()
+            expect(page).to_have_url(re.compile(r"/pipelines/hello/runs/1/$"))
+            # the controller runs it with this machine's default runtime; the page follows live
+            expect(page.locator("#run-state")).to_have_text("Success", timeout=120_000)
+            expect(page.get_by_role("log")).to_contain_text("Hello from your first Slipway pipeline")
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise

@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from devops.api.permissions import projects_of
 from devops.api.viewsets import Conflict, refuse_while_running
@@ -158,9 +159,16 @@ def pipeline(request: HttpRequest, project: str, pipeline: str) -> TemplateRespo
     return TemplateResponse(request, "web/pipeline.html", context)
 
 
+class SeeOther(HttpResponseRedirect):
+    """303: after the POST that started a run, the browser GETs the run's page."""
+
+    status_code = 303
+
+
 @login_required
 def pipeline_run(request: HttpRequest, project: str, pipeline: str) -> TemplateResponse | HttpResponseRedirect:
-    """GET: the Run form as a page (the dialog's fallback); POST: `do_run`, as the API's run action."""
+    """GET: the Run form as a page (the dialog's fallback); POST: `do_run`, as the API's run action,
+    then to the new run's page (303; htmx: HX-Redirect)."""
     proj = project_for(request, project, "read" if request.method == "GET" else "write")
     pipe = get_object_or_404(Pipeline.objects.select_related("credential"), project=proj, name=pipeline)
     form = RunForm(request.POST or None, initial={"branch": pipe.default_branch})
@@ -178,7 +186,9 @@ def pipeline_run(request: HttpRequest, project: str, pipeline: str) -> TemplateR
         else:
             messages.success(request, f"Run #{execution.run} started on {execution.branch}.",
                              extra_tags=f"run:{execution.run}")
-            return HttpResponseRedirect(reverse("web:pipeline", args=[proj.id, pipe.name]))
+            # To the run just started: what a newcomer clicked Run to see (steps live, the log).
+            url = reverse("web:run", args=[proj.id, pipe.name, execution.run])
+            return HttpResponseClientRedirect(url) if request.htmx else SeeOther(url)
     status = 400 if request.method == "POST" else 200
     return TemplateResponse(request, "web/pipeline_run.html",
                             {"project": proj, "pipeline": pipe, "run_form": form, "error": error,

@@ -109,15 +109,34 @@ def test_add_a_pipeline_from_a_git_repository_and_run_it_from_the_dialog(page_as
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Branch")).to_have_value("main")
     dialog.get_by_role("button", name="Start run").click()
+    # straight to the run just started (303 to its page), not back to the list
+    expect(page).to_have_url(re.compile(rf"/p/{web_project.id}/pipelines/webapp/runs/1/$"))
     expect(page.get_by_text("Run #1 started on main.")).to_be_visible()
-    row = page.locator("#run-1")
-    expect(row).to_contain_text("Add the pipeline")     # the commit message, read over HTTP with the token
-    expect(row).to_contain_text("user by bob")
+    expect(page.get_by_role("main")).to_contain_text("Add the pipeline")  # the commit message, read with the token
     execution = PipelineExecution.objects.get(pipeline__name="webapp", run=1)
     assert execution.trigger_user.username == "bob" and execution.branch == "main"
-    # the embedded controller runs it (dummy steps); a reload shows where it got
+    # the list has it too, with who started it
+    page.go_back()
     page.reload()
+    row = page.locator("#run-1")
+    expect(row).to_contain_text("user by bob")
     expect(page.locator("#run-1 .state")).to_have_text(re.compile("Waiting|Building|Success"))
+
+
+def test_the_run_button_on_the_project_page_opens_the_new_run(page_as, web_project, git_repo):
+    from devops.models import Pipeline, SourceCodeCredential
+
+    url, username, token = git_repo()
+    cred = SourceCodeCredential.objects.create(project=web_project, name="c", source_code_type="git",
+                                               login_name=username, access_token=token)
+    Pipeline.objects.create(project=web_project, name="app", repository_url=url, default_branch="main",
+                            credential=cred, next_run=4)
+    page = page_as("bob")
+    page.goto(f"/p/{web_project.id}/")
+    page.get_by_role("row", name=re.compile(r"^app ")).get_by_role("button", name="Run").click()
+    page.get_by_role("dialog", name="Run app").get_by_role("button", name="Start run").click()
+    expect(page).to_have_url(re.compile(rf"/p/{web_project.id}/pipelines/app/runs/4/$"))
+    expect(page.get_by_role("heading", name=re.compile(r"^Run 4\b"))).to_be_visible()
 
 
 def test_run_with_an_edited_config_that_is_invalid_lists_the_problems(page_as, web_project, git_repo):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,14 +24,16 @@ from django.core.management.base import BaseCommand
 from devops.env import envint
 
 # The sample pipeline's file: a few coloured lines and a foldable group, in busybox
-# (the container runtime pulls it; the sandbox and host runtimes use this machine's shell).
+# (`_sample_image`: built here for the container runtime when it can be, else pulled;
+# the sandbox and host runtimes ignore the image and use this machine's shell).
 SAMPLE_PIPELINE = """\
 # Made by `slipway up`: edit it, commit, and Run again (README "Pipeline files").
+# {image_note}
 stages:
 - name: Hello
   steps:
   - runScriptConfig:
-      image: busybox
+      image: {image}
       shellScript: |-
         printf '\\033[1;32mHello from your first Slipway pipeline\\033[0m\\n'
         echo "::group::Where this runs"
@@ -122,7 +125,8 @@ class Command(BaseCommand):
                "GIT_COMMITTER_NAME": "Slipway", "GIT_COMMITTER_EMAIL": "slipway@localhost"}
         try:
             repo.mkdir(parents=True, exist_ok=True)
-            (repo / ".devops.yml").write_text(SAMPLE_PIPELINE)
+            image, note = self._sample_image()
+            (repo / ".devops.yml").write_text(SAMPLE_PIPELINE.format(image=image, image_note=note))
             for args in (["init", "-q", "-b", "main"], ["add", ".devops.yml"],
                          ["commit", "-q", "-m", "A first pipeline, made by slipway up"]):
                 subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, timeout=30)
@@ -132,6 +136,28 @@ class Command(BaseCommand):
         Pipeline.objects.create(project=project, name="hello", display_name="hello",
                                 repository_url=repo.as_uri(), default_branch="main")
         self.stdout.write(f"Added the sample pipeline 'hello' (a Git repository in {repo}): open it and Run.")
+
+    def _sample_image(self) -> tuple[str, str]:
+        """The sample step's image and a line saying where it comes from. With the container
+        runtime and Debian's busybox-static: `localhost/busybox:latest`, built here into the
+        runtime's storage, so the first Run needs no network; else the public `busybox`."""
+        from devops.engines.local.busybox import BUSYBOX, IMAGE, build_busybox
+        from devops.engines.local.options import LocalOptions
+        from devops.engines.local.runtimes import chosen_kind
+
+        public = ("busybox", "busybox: pulled from Docker Hub by the container runtime.")
+        opts = LocalOptions.from_settings()
+        if chosen_kind(opts.step_runtime).name != "container" or not shutil.which("buildah"):
+            return public
+        if not os.path.exists(BUSYBOX):
+            return public
+        try:
+            build_busybox(opts.containers_root)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.stderr.write(f"Could not build {IMAGE} ({exc}); the sample pulls busybox from Docker Hub.")
+            return public
+        self.stdout.write(f"Built {IMAGE} from {BUSYBOX} for the sample pipeline (no pull needed).")
+        return IMAGE, f"{IMAGE}: built by `slipway up` from Debian's {BUSYBOX} (no pull needed)."
 
     def _first_admin(self) -> None:
         User = get_user_model()

@@ -15,7 +15,7 @@ from pathlib import Path
 from devops.engines.local.runtimes.base import StepProcess, StepRuntime
 from devops.kinds import Kind, KindTable
 
-__all__ = ["AUTO", "RUNTIMES", "RuntimeKind", "StepProcess", "StepRuntime", "select_runtime"]
+__all__ = ["AUTO", "RUNTIMES", "RuntimeKind", "StepProcess", "StepRuntime", "chosen_kind", "select_runtime"]
 
 AUTO = "auto"
 
@@ -49,21 +49,27 @@ RUNTIMES: KindTable[RuntimeKind] = KindTable(
 _EXPLICIT_REASON = {"host": "no isolation", "dummy": "nothing really runs"}
 
 
+def chosen_kind(setting: str) -> RuntimeKind:
+    """The row `SLIPWAY_STEP_RUNTIME=setting` selects on this machine (`auto`: the strongest available)."""
+    if setting == AUTO:
+        return next(k for k in RUNTIMES if k.auto_tool is not None
+                    and (not k.auto_tool or shutil.which(k.auto_tool)))
+    try:
+        return RUNTIMES.get(setting)
+    except LookupError:
+        raise ValueError(f"unknown step runtime {setting!r}") from None
+
+
 def select_runtime(setting: str, container_root: Path) -> StepRuntime:
     """The runtime for `SLIPWAY_STEP_RUNTIME=setting`; `auto` picks the strongest available.
 
     An explicit choice whose tool is missing still returns that runtime: its
     setup() then fails every step with a clear message (never a silent fallback).
     """
+    kind = chosen_kind(setting)
     if setting == AUTO:
-        kind = next(k for k in RUNTIMES if k.auto_tool is not None
-                    and (not k.auto_tool or shutil.which(k.auto_tool)))
         reason = kind.auto_reason
     else:
-        try:
-            kind = RUNTIMES.get(setting)
-        except LookupError:
-            raise ValueError(f"unknown step runtime {setting!r}") from None
         reason = f"SLIPWAY_STEP_RUNTIME={setting}"
         if setting in _EXPLICIT_REASON:
             reason += f": {_EXPLICIT_REASON[setting]}"
