@@ -10,9 +10,10 @@ shared as it is.
 
 Fixtures:
     web_data_dir  session: its data dir (file log store in `logs/`: tests write step logs there)
-    web_server   session: the base URL of daphne (`devops.asgi:application`) with
+    web_server    the base URL of the session's daphne (`devops.asgi:application`, `web_daphne`) with
                   SLIPWAY_EMBEDDED_CONTROLLER=1 and the dummy step runtime, so runs started
-                  in the browser really run (nothing is executed: `dummy` steps succeed)
+                  in the browser really run (nothing is executed: `dummy` steps succeed);
+                  started on first use, stopped while tests/web/run drive their own controller
     browser       chromium (/usr/bin/chromium; never a downloaded browser), per test
     page_as       `page_as("alice")` -> a Playwright Page logged in as that persona
                   (alice owner, bob member, ronnie read-only, charlie none); None = anonymous
@@ -77,50 +78,85 @@ def web_data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("web-data")
 
 
+class _Daphne:
+    """The session's daphne with its embedded controller, started on first use.
+
+    Its controller claims every pending execution on the test database, so it
+    must not run while tests that drive their own controller do (tests/web/run:
+    it would run their steps with its own runtime): those call `stop()`, and
+    the next `url()` starts it again."""
+
+    def __init__(self, database_url: str, data_dir: Path) -> None:
+        self.database_url, self.data_dir = database_url, data_dir
+        self.proc: subprocess.Popen | None = None
+        self.log = None
+        self.base = ""
+
+    def url(self) -> str:
+        import time
+
+        from django.conf import settings
+
+        if self.proc is not None and self.proc.poll() is None:
+            return self.base
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("REDIS_URL", "SLIPWAY_LOG_STORE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "devops.settings",
+            "DATABASE_URL": self.database_url,
+            "SLIPWAY_DATA_DIR": str(self.data_dir),
+            "SLIPWAY_EMBEDDED_CONTROLLER": "1",
+            "SLIPWAY_STEP_RUNTIME": "dummy",
+            "SLIPWAY_TEST_RUNTIMES": "1",
+            "SLIPWAY_LOG_LEVEL": "WARNING",
+            "SLIPWAY_DEBUG": "0",
+            # this process's keys: sessions made by `force_login` and credentials encrypted
+            # here must be readable there (environment, never a command line)
+            "SLIPWAY_SECRET_KEY": settings.SECRET_KEY,
+            "SLIPWAY_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
+        })
+        self.log = open(self.data_dir / "daphne.log", "ab")
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p",
+                                      str(port), "devops.asgi:application"], cwd=ROOT, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while not port_open("127.0.0.1", port, 0.2):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"daphne did not start:\n{(self.data_dir / 'daphne.log').read_text()[-3000:]}")
+            time.sleep(0.1)
+        self.base = f"http://127.0.0.1:{port}"
+        return self.base
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
 @pytest.fixture(scope="session")
-def web_server(django_db_setup, django_db_blocker, web_data_dir):
-    """daphne on a free loopback port, on the test database; yields its base URL."""
-    import time
-
-    from django.conf import settings
-
+def web_daphne(django_db_setup, django_db_blocker, web_data_dir):
+    """The session's `_Daphne` (not started until a test asks for `web_server`)."""
     with django_db_blocker.unblock():
         database_url = _subprocess_database_url()
-    port = _free_port()
-    data_dir = web_data_dir
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "SLIPWAY_LOG_STORE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "devops.settings",
-        "DATABASE_URL": database_url,
-        "SLIPWAY_DATA_DIR": str(data_dir),
-        "SLIPWAY_EMBEDDED_CONTROLLER": "1",
-        "SLIPWAY_STEP_RUNTIME": "dummy",
-        "SLIPWAY_TEST_RUNTIMES": "1",
-        "SLIPWAY_LOG_LEVEL": "WARNING",
-        "SLIPWAY_DEBUG": "0",
-        # this process's keys: sessions made by `force_login` and credentials encrypted
-        # here must be readable there (environment, never a command line)
-        "SLIPWAY_SECRET_KEY": settings.SECRET_KEY,
-        "SLIPWAY_ENCRYPTION_KEY": settings.ENCRYPTION_KEY,
-    })
-    log = open(data_dir / "daphne.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                             "devops.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while not port_open("127.0.0.1", port, 0.2):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.close()
-            raise RuntimeError(f"daphne did not start:\n{(data_dir / 'daphne.log').read_text()[-3000:]}")
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
+    daphne = _Daphne(database_url, web_data_dir)
+    yield daphne
+    daphne.stop()
+
+
+@pytest.fixture
+def web_server(web_daphne):
+    """daphne on a free loopback port, on the test database; its base URL."""
+    return web_daphne.url()
 
 
 @pytest.fixture

@@ -143,6 +143,13 @@ class Slipway:
                 stop(proc)
 
 
+@pytest.fixture(autouse=True)
+def _no_session_daphne(web_daphne):
+    """These tests drive their own controller (or none): the session's daphne and its embedded
+    controller must not claim their executions (tests/web/conftest.py `_Daphne`)."""
+    web_daphne.stop()
+
+
 @pytest.fixture
 def slipway(transactional_db, tmp_path, personas, data_dir):
     s = Slipway(tmp_path, personas)
