@@ -50,7 +50,8 @@ def app_of(project_id: str, kind_name: str) -> base.App:
     if config is None or not config.client_id:
         raise NotConnected(f"no {kind_name} app is set up in this project")
     return base.App(client_id=config.client_id, client_secret=config.client_secret or "",
-                    hostname=config.hostname, redirect_uri=callback_url(kind_name))
+                    hostname=config.hostname, redirect_uri=callback_url(kind_name),
+                    allow_private=settings.SLIPWAY_SCM_ALLOW_PRIVATE)
 
 
 def provider_class(kind_name: str) -> type[base.Provider]:

@@ -27,6 +27,7 @@ class App:
     client_secret: str = ""
     hostname: str = ""
     redirect_uri: str = ""
+    allow_private: bool = False  # SLIPWAY_SCM_ALLOW_PRIVATE: may `hostname` be a private address (http.host_problem)
 
     def web(self, default: str) -> str:
         return f"https://{self.hostname}" if self.hostname else default
@@ -129,7 +130,8 @@ class Provider:
 
     def __init__(self, app: App, token: str) -> None:
         self.app = app
-        self.client = Client(self.api_base(app), authorization=f"Bearer {token}")
+        self.client = Client(self.api_base(app), authorization=f"Bearer {token}",
+                             allow_private=app.allow_private)
 
     @classmethod
     def api_base(cls, app: App) -> str:

@@ -138,8 +138,8 @@ class BitbucketServerProvider(Provider):
     def refresh(cls, app: App, refresh_token: str) -> Token:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id,
                 "client_secret": app.client_secret}
-        return Token.from_oauth(Client(cls.web_base(app)).request("POST", "/rest/oauth2/latest/token",
-                                                                   data=data).json())
+        return Token.from_oauth(Client(cls.web_base(app), allow_private=app.allow_private).request(
+            "POST", "/rest/oauth2/latest/token", data=data).json())
 
     def _paged(self, path: str, params: dict) -> Iterator[Any]:
         # Bitbucket Server pages with isLastPage / nextPageStart, not Link headers.

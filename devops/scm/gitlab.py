@@ -29,7 +29,8 @@ class GitLabProvider(Provider):
     def refresh(cls, app: App, refresh_token: str) -> Token:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id,
                 "client_secret": app.client_secret, "redirect_uri": app.redirect_uri}
-        return Token.from_oauth(Client(cls.web_base(app)).request("POST", "/oauth/token", data=data).json())
+        return Token.from_oauth(Client(cls.web_base(app), allow_private=app.allow_private).request(
+            "POST", "/oauth/token", data=data).json())
 
     def list_repos(self) -> list[Repo]:
         params = {"membership": "true", "per_page": "100", "order_by": "path", "sort": "asc",
