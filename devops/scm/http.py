@@ -198,6 +198,9 @@ class Client:
             params = None  # the next URL carries the query
             if not url:
                 return
+            if _origin(self.url(url)) != _origin(self.url("/")):
+                # The token goes with every page: never to a host the answer names.
+                raise ProviderError(f"{_plain(reply.url)}: the next page is on another host ({_origin(url)})")
 
 
 def _read(resp) -> bytes:
@@ -208,6 +211,11 @@ def _read(resp) -> bytes:
             raise ProviderError(f"{_plain(resp.url)}: the answer is over {MAX_BODY} bytes", resp.status_code)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _plain(url: str) -> str:

@@ -60,3 +60,25 @@ def test_host_problem_passes_public_and_unresolvable_names():
     assert http.host_problem("140.82.112.3", allow_private=False) is None
     assert http.host_problem("no-such-host.invalid", allow_private=False) is None
     assert http.host_problem("127.0.0.1", allow_private=True) is None
+
+
+def test_the_token_never_follows_a_next_page_to_another_host(rsps):
+    """A Link `rel="next"` naming another host ends the listing: the Authorization header stays home."""
+    import responses
+
+    rsps.add(responses.GET, "https://api.github.com/user/repos", json=[],
+             headers={"Link": '<https://collector.example.net/user/repos?page=2>; rel="next"'})
+    rsps.add(responses.GET, "https://collector.example.net/user/repos", json=[])
+    with pytest.raises(http.ProviderError, match="another host"):
+        GitHub(App("id"), "tok-secret").list_repos()
+    assert [c.request.url.split("?")[0] for c in rsps.calls] == ["https://api.github.com/user/repos"]
+
+
+def test_a_next_page_on_the_same_host_is_followed(rsps):
+    import responses
+
+    rsps.add(responses.GET, "https://api.github.com/user/repos", json=[],
+             headers={"Link": '<https://api.github.com/user/repos?page=2>; rel="next"'})
+    rsps.add(responses.GET, "https://api.github.com/user/repos?page=2", json=[])
+    assert GitHub(App("id"), "tok").list_repos() == []
+    assert len(rsps.calls) == 2
