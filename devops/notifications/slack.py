@@ -10,25 +10,15 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from devops.notifications.base import Field, Message, Notifier, SendOptions
-from devops.notifications.safehttp import post_json, url_problem
+from devops.notifications.base import Field, Message, SendOptions
+from devops.notifications.safehttp import HTTPNotifier, post_json
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(HTTPNotifier):
     fields: ClassVar = (
         Field("url", "Incoming webhook URL", secret=True, required=True,
               help="https://hooks.slack.com/services/..., or a Mattermost/Rocket.Chat incoming webhook"),
     )
-
-    @classmethod
-    def check(cls, config: dict[str, str], *, allow_private: bool = False) -> dict[str, str]:
-        errors = super().check(config, allow_private=allow_private)
-        url = str(config.get("url", "")).strip()
-        if url and "url" not in errors:
-            problem = url_problem(url, allow_private=allow_private)
-            if problem:
-                errors["url"] = problem
-        return errors
 
     @staticmethod
     def body(recipient: str, message: Message) -> bytes:
