@@ -43,20 +43,11 @@ class GitLabProvider(Provider):
         return str(self.client.request("POST", f"/projects/{repo.path_id}/hooks", json_body=body).json()["id"])
 
     def delete_hook(self, repo: Repo, hook_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/projects/{repo.path_id}/hooks/{quote(hook_id, safe='')}")
-        except NotFound:
-            pass
+        self.client.delete_if_present(f"/projects/{repo.path_id}/hooks/{quote(hook_id, safe='')}")
 
     def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
-        try:
-            reply = self.client.request("GET", f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}/raw",
-                                        params={"ref": commit}, accept="*/*")
-        except NotFound:
-            return None
-        if len(reply.body) > limit:
-            raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
-        return reply.body
+        return self.client.file_or_none(f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}/raw",
+                                        path, limit, params={"ref": commit})
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         body = {"state": GITLAB_STATE[state], "target_url": target_url, "description": description[:255],

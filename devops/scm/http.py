@@ -181,6 +181,24 @@ class Client:
             raise Transient(message, 403, _retry_after(reply.headers))  # GitHub's primary rate limit
         raise ProviderError(message, resp.status_code)
 
+    def delete_if_present(self, path: str) -> None:
+        """DELETE `path`; already gone (404) is no error (a hook removed by hand)."""
+        try:
+            self.request("DELETE", path)
+        except NotFound:
+            pass
+
+    def file_or_none(self, path: str, name: str, limit: int, *, params: dict | None = None,
+                     accept: str = "*/*") -> bytes | None:
+        """A raw file's bytes, None when the provider says 404; over `limit` bytes: ProviderError naming `name`."""
+        try:
+            reply = self.request("GET", path, params=params, accept=accept)
+        except NotFound:
+            return None
+        if len(reply.body) > limit:
+            raise ProviderError(f"{name} is {len(reply.body)} bytes; the limit is {limit} bytes")
+        return reply.body
+
     def get_json(self, path: str, **kw) -> Any:
         return self.request("GET", path, **kw).json()
 
