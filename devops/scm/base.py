@@ -24,7 +24,7 @@ class App:
     """A project's OAuth app for one provider; `hostname` empty = the provider's public service."""
 
     client_id: str
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)  # repr: a traceback's locals never show it
     hostname: str = ""
     redirect_uri: str = ""
     allow_private: bool = False  # SLIPWAY_SCM_ALLOW_PRIVATE: may `hostname` be a private address (http.host_problem)
@@ -35,8 +35,8 @@ class App:
 
 @dataclass(frozen=True)
 class Token:
-    access: str
-    refresh: str = ""
+    access: str = field(repr=False)
+    refresh: str = field(default="", repr=False)
     expires_at: float | None = None  # epoch seconds
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:

@@ -128,7 +128,7 @@ class Client:
     `allow_private`: may the calls reach non-public addresses (`host_problem`)."""
 
     base: str
-    authorization: str = ""
+    authorization: str = field(default="", repr=False)  # "Bearer <token>": never in a repr
     accept: str = "application/json"
     session: requests.Session | None = field(default=None, repr=False)
     allow_private: bool = False
