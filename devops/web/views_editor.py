@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -335,7 +336,8 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
                                       text=ctx["text"], message=message, expected_head=base,
                                       new_branch=target if action == "new-branch" else None)
     except BranchMoved as exc:
-        ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={ctx['branch']}"
+        ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + "?" + urlencode(
+            {"branch": ctx["branch"]})
         return _save_error(request, ctx, f"Not committed: {exc}.", status=409)
     except (BranchExists, CommitError) as exc:
         return _save_error(request, ctx, f"Not committed: {exc}", status=409)
@@ -344,4 +346,5 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
             ctx["problems"] = exc.lines
         return _save_error(request, ctx, f"Not committed: {exc}", status=400)
     messages.success(request, f"Committed {ctx['filename']} to {target} ({sha[:10]}).")
-    return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={target}")
+    return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + "?"
+                                + urlencode({"branch": target}))  # `&`, `#` are valid in branch names

@@ -29,3 +29,20 @@ def test_an_op_over_the_file_limit_is_refused(client, personas, edit_pipeline):
     r = _op(login(client, personas, "bob"), edit_pipeline, big)
     assert r.status_code == 400 and "op: over" in r.json()["error"]
 
+
+
+def test_a_branch_name_with_url_characters_survives_the_redirect(client, personas, edit_pipeline):
+    """`feat&x=1#a` is a valid branch name: the editor reopens that branch, not `feat`."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.controller.conftest import git
+    from tests.web.editor.test_editor_views import head_of
+
+    c = login(client, personas, "bob")
+    form = {"text": PIPELINE_YAML + "# note\n", "action": "new-branch", "branch": "main",
+            "head": head_of(edit_pipeline.bare), "filename": ".devops.yml", "message": "m",
+            "new_branch": "feat&x=1#a"}
+    r = c.post(url(edit_pipeline, "/save"), form)
+    assert r.status_code == 302
+    assert parse_qs(urlsplit(r["Location"]).query) == {"branch": ["feat&x=1#a"]}
+    assert git(edit_pipeline.bare, "rev-parse", "--verify", "-q", "refs/heads/feat&x=1#a")
