@@ -242,6 +242,9 @@ def editor_save(request: HttpRequest, project: str, pipeline: str) -> HttpRespon
         return _save_error(request, ctx, f"action: one of {', '.join(SAVE_ACTIONS)}")
     if filename not in PIPELINE_FILENAMES:
         return _save_error(request, ctx, f"filename: one of {', '.join(PIPELINE_FILENAMES)}")
+    if head and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
+        # it reaches git's argv (the diff reads the file at it): a commit id, never an option or a ref
+        return _save_error(request, ctx, "head: the full commit id the editor opened")
     errors = [p for p in _problems(text) if p.is_error]
     if errors:
         ctx["problems"] = errors

@@ -46,3 +46,10 @@ def test_a_branch_name_with_url_characters_survives_the_redirect(client, persona
     assert r.status_code == 302
     assert parse_qs(urlsplit(r["Location"]).query) == {"branch": ["feat&x=1#a"]}
     assert git(edit_pipeline.bare, "rev-parse", "--verify", "-q", "refs/heads/feat&x=1#a")
+
+
+@pytest.mark.parametrize("head", ["--output=/tmp/slipway-probe", "main", "HEAD~1", "abc123"])
+def test_head_must_be_a_full_commit_id(client, personas, edit_pipeline, head):
+    form = {"text": PIPELINE_YAML, "action": "diff", "branch": "main", "head": head, "filename": ".devops.yml"}
+    r = login(client, personas, "bob").post(url(edit_pipeline, "/save"), form)
+    assert r.status_code == 400 and "head: the full commit id" in r.content.decode()
