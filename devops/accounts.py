@@ -41,6 +41,27 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin) -> bool:
         return signup_open()
 
+    def pre_social_login(self, request, sociallogin) -> None:
+        """A project's app only connects an account to the signed-in user; it never signs anyone in.
+
+        Its host is typed by a project owner, so the server behind it may answer
+        any profile: let it "log in" and an owner running a fake GitHub
+        Enterprise answers another user's (public) account id and becomes them.
+        """
+        from allauth.core.exceptions import ImmediateHttpResponse
+        from allauth.socialaccount.providers.base import AuthProcess
+        from django.http import HttpResponseForbidden
+
+        from devops.models import SourceCodeProviderConfig
+
+        app = getattr(getattr(sociallogin, "provider", None), "app", None)
+        if app is None or not app.pk or not SourceCodeProviderConfig.objects.filter(social_app=app).exists():
+            return super().pre_social_login(request, sociallogin)
+        if sociallogin.state.get("process") != AuthProcess.CONNECT or not request.user.is_authenticated:
+            raise ImmediateHttpResponse(HttpResponseForbidden(
+                "A project's provider app connects repositories to a signed-in user; it does not sign in."))
+        return super().pre_social_login(request, sociallogin)
+
     def get_provider(self, request, provider, client_id=None):
         instance = super().get_provider(request, provider, client_id=client_id)
         if instance.id == "github":  # the redirect too must use the app's host (GitHub Enterprise)

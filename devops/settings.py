@@ -171,6 +171,9 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_ADAPTER = "devops.accounts.SocialAccountAdapter"
 # Commit statuses: attempts per state before giving up (transient errors back off 2 s doubling to 5 min).
 SLIPWAY_COMMIT_STATUS_ATTEMPTS = envint("SLIPWAY_COMMIT_STATUS_ATTEMPTS", 8)
+# The host of a GitHub Enterprise / GitLab / Bitbucket Server app (typed by a project owner) may be
+# loopback, link-local or private only when this is on (devops.scm.http.host_problem).
+SLIPWAY_SCM_ALLOW_PRIVATE = envbool("SLIPWAY_SCM_ALLOW_PRIVATE", False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -172,10 +173,22 @@ class CredentialViewSet(ProjectScopedViewSet):
 
 
 class RepositoryViewSet(ProjectScopedViewSet):
-    """Repositories the project's credentials can see."""
+    """Repositories the project's credentials can see.
+
+    A provider listing is its connecting user's view of the provider (private
+    repositories of other organisations included), so, as on the repositories
+    page (devops/web/views_scm.py), other members see only the rows that have
+    a pipeline here."""
 
     queryset = SourceCodeRepository.objects.select_related("credential")
     serializer_class = schema.SourceCodeRepositoryObject
     crd_render = staticmethod(crd.repository)
     lookup_field = "pk"
     lookup_url_kwarg = "id"
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return qs
+        return qs.filter(Q(credential__user=self.request.user) | Q(pipeline__isnull=False)
+                         | Q(credential__isnull=True))

@@ -50,7 +50,8 @@ def app_of(project_id: str, kind_name: str) -> base.App:
     if config is None or not config.client_id:
         raise NotConnected(f"no {kind_name} app is set up in this project")
     return base.App(client_id=config.client_id, client_secret=config.client_secret or "",
-                    hostname=config.hostname, redirect_uri=callback_url(kind_name))
+                    hostname=config.hostname, redirect_uri=callback_url(kind_name),
+                    allow_private=settings.SLIPWAY_SCM_ALLOW_PRIVATE)
 
 
 def provider_class(kind_name: str) -> type[base.Provider]:
@@ -168,22 +169,60 @@ def refresh_due_credentials(limit: int = 20) -> bool:
 # --- repositories ---------------------------------------------------------------------
 
 
+def clone_url_problem(url: str) -> str | None:
+    """Why a provider's `clone_url` may not become a pipeline's repository, or None.
+
+    The listing is the provider's answer (a self-hosted one is whatever server
+    the owner named), and enabling puts its URL on a pipeline unchecked by the
+    API's rules: so only a plain https URL to a public host, with no
+    credentials in it. `file:///...`, a local path or `ext::` would read the
+    Slipway host's own repositories (other projects' mirrors among them).
+    """
+    from urllib.parse import urlsplit
+
+    from devops.scm.git import embedded_credentials
+
+    if not url or any(c.isspace() or ord(c) < 32 for c in url):
+        return "the provider's clone URL is empty or has spaces"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the provider's clone URL is not a URL"
+    if parts.scheme != "https" or not parts.hostname:
+        return f"the provider's clone URL is not an https:// URL: {url[:200]!r}"
+    if embedded_credentials(url):
+        return "the provider's clone URL holds credentials"
+    return http.host_problem(parts.netloc.rpartition("@")[2], allow_private=settings.SLIPWAY_SCM_ALLOW_PRIVATE)
+
+
+def _web_link(url: str) -> str:
+    """A provider's page link, kept only when it is http(s) (it becomes an href on the page)."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
 def refresh_repositories(cred: SourceCodeCredential) -> int:
-    """List the provider's repositories into SourceCodeRepository rows; the number listed."""
+    """List the provider's repositories into SourceCodeRepository rows; the number listed.
+
+    A repository whose clone URL Slipway would not clone (`clone_url_problem`) is left out."""
     repos = call(cred, lambda p: p.list_repos())
     now = timezone.now()
     seen = []
     for r in repos:
+        problem = clone_url_problem(r.clone_url)
+        if problem:
+            log.warning("credential %s: %s left out: %s", cred.pk, r.full_name[:200], problem)
+            continue
         row, _ = SourceCodeRepository.objects.update_or_create(
             credential=cred, external_id=r.external_id or r.full_name,
             defaults={"project_id": cred.project_id, "source_code_type": cred.source_code_type,
-                      "url": r.clone_url, "full_name": r.full_name, "api_id": r.api_id, "html_url": r.html_url,
+                      "url": r.clone_url, "full_name": r.full_name, "api_id": r.api_id,
+                      "html_url": _web_link(r.html_url),
                       "default_branch": r.default_branch, "private": r.private, "language": r.language,
                       "permissions": r.permissions, "refreshed": now})
         seen.append(row.pk)
     # Gone from the provider's list (deleted, access lost): drop unless a pipeline uses it.
     (SourceCodeRepository.objects.filter(credential=cred, pipeline__isnull=True).exclude(pk__in=seen).delete())
-    return len(repos)
+    return len(seen)
 
 
 def enable(row: SourceCodeRepository, *, name: str = "", display_name: str = "") -> Pipeline:
@@ -194,6 +233,9 @@ def enable(row: SourceCodeRepository, *, name: str = "", display_name: str = "")
     """
     if row.pipeline_id:
         raise ValueError(f"{row.full_name} already has pipeline {row.pipeline.name}")
+    problem = clone_url_problem(row.url)
+    if problem:
+        raise http.ProviderError(problem)
     cred = row.credential
     pipeline = Pipeline(project_id=row.project_id, repository_url=row.url, credential=cred,
                         display_name=display_name or row.full_name, default_branch=row.default_branch or "main",

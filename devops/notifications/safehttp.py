@@ -25,7 +25,7 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
-from devops.notifications.base import PermanentFailure, SendOptions, TemporaryFailure
+from devops.notifications.base import Notifier, PermanentFailure, SendOptions, TemporaryFailure
 
 USER_AGENT = "Slipway-Notifier/1"
 
@@ -154,3 +154,17 @@ def post_json(url: str, body: bytes, headers: dict[str, str], options: SendOptio
     if 300 <= status < 400:
         raise PermanentFailure(f"{host}: {said} (redirects are not followed; use the final URL)")
     raise PermanentFailure(f"{host}: {said}")
+
+
+class HTTPNotifier(Notifier):
+    """A notifier that POSTs to its `url` field (webhook, Slack): the URL is checked on save too."""
+
+    @classmethod
+    def check(cls, config: dict[str, str], *, allow_private: bool = False) -> dict[str, str]:
+        errors = super().check(config, allow_private=allow_private)
+        url = str(config.get("url", "")).strip()
+        if url and "url" not in errors:
+            problem = url_problem(url, allow_private=allow_private)
+            if problem:
+                errors["url"] = problem
+        return errors

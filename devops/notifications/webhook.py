@@ -14,8 +14,8 @@ import hmac
 import json
 from typing import ClassVar
 
-from devops.notifications.base import Field, Message, Notifier, SendOptions
-from devops.notifications.safehttp import post_json, url_problem
+from devops.notifications.base import Field, Message, SendOptions
+from devops.notifications.safehttp import HTTPNotifier, post_json
 
 SIGNATURE_HEADER = "X-Slipway-Signature-256"
 
@@ -24,22 +24,12 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(HTTPNotifier):
     fields: ClassVar = (
         Field("url", "URL", secret=True, required=True, help="http(s) URL the JSON is POSTed to"),
         Field("secret", "Signing secret", secret=True,
               help=f"optional; signs the body with HMAC-SHA256 in {SIGNATURE_HEADER}"),
     )
-    @classmethod
-    def check(cls, config: dict[str, str], *, allow_private: bool = False) -> dict[str, str]:
-        errors = super().check(config, allow_private=allow_private)
-        url = str(config.get("url", "")).strip()
-        if url and "url" not in errors:
-            problem = url_problem(url, allow_private=allow_private)
-            if problem:
-                errors["url"] = problem
-        return errors
-
     @staticmethod
     def body(recipient: str, message: Message) -> bytes:
         data = {"event": "execution.finished", "recipient": recipient, "title": message.title,

@@ -129,17 +129,7 @@ def round_trip(original_text: str, new_data: dict) -> str:
     """apply_edit through ruamel.yaml's round trip (comments kept, some layout re-rendered)."""
     if not isinstance(new_data, dict):
         raise EditError("new_data must be a mapping")
-    _, problems = compose(original_text)
-    if problems:
-        p = problems[0]
-        raise EditError(f"line {p.line}: {p.message}")
-    text = decode(original_text)
-    bom = original_text.startswith("\ufeff") if isinstance(original_text, str) else False
-    as_read = text
-    text = text.replace("\r\n", "\n")
-    final_newline = text.endswith("\n") or not text
-    if not final_newline:
-        text += "\n"
+    text, restore = normalise(original_text)
     rt = YAML(typ="rt")
     rt.preserve_quotes = True
     rt.width = 4096  # never re-fold long lines the user wrote
@@ -158,9 +148,7 @@ def round_trip(original_text: str, new_data: dict) -> str:
         result = after
         if text.lstrip().startswith("---") and not result.startswith("---"):
             result = "---\n" + result
-    if not final_newline and result.endswith("\n"):
-        result = result[:-1]  # keep a missing final newline missing
-    return ("\ufeff" if bom else "") + textedit.with_endings(as_read, result)
+    return restore(result)  # a missing final newline stays missing, BOM and line endings as read
 
 
 def _load(rt: YAML, text: str) -> CommentedMap:

@@ -24,9 +24,10 @@ class App:
     """A project's OAuth app for one provider; `hostname` empty = the provider's public service."""
 
     client_id: str
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)  # repr: a traceback's locals never show it
     hostname: str = ""
     redirect_uri: str = ""
+    allow_private: bool = False  # SLIPWAY_SCM_ALLOW_PRIVATE: may `hostname` be a private address (http.host_problem)
 
     def web(self, default: str) -> str:
         return f"https://{self.hostname}" if self.hostname else default
@@ -34,8 +35,8 @@ class App:
 
 @dataclass(frozen=True)
 class Token:
-    access: str
-    refresh: str = ""
+    access: str = field(repr=False)
+    refresh: str = field(default="", repr=False)
     expires_at: float | None = None  # epoch seconds
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
@@ -129,7 +130,8 @@ class Provider:
 
     def __init__(self, app: App, token: str) -> None:
         self.app = app
-        self.client = Client(self.api_base(app), authorization=f"Bearer {token}")
+        self.client = Client(self.api_base(app), authorization=f"Bearer {token}",
+                             allow_private=app.allow_private)
 
     @classmethod
     def api_base(cls, app: App) -> str:

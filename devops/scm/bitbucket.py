@@ -18,12 +18,6 @@ from devops.scm.http import MAX_PAGES, Client, NotFound, ProviderError
 BUILD_STATE = {"pending": "INPROGRESS", "success": "SUCCESSFUL", "failure": "FAILED", "error": "STOPPED"}
 
 
-def _limited(reply, path: str, limit: int) -> bytes:
-    if len(reply.body) > limit:
-        raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
-    return reply.body
-
-
 class BitbucketCloudProvider(Provider):
     name = "bitbucketcloud"
     default_web = "https://bitbucket.org"
@@ -55,18 +49,10 @@ class BitbucketCloudProvider(Provider):
         return str(self.client.request("POST", f"/repositories/{repo.full_name}/hooks", json_body=body).json()["uuid"])
 
     def delete_hook(self, repo: Repo, hook_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/repositories/{repo.full_name}/hooks/{quote(hook_id, safe='')}")
-        except NotFound:
-            pass
+        self.client.delete_if_present(f"/repositories/{repo.full_name}/hooks/{quote(hook_id, safe='')}")
 
     def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
-        try:
-            reply = self.client.request("GET", f"/repositories/{repo.full_name}/src/{commit}/{quote(path)}",
-                                        accept="*/*")
-        except NotFound:
-            return None
-        return _limited(reply, path, limit)
+        return self.client.file_or_none(f"/repositories/{repo.full_name}/src/{commit}/{quote(path)}", path, limit)
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         body = {"key": STATUS_CONTEXT, "state": BUILD_STATE[state], "name": "Slipway", "url": target_url,
@@ -138,8 +124,8 @@ class BitbucketServerProvider(Provider):
     def refresh(cls, app: App, refresh_token: str) -> Token:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id,
                 "client_secret": app.client_secret}
-        return Token.from_oauth(Client(cls.web_base(app)).request("POST", "/rest/oauth2/latest/token",
-                                                                   data=data).json())
+        return Token.from_oauth(Client(cls.web_base(app), allow_private=app.allow_private).request(
+            "POST", "/rest/oauth2/latest/token", data=data).json())
 
     def _paged(self, path: str, params: dict) -> Iterator[Any]:
         # Bitbucket Server pages with isLastPage / nextPageStart, not Link headers.
@@ -165,18 +151,11 @@ class BitbucketServerProvider(Provider):
         return str(self.client.request("POST", self._repo_path(repo) + "/webhooks", json_body=body).json()["id"])
 
     def delete_hook(self, repo: Repo, hook_id: str) -> None:
-        try:
-            self.client.request("DELETE", self._repo_path(repo) + f"/webhooks/{quote(hook_id, safe='')}")
-        except NotFound:
-            pass
+        self.client.delete_if_present(self._repo_path(repo) + f"/webhooks/{quote(hook_id, safe='')}")
 
     def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
-        try:
-            reply = self.client.request("GET", self._repo_path(repo) + f"/raw/{quote(path)}",
-                                        params={"at": commit}, accept="*/*")
-        except NotFound:
-            return None
-        return _limited(reply, path, limit)
+        return self.client.file_or_none(self._repo_path(repo) + f"/raw/{quote(path)}", path, limit,
+                                        params={"at": commit})
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         body = {"key": STATUS_CONTEXT, "state": BUILD_STATE[state] if state != "error" else "FAILED",

@@ -32,7 +32,7 @@ import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GIT_TIMEOUT = 120  # seconds; a fetch of a huge repository over a slow link
@@ -50,9 +50,9 @@ class Auth:
     of git credentials from the credential row to the clone.
     """
 
-    token: str = ""
+    token: str = field(default="", repr=False)  # repr: a traceback's locals never show a secret
     username: str = ""
-    ssh_private_key: str = ""
+    ssh_private_key: str = field(default="", repr=False)
 
 
 NO_AUTH = Auth()

@@ -38,20 +38,11 @@ class GitHubProvider(Provider):
         return str(answer["id"])
 
     def delete_hook(self, repo: Repo, hook_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/repos/{repo.full_name}/hooks/{quote(hook_id, safe='')}")
-        except NotFound:
-            pass
+        self.client.delete_if_present(f"/repos/{repo.full_name}/hooks/{quote(hook_id, safe='')}")
 
     def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
-        try:
-            reply = self.client.request("GET", f"/repos/{repo.full_name}/contents/{quote(path)}",
+        return self.client.file_or_none(f"/repos/{repo.full_name}/contents/{quote(path)}", path, limit,
                                         params={"ref": commit}, accept="application/vnd.github.raw")
-        except NotFound:
-            return None
-        if len(reply.body) > limit:
-            raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
-        return reply.body
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         body = {"state": state, "target_url": target_url, "description": description[:140],

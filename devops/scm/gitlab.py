@@ -29,7 +29,8 @@ class GitLabProvider(Provider):
     def refresh(cls, app: App, refresh_token: str) -> Token:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id,
                 "client_secret": app.client_secret, "redirect_uri": app.redirect_uri}
-        return Token.from_oauth(Client(cls.web_base(app)).request("POST", "/oauth/token", data=data).json())
+        return Token.from_oauth(Client(cls.web_base(app), allow_private=app.allow_private).request(
+            "POST", "/oauth/token", data=data).json())
 
     def list_repos(self) -> list[Repo]:
         params = {"membership": "true", "per_page": "100", "order_by": "path", "sort": "asc",
@@ -42,20 +43,11 @@ class GitLabProvider(Provider):
         return str(self.client.request("POST", f"/projects/{repo.path_id}/hooks", json_body=body).json()["id"])
 
     def delete_hook(self, repo: Repo, hook_id: str) -> None:
-        try:
-            self.client.request("DELETE", f"/projects/{repo.path_id}/hooks/{quote(hook_id, safe='')}")
-        except NotFound:
-            pass
+        self.client.delete_if_present(f"/projects/{repo.path_id}/hooks/{quote(hook_id, safe='')}")
 
     def read_file(self, repo: Repo, path: str, commit: str, limit: int) -> bytes | None:
-        try:
-            reply = self.client.request("GET", f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}/raw",
-                                        params={"ref": commit}, accept="*/*")
-        except NotFound:
-            return None
-        if len(reply.body) > limit:
-            raise ProviderError(f"{path} is {len(reply.body)} bytes; the limit is {limit} bytes")
-        return reply.body
+        return self.client.file_or_none(f"/projects/{repo.path_id}/repository/files/{quote(path, safe='')}/raw",
+                                        path, limit, params={"ref": commit})
 
     def set_status(self, repo: Repo, commit: str, state: str, target_url: str, description: str) -> None:
         body = {"state": GITLAB_STATE[state], "target_url": target_url, "description": description[:255],

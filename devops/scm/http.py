@@ -12,14 +12,26 @@ memory), and failures come out as three exceptions the callers act on:
 
 Tokens travel only in the `Authorization` header (Bitbucket Cloud accepts no
 `?access_token=`); no message of these exceptions contains a header.
+
+The host of a GitHub Enterprise / self-hosted GitLab / Bitbucket Server app is
+typed by a project owner, not the operator, so it must not turn Slipway into a
+proxy to the services beside it (PostgreSQL, Redis, the registry, the cloud
+metadata endpoint, a cluster API): `host_problem` refuses loopback,
+link-local, private and other non-public addresses, by literal and by every
+address the name resolves to, unless the operator allows them
+(SLIPWAY_SCM_ALLOW_PRIVATE, passed down as `allow_private`). The provider
+form checks it on save and `Client.request` before each host's first call.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -74,23 +86,72 @@ class Reply:
         return ""
 
 
+class HostRefused(ProviderError):
+    """The provider's host is this machine or a private network and SLIPWAY_SCM_ALLOW_PRIVATE is off."""
+
+
+def host_problem(host: str, *, allow_private: bool) -> str | None:
+    """Why Slipway may not call `host` (a name or address, maybe with `:port`), or None.
+
+    A name that does not resolve is not refused here: the request itself then fails.
+    """
+    if allow_private or not host:
+        return None
+    name = urlsplit(f"//{host}").hostname or ""
+    name = name.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return f"{name} is this machine; set SLIPWAY_SCM_ALLOW_PRIVATE=1 to allow it"
+    try:
+        addrs = [ipaddress.ip_address(name)]
+    except ValueError:
+        try:  # the shorthand forms the resolver also takes: 127.1, 0x7f.1, 2130706433
+            addrs = [ipaddress.ip_address(socket.inet_aton(name))]
+        except OSError:
+            try:
+                infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+            except (socket.gaierror, UnicodeError):
+                return None
+            addrs = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for addr in addrs:
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+            addr = addr.ipv4_mapped
+        if not addr.is_global or addr.is_multicast:
+            return (f"{name} is (or resolves to) {addr}, a loopback, link-local or private address; "
+                    "set SLIPWAY_SCM_ALLOW_PRIVATE=1 to allow it")
+    return None
+
+
 @dataclass
 class Client:
-    """One provider's API root and the header that authenticates (`Authorization: ...`)."""
+    """One provider's API root and the header that authenticates (`Authorization: ...`).
+
+    `allow_private`: may the calls reach non-public addresses (`host_problem`)."""
 
     base: str
-    authorization: str = ""
+    authorization: str = field(default="", repr=False)  # "Bearer <token>": never in a repr
     accept: str = "application/json"
     session: requests.Session | None = field(default=None, repr=False)
+    allow_private: bool = False
+    _checked: set[str] = field(default_factory=set, repr=False)
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base.rstrip("/") + path
+
+    def _check_host(self, url: str) -> None:
+        host = urlsplit(url).netloc.rpartition("@")[2]
+        if host in self._checked:
+            return
+        problem = host_problem(host, allow_private=self.allow_private)
+        if problem:
+            raise HostRefused(problem)
+        self._checked.add(host)
 
     def request(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
                 params: dict | None = None, accept: str = "", auth: tuple[str, str] | None = None,
                 files: Any = None,
                 ok: tuple[int, ...] = (200, 201, 202, 204)) -> Reply:
         url = self.url(path)
+        self._check_host(url)
         headers = {"Accept": accept or self.accept, "User-Agent": "Slipway"}
         if self.authorization and auth is None:
             headers["Authorization"] = self.authorization
@@ -120,6 +181,24 @@ class Client:
             raise Transient(message, 403, _retry_after(reply.headers))  # GitHub's primary rate limit
         raise ProviderError(message, resp.status_code)
 
+    def delete_if_present(self, path: str) -> None:
+        """DELETE `path`; already gone (404) is no error (a hook removed by hand)."""
+        try:
+            self.request("DELETE", path)
+        except NotFound:
+            pass
+
+    def file_or_none(self, path: str, name: str, limit: int, *, params: dict | None = None,
+                     accept: str = "*/*") -> bytes | None:
+        """A raw file's bytes, None when the provider says 404; over `limit` bytes: ProviderError naming `name`."""
+        try:
+            reply = self.request("GET", path, params=params, accept=accept)
+        except NotFound:
+            return None
+        if len(reply.body) > limit:
+            raise ProviderError(f"{name} is {len(reply.body)} bytes; the limit is {limit} bytes")
+        return reply.body
+
     def get_json(self, path: str, **kw) -> Any:
         return self.request("GET", path, **kw).json()
 
@@ -137,6 +216,9 @@ class Client:
             params = None  # the next URL carries the query
             if not url:
                 return
+            if _origin(self.url(url)) != _origin(self.url("/")):
+                # The token goes with every page: never to a host the answer names.
+                raise ProviderError(f"{_plain(reply.url)}: the next page is on another host ({_origin(url)})")
 
 
 def _read(resp) -> bytes:
@@ -147,6 +229,11 @@ def _read(resp) -> bytes:
             raise ProviderError(f"{_plain(resp.url)}: the answer is over {MAX_BODY} bytes", resp.status_code)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _plain(url: str) -> str:

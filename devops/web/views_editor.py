@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -43,6 +44,7 @@ from devops.web.access import project_for
 
 log = logging.getLogger(__name__)
 MAX_OPS = 50  # one request carries a user gesture, never a script of thousands
+MAX_OP_DEPTH = 66  # an op list, an op, then a value as deep as a file may nest (yamltree's 64)
 
 
 @dataclass
@@ -152,10 +154,15 @@ def editor_op(request: HttpRequest, project: str, pipeline: str) -> JsonResponse
         return _bad("text", "the pipeline text is required")
     if len(text.encode()) > MAX_BYTES:
         return _bad("text", f"the file is over {MAX_BYTES} bytes")
+    raw = request.POST.get("op", "")
+    if len(raw) > MAX_BYTES:
+        return _bad("op", f"over {MAX_BYTES} characters")
     try:
-        ops = json.loads(request.POST.get("op", ""))
-    except ValueError:
+        ops = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." deeper than the decoder goes
         return _bad("op", "not JSON: an op is {\"op\": \"set\", \"path\": ..., \"value\": ...}")
+    if _depth(ops) > MAX_OP_DEPTH:
+        return _bad("op", f"a value nests deeper than {MAX_OP_DEPTH} levels")
     ops = ops if isinstance(ops, list) else [ops]
     if not ops or len(ops) > MAX_OPS or not all(isinstance(o, dict) for o in ops):
         return _bad("op", f"one op or a list of 1 to {MAX_OPS} ops (JSON objects)")
@@ -168,6 +175,21 @@ def editor_op(request: HttpRequest, project: str, pipeline: str) -> JsonResponse
         return _bad("op", "the edit failed on the server (a bug, logged); the text is unchanged", status=500)
     selected = _follow(request.POST.get("selected", "pipeline"), ops)
     return _json_state(request, _state(request, proj, pipe, new, selected), new)
+
+
+def _depth(value, limit: int = 100) -> int:
+    """How deep `value` nests (lists and dicts), counting no further than `limit`."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if d > limit:
+            return d
+        deepest = max(deepest, d)
+        if isinstance(v, dict):
+            todo.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            todo.extend((x, d + 1) for x in v)
+    return deepest
 
 
 def _follow(selected: str, ops: list[dict]) -> str:
@@ -220,6 +242,9 @@ def editor_save(request: HttpRequest, project: str, pipeline: str) -> HttpRespon
         return _save_error(request, ctx, f"action: one of {', '.join(SAVE_ACTIONS)}")
     if filename not in PIPELINE_FILENAMES:
         return _save_error(request, ctx, f"filename: one of {', '.join(PIPELINE_FILENAMES)}")
+    if head and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head):
+        # it reaches git's argv (the diff reads the file at it): a commit id, never an option or a ref
+        return _save_error(request, ctx, "head: the full commit id the editor opened")
     errors = [p for p in _problems(text) if p.is_error]
     if errors:
         ctx["problems"] = errors
@@ -314,7 +339,8 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
                                       text=ctx["text"], message=message, expected_head=base,
                                       new_branch=target if action == "new-branch" else None)
     except BranchMoved as exc:
-        ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={ctx['branch']}"
+        ctx["reload"] = reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + "?" + urlencode(
+            {"branch": ctx["branch"]})
         return _save_error(request, ctx, f"Not committed: {exc}.", status=409)
     except (BranchExists, CommitError) as exc:
         return _save_error(request, ctx, f"Not committed: {exc}", status=409)
@@ -323,4 +349,5 @@ def _commit(request, proj, pipe, ctx, action: str) -> HttpResponse:
             ctx["problems"] = exc.lines
         return _save_error(request, ctx, f"Not committed: {exc}", status=400)
     messages.success(request, f"Committed {ctx['filename']} to {target} ({sha[:10]}).")
-    return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + f"?branch={target}")
+    return HttpResponseRedirect(reverse("web:pipeline-edit", args=[proj.id, pipe.name]) + "?"
+                                + urlencode({"branch": target}))  # `&`, `#` are valid in branch names

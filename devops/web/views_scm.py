@@ -21,6 +21,7 @@ import logging
 from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.models import SocialApp
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.sites.models import Site
@@ -96,6 +97,9 @@ class ProviderAppForm(forms.Form):
             raise forms.ValidationError("a host name (and port), like git.example.com or git.example.com:8443")
         if self.kind_name == "bitbucketserver" and not host:
             raise forms.ValidationError("Bitbucket Server needs its host name")
+        problem = http.host_problem(host, allow_private=settings.SLIPWAY_SCM_ALLOW_PRIVATE)
+        if problem:
+            raise forms.ValidationError(problem)
         return host
 
     def clean(self):
@@ -162,6 +166,10 @@ def connect(request: HttpRequest, project: str, kind_name: str) -> HttpResponse:
     config = SourceCodeProviderConfig.objects.filter(project=proj, type=kind.name, enabled=True).first()
     if config is None or config.social_app_id is None:
         messages.error(request, f"No {kind.label} app is enabled in this project: an owner sets one up first.")
+        return HttpResponseRedirect(reverse("web:scm-repositories", args=[proj.id]))
+    problem = http.host_problem(config.hostname, allow_private=settings.SLIPWAY_SCM_ALLOW_PRIVATE)
+    if problem:  # an app saved before the rule, or a name that now resolves elsewhere
+        messages.error(request, f"{kind.label} app: {problem}")
         return HttpResponseRedirect(reverse("web:scm-repositories", args=[proj.id]))
     request.session[SESSION_APP] = config.social_app_id
     provider_obj = get_social_adapter(request).get_provider(request, oauth_provider_id(kind))

@@ -88,6 +88,8 @@ def world(project, personas):
                          "token": PLANTED["image_token"], "triggerImage": "acme/base:latest"}],
         next_run=3, last_run_state="Failed", last_execution_id="p-app01-2", last_started=T0,
     )
+    repo.pipeline = pipeline  # enabled: every member sees it (an unused listing is alice's alone)
+    repo.save(update_fields=["pipeline"])
     secret = Secret.objects.create(project=project, name="registry", data={"password": PLANTED["secret"]})
     executions = [add_execution(pipeline, 1), add_execution(pipeline, 2, state="Failed", branch="dev")]
     return {"project": project, "pipeline": pipeline, "credential": credential, "repository": repo,

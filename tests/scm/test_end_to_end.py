@@ -14,7 +14,7 @@ import responses
 from responses import matchers
 
 from devops.controller import commit_status, scmcreds
-from devops.models import PipelineExecution, SourceCodeRepository, WebhookDelivery
+from devops.models import Pipeline, PipelineExecution, SourceCodeRepository, WebhookDelivery
 from tests.scm.conftest import check_github_body, make_credential, openapi_operation
 from tests.triggers.conftest import (  # noqa: F401
     commits_named,
@@ -44,11 +44,16 @@ def test_push_to_an_enabled_repository_runs_the_api_file_and_reports_pending(
     make_hook_repo(repo_dir, commits=commits_named(body))  # its own .devops.yml differs from API_YAML
     cred = make_credential(project, "github", token="gho_e2e_token", user=personas["bob"])
     row = SourceCodeRepository.objects.create(project=project, credential=cred, source_code_type="github",
-                                              url=str(repo_dir), full_name="octocat/Hello-World",
+                                              url="https://github.com/octocat/Hello-World.git",
+                                              full_name="octocat/Hello-World",
                                               external_id="1296269", default_branch="master")
     rsps.add(responses.POST, "https://api.github.com/repos/octocat/Hello-World/hooks", status=201,
              json=openapi_operation("POST /repos/{owner}/{repo}/hooks")["response_example"])
     pipeline = scmcreds.enable(row)
+    # GitHub's Git server is out of reach here: the local repository stands in for it (set after
+    # enable, which takes only a provider's https clone URL: tests/scm/test_hostile_listing.py).
+    Pipeline.objects.filter(pk=pipeline.pk).update(repository_url=str(repo_dir))
+    pipeline.refresh_from_db()
     hook = check_github_body("POST /repos/{owner}/{repo}/hooks", rsps.calls[0].request.body)
     rsps.add(responses.GET, "https://api.github.com/repos/octocat/Hello-World/contents/.devops.yml",
              body=API_YAML.encode(), match=[matchers.query_param_matcher({"ref": commit})])
