@@ -63,7 +63,15 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return super().pre_social_login(request, sociallogin)
 
     def get_provider(self, request, provider, client_id=None):
-        instance = super().get_provider(request, provider, client_id=client_id)
+        from django.core.exceptions import MultipleObjectsReturned, PermissionDenied
+
+        try:
+            instance = super().get_provider(request, provider, client_id=client_id)
+        except MultipleObjectsReturned:
+            # Several projects have an app of this provider and no connect chose one (a
+            # login, or a callback without the session): a clear 403, not allauth's 500.
+            raise PermissionDenied(
+                f"several projects have a {provider} app: connect from a project's Repositories page") from None
         if instance.id == "github":  # the redirect too must use the app's host (GitHub Enterprise)
             from devops.oauth.github import HostGitHubAdapter
 

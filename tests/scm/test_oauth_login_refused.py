@@ -55,3 +55,16 @@ def test_signed_out_login_through_a_project_app_is_refused(client, personas, pro
     state = parse_qs(urlparse(start["Location"]).query)["state"][0]
     assert client.get("/accounts/github/login/callback/", {"code": "c", "state": state}).status_code == 403
     assert "_auth_user_id" not in client.session
+
+
+def test_a_login_with_no_app_chosen_is_a_clear_refusal_when_several_projects_have_one(client, personas, project):
+    """Two projects' GitHub apps and no connect in progress: allauth's one-app lookup must not
+    become a 500 (MultipleObjectsReturned); project apps answer only the connect that chose them."""
+    for name, owner in (("one", "alice"), ("two", "charlie")):
+        mine = do_create_project(name, owner=personas[owner])
+        save_app(mine, PROVIDERS.get("github"), None,
+                 {"client_id": f"{name}-id", "client_secret": f"{name}-secret", "hostname": "", "enabled": True})
+    client.raise_request_exception = False
+    for method in (client.get, client.post):
+        answer = method("/accounts/github/login/?process=login")
+        assert 400 <= answer.status_code < 500, answer.status_code
